@@ -1,0 +1,163 @@
+"""``create_app(settings)``: the FastAPI application. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import text
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from purse import __version__, migrate
+from purse.db import Database
+from purse.errors import InternalError
+from purse.problems import install_problem_handlers, problem_response
+from purse.settings import Settings
+from purse.workers.runner import JobRunner
+
+log = structlog.get_logger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    """Request id on every response and log line, an access log, and HTTP metrics.
+
+    A caller's ``X-Request-ID`` is kept when it is well-formed, so ids can be
+    followed across services; otherwise a new one is made.
+    """
+
+    def __init__(self, app: ASGIApp, *, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "purse_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "purse_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        status_sent = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, status_sent
+            if message["type"] == "http.response.start":
+                status, status_sent = message["status"], True
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # Answered here, inside the request context, so the 500 and its log line
+            # carry the request id. The answer is generic: nothing about the internals.
+            log.error("request.crashed", error_type=type(error).__name__, exc_info=error)
+            if status_sent:
+                raise
+            response = problem_response(Request(scope), InternalError())
+            await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            method = scope["method"]
+            self.requests.labels(method, template, str(status)).inc()
+            self.latency.labels(method, template).observe(elapsed)
+            log.info(
+                "http.request",
+                method=method,
+                path=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def create_app(
+    settings: Settings, *, database: Database | None = None, run_workers: bool = False
+) -> FastAPI:
+    """Build the app for ``settings``; ``run_workers`` also runs the job loop in a thread."""
+    owns_database = database is None
+    database = database if database is not None else Database(settings)
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = JobRunner(database) if run_workers else None
+        if runner is not None:
+            runner.start_thread()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            if owns_database:
+                database.dispose()
+
+    app = FastAPI(
+        title="purse",
+        version=__version__,
+        summary="A self-hostable digital wallet on a double-entry ledger.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, registry=registry)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+    def readyz() -> Any:
+        """The database answers and its schema is at the current migration."""
+        checks: dict[str, str] = {}
+        try:
+            with database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if migrate.is_current(database) else "pending"
+        except Exception as error:
+            log.warning("readyz.database_unreachable", error_type=type(error).__name__)
+            checks["database"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

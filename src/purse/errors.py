@@ -1,0 +1,106 @@
+"""The error tree every purse failure belongs to.
+
+::
+
+    PurseError                      code, status, title (an English message id), data
+    ├── RequestError (400s)         the caller can fix the request
+    │   ├── ValidationFailed        malformed input (FastAPI validation included)
+    │   ├── NotFound / MethodNotAllowed / ...
+    │   ├── money.errors.*          amount_invalid, amount_scale_exceeded, asset_unknown, ...
+    │   └── ledger.errors.*         the ledger's result codes, in their documented order
+    └── ServerError (500s)          our fault; answered generically, logged with the request id
+
+Each concrete class has a unique snake_case ``code`` (subject first), an HTTP
+``status``, and a ``title``: the English message, which is also the message id
+looked up in the zh-CN catalog. ``data`` fields are shown to the caller and fill
+the ``{placeholders}`` of the title. A test walks every class: codes unique,
+titles translated, placeholders satisfiable.
+
+Nothing here imports FastAPI: services raise these, adapters render them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from purse.i18n import DEFAULT_LOCALE, translate
+
+_REGISTRY: dict[str, type[PurseError]] = {}
+
+
+class PurseError(Exception):
+    code: ClassVar[str] = ""
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = ""
+    # Whether the same request may succeed later without the caller changing it.
+    retryable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.code:
+            return  # an abstract grouping class
+        if cls.code in _REGISTRY:
+            raise TypeError(f"error code {cls.code!r} is defined twice")
+        _REGISTRY[cls.code] = cls
+
+    def __init__(self, detail: str | None = None, **data: Any) -> None:
+        self.data = data
+        self.detail_override = detail
+        super().__init__(self.message(DEFAULT_LOCALE))
+
+    def message(self, locale: str) -> str:
+        """The user-facing message in ``locale`` with the data fields filled in."""
+        if self.detail_override is not None:
+            return self.detail_override
+        return translate(self.title, locale).format(**self.data)
+
+
+class RequestError(PurseError):
+    """The caller can fix the request."""
+
+
+class ServerError(PurseError):
+    status = 500
+
+
+class ValidationFailed(RequestError):
+    code = "validation_failed"
+    status = 422
+    title = "The request is not valid."
+
+
+class NotFound(RequestError):
+    code = "not_found"
+    status = 404
+    title = "Nothing was found at this address."
+
+
+class MethodNotAllowed(RequestError):
+    code = "method_not_allowed"
+    status = 405
+    title = "This method is not allowed here."
+
+
+class HttpError(RequestError):
+    code = "http_error"
+    status = 400
+    title = "The request could not be handled."
+
+
+class InternalError(ServerError):
+    code = "internal_error"
+    status = 500
+    title = "Something went wrong on our side. Nothing was changed; please try again."
+    retryable = True
+
+
+class DatabaseBusy(ServerError):
+    code = "database_busy"
+    status = 503
+    title = "The service is busy. Nothing was changed; please try again shortly."
+    retryable = True
+
+
+def all_error_classes() -> dict[str, type[PurseError]]:
+    """Every concrete error class by code (import the domains first to fill it)."""
+    return dict(_REGISTRY)

@@ -1,0 +1,68 @@
+"""Parsing and formatting of amounts.
+
+Amounts travel as decimal strings at the asset's scale ("12.34" CNY) and live
+as integers of minor units (1234). Parsing is strict: anything that is not a
+plain decimal, has more digits than the scale, or does not fit in a signed 64-bit
+integer is refused with its own code. Nothing is ever rounded.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from babel.numbers import format_currency, format_decimal
+
+from purse.money.assets import Asset
+from purse.money.errors import (
+    AmountInvalid,
+    AmountNotPositive,
+    AmountOutOfRange,
+    AmountScaleExceeded,
+)
+
+INT64_MAX = 2**63 - 1
+_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$")
+_VALUE_LENGTH_MAX = 64
+
+
+def parse_amount(value: str, asset: Asset, *, positive: bool = True) -> int:
+    """The minor units of ``value``, a decimal string, in ``asset``."""
+    if not isinstance(value, str) or len(value) > _VALUE_LENGTH_MAX:
+        raise AmountInvalid(value=str(value)[:_VALUE_LENGTH_MAX])
+    match = _DECIMAL.match(value.strip())
+    if match is None:
+        raise AmountInvalid(value=value)
+    fraction = match["fraction"] or ""
+    significant = fraction.rstrip("0")
+    if len(significant) > asset.scale:
+        raise AmountScaleExceeded(asset=asset.code, scale=asset.scale, value=value)
+    minor = int(match["whole"]) * asset.minor_per_major + int(
+        (significant + "0" * asset.scale)[: asset.scale] or "0"
+    )
+    if match["sign"]:
+        minor = -minor
+    if abs(minor) > INT64_MAX:
+        raise AmountOutOfRange(value=value)
+    if positive and minor <= 0:
+        raise AmountNotPositive(value=value)
+    return minor
+
+
+def to_decimal(amount_minor: int, asset: Asset) -> Decimal:
+    return Decimal(amount_minor).scaleb(-asset.scale)
+
+
+def to_string(amount_minor: int, asset: Asset) -> str:
+    """The canonical decimal string of an amount: "12.30" for 1230 CNY."""
+    return f"{to_decimal(amount_minor, asset):.{asset.scale}f}"
+
+
+def format_amount(amount_minor: int, asset: Asset, locale: str) -> str:
+    """An amount for people to read, in ``locale`` ("¥12.30", "US$1,234.00")."""
+    babel_locale = locale.replace("-", "_")
+    number = to_decimal(amount_minor, asset)
+    if asset.is_currency:
+        return format_currency(number, asset.code, locale=babel_locale, currency_digits=True)
+    pattern = "#,##0" + ("." + "0" * asset.scale if asset.scale else "")
+    return f"{format_decimal(number, format=pattern, locale=babel_locale)} {asset.code}"

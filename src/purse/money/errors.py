@@ -1,0 +1,33 @@
+"""Error codes of the money domain."""
+
+from purse.errors import RequestError
+
+
+class AmountInvalid(RequestError):
+    code = "amount_invalid"
+    status = 422
+    title = "The amount {value!r} is not a decimal number."
+
+
+class AmountScaleExceeded(RequestError):
+    code = "amount_scale_exceeded"
+    status = 422
+    title = "{asset} amounts have at most {scale} decimal places; {value!r} has more."
+
+
+class AmountNotPositive(RequestError):
+    code = "amount_not_positive"
+    status = 422
+    title = "The amount must be greater than zero."
+
+
+class AmountOutOfRange(RequestError):
+    code = "amount_out_of_range"
+    status = 422
+    title = "The amount {value!r} is too large."
+
+
+class AssetUnknown(RequestError):
+    code = "asset_unknown"
+    status = 422
+    title = "{asset!r} is not an asset this wallet knows."

@@ -1,0 +1,92 @@
+"""RFC 9457 problem+json for every error the HTTP layer answers with.
+
+``PurseError`` carries the code, status and message; FastAPI's validation errors
+and Starlette's HTTP errors are mapped onto the same shape; anything unexpected
+is answered by the request middleware (``purse.app``) with a generic 500 that
+says nothing about the internals, logged with the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from purse.errors import (
+    HttpError,
+    MethodNotAllowed,
+    NotFound,
+    PurseError,
+    ValidationFailed,
+)
+from purse.i18n import normalize_locale
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://purse.dev/problems/"
+
+
+def request_locale(request: Request) -> str:
+    return normalize_locale(request.headers.get("accept-language", "").split(",")[0])
+
+
+def problem_response(
+    request: Request, error: PurseError, *, extra: dict[str, Any] | None = None
+) -> JSONResponse:
+    locale = request_locale(request)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.code,
+        "title": error.title.split("{")[0].strip() if "{" in error.title else error.title,
+        "status": error.status,
+        "detail": error.message(locale),
+        "code": error.code,
+        "retryable": error.retryable,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    body.update({k: v for k, v in error.data.items() if k not in body})
+    if extra:
+        body.update(extra)
+    headers = {"Content-Language": locale}
+    if error.status in (429, 503):
+        headers["Retry-After"] = "1"
+    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PurseError)
+    async def _purse_error(request: Request, error: PurseError) -> JSONResponse:
+        if error.status >= 500:
+            log.warning("request.failed", code=error.code, error=repr(error.__cause__ or error))
+        return problem_response(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": [str(part) for part in item.get("loc", ())],
+                "message": str(item.get("msg", "")),
+                "type": str(item.get("type", "")),
+            }
+            for item in error.errors()
+        ]
+        return problem_response(request, ValidationFailed(), extra={"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        mapped: PurseError
+        if error.status_code == 404:
+            mapped = NotFound()
+        elif error.status_code == 405:
+            mapped = MethodNotAllowed()
+        else:
+            mapped = HttpError(detail=str(error.detail))
+            response = problem_response(request, mapped, extra={"status": error.status_code})
+            response.status_code = error.status_code
+            return response
+        return problem_response(request, mapped)

@@ -1,0 +1,139 @@
+"""Settings from ``PURSE_*`` environment variables and a ``.env`` file.
+
+Every limit is named ``*_max`` (or ``*_seconds``) and lives here, so an operator
+can find and change it in one place.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///purse.db"
+SECRET_KEY_MIN_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SecretKeyWarning(UserWarning):
+    """A secret key was generated and stored next to the embedded database."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PURSE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.development
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: SecretStr | None = None
+
+    # Custom assets beside ISO 4217, as CODE:SCALE pairs, e.g. "PTS:0,USDT:6,BTC:8".
+    custom_assets: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+
+    # Database behaviour.
+    sqlite_busy_timeout_seconds: float = 30.0
+    db_retry_count_max: int = 8
+    db_pool_size: int = 10
+
+    # Ledger limits.
+    transfer_batch_size_max: int = 8190
+    transfer_group_size_max: int = 64
+    hold_timeout_seconds_max: int = 60 * 60 * 24 * 30
+    idempotency_key_retention_seconds: int = 60 * 60 * 48
+    idempotency_key_length_max: int = 255
+    # How long an overdue hold may wait for the expiry job before verify reports it.
+    hold_expiry_grace_seconds: int = 300
+
+    # Background jobs.
+    worker_interval_seconds: float = 1.0
+    worker_batch_size_max: int = 500
+
+    # HTTP.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    @field_validator("custom_assets", mode="before")
+    @classmethod
+    def _parse_custom_assets(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs: dict[str, int] = {}
+            for item in filter(None, (part.strip() for part in value.split(","))):
+                code, _, scale = item.partition(":")
+                if not scale.strip().isdigit():
+                    raise ValueError(f"custom asset {item!r} must be written CODE:SCALE")
+                pairs[code.strip().upper()] = int(scale)
+            return pairs
+        return value
+
+    @field_validator("custom_assets")
+    @classmethod
+    def _check_custom_assets(cls, value: dict[str, int]) -> dict[str, int]:
+        for code, scale in value.items():
+            if not (code.isascii() and code.isalnum() and 2 <= len(code) <= 12):
+                raise ValueError(f"custom asset code {code!r} must be 2-12 letters or digits")
+            if not 0 <= scale <= 18:
+                raise ValueError(f"custom asset {code} scale must be between 0 and 18")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.env is Environment.production:
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if len(key) < SECRET_KEY_MIN_LENGTH or key.lower() in {"changeme", "secret"}:
+                raise ValueError(
+                    "PURSE_SECRET_KEY must be set to a random value of at least "
+                    f"{SECRET_KEY_MIN_LENGTH} characters when PURSE_ENV=production"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind a SQLite URL, or None for PostgreSQL or an in-memory DB."""
+        if not self.is_sqlite:
+            return None
+        _, _, path = self.database_url.partition(":///")
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; generated and stored beside the embedded DB on first use.
+
+        Outside production a missing key is created once and kept in a file next to
+        the database, so sessions and tokens survive restarts of the embedded default.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        db_path = self.sqlite_path()
+        key_path = (db_path.parent if db_path else Path.cwd()) / (
+            (db_path.name if db_path else "purse") + ".secret"
+        )
+        if key_path.exists():
+            key = key_path.read_text(encoding="utf-8").strip()
+        else:
+            key = secrets.token_urlsafe(48)
+            key_path.parent.mkdir(parents=True, exist_ok=True)
+            key_path.touch(mode=0o600)
+            key_path.write_text(key + "\n", encoding="utf-8")
+            warnings.warn(
+                f"PURSE_SECRET_KEY is not set; generated one and stored it in {key_path}",
+                SecretKeyWarning,
+                stacklevel=2,
+            )
+        self.secret_key = SecretStr(key)
+        return key
