@@ -1,0 +1,229 @@
+"""The ``purse`` command: serve, worker, db, ledger, bench, version."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import warnings
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from purse import __version__
+from purse.settings import SecretKeyWarning, Settings
+
+app = typer.Typer(
+    help="purse: a self-hostable digital wallet.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (see PERFORMANCE.md).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, or a readable message and exit code 2."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"]) or "settings"
+            console.print(f"[red]invalid setting[/red] {where}: {item['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _secret_key(settings: Settings) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SecretKeyWarning)
+        settings.resolved_secret_key()
+    for warning in caught:
+        console.print(f"[yellow]warning:[/yellow] {warning.message}")
+
+
+@app.command()
+def version() -> None:
+    """Print purse's version."""
+    print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: PURSE_HOST or 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: PURSE_PORT or 8000].")
+    ] = None,
+    workers: Annotated[bool, typer.Option(help="Run the background jobs in this process.")] = True,
+) -> None:
+    """Run the API and the background jobs in one process."""
+    import uvicorn
+
+    from purse import migrate
+    from purse.app import create_app
+    from purse.db import Database
+    from purse.logs import configure_logging
+
+    settings = load_settings(host=host, port=port)
+    configure_logging(settings.log_level)
+    _secret_key(settings)
+    database = Database(settings)
+    if database.is_sqlite:
+        migrate.upgrade(database)
+    elif not migrate.is_current(database):
+        console.print("[red]The database schema is not current.[/red] Run: purse db upgrade")
+        raise typer.Exit(1)
+    application = create_app(settings, database=database, run_workers=workers)
+    console.print(
+        f"purse {__version__} listening on http://{settings.host}:{settings.port} (docs at /docs)"
+    )
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
+) -> None:
+    """Run the background jobs (hold expiry, key purge) until stopped."""
+    from purse.db import Database
+    from purse.logs import configure_logging
+    from purse.workers.runner import JobRunner
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    database = Database(settings)
+    runner = JobRunner(database)
+    if once:
+        print(json.dumps(runner.run_once()))
+        database.dispose()
+        return
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        runner.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.run_forever()
+    database.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the schema migrations."""
+    from purse import migrate
+    from purse.db import Database
+
+    database = Database(load_settings())
+    migrate.upgrade(database, revision)
+    console.print(f"database at revision {migrate.current_revision(database)}")
+    database.dispose()
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Recompute every balance from the transfers and check the invariants. Exit 1 if any fails."""
+    from purse.db import Database
+    from purse.ledger.verify import verify_ledger
+
+    settings = load_settings()
+    database = Database(settings)
+    report = database.run(
+        lambda session: verify_ledger(
+            session, hold_expiry_grace_seconds=settings.hold_expiry_grace_seconds
+        ),
+        write=False,
+    )
+    database.dispose()
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        out = Console()
+        out.print(
+            f"accounts {report.accounts}, transfers {report.transfers}, "
+            f"assets {report.assets}, pending holds {report.holds_pending}"
+        )
+        if report.ok:
+            out.print("[green]ledger consistent[/green]")
+        else:
+            table = Table("check", "problem", title=f"{len(report.problems)} problems")
+            for problem in report.problems:
+                table.add_row(problem.check, problem.message)
+            out.print(table)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@bench_app.command("ledger")
+def bench_ledger(
+    transfers: Annotated[int, typer.Option(help="Transfers per measured mode.")] = 20_000,
+    accounts: Annotated[int, typer.Option(help="Wallet accounts.")] = 1_000,
+    concurrency: Annotated[int, typer.Option(help="Client threads.")] = 1,
+    hot_share: Annotated[
+        float, typer.Option(help="Share of transfers crediting one hot account.")
+    ] = 0.0,
+    batch_size: Annotated[
+        int, typer.Option(help="Transfers per commit in the batched modes.")
+    ] = 1_000,
+    seconds_max: Annotated[float, typer.Option(help="Time limit per mode.")] = 60.0,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLite or PostgreSQL URL; a fresh database is made there.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Ledger throughput against the raw-SQL floor, one-per-commit and batched."""
+    from purse.bench.ledger import run_ledger_bench
+
+    if not 0.0 <= hot_share <= 1.0:
+        console.print("[red]--hot-share must be between 0 and 1[/red]")
+        raise typer.Exit(2)
+    result = run_ledger_bench(
+        transfers=transfers,
+        accounts=accounts,
+        concurrency=concurrency,
+        hot_share=hot_share,
+        database_url=database_url,
+        batch_size=batch_size,
+        seconds_max=seconds_max,
+    )
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    out = Console()
+    table = Table(
+        "mode", "transfers", "transfers/s", "p50 ms", "p99 ms", "errors", title="purse bench ledger"
+    )
+    for name, mode in result.get("modes", {}).items():
+        table.add_row(
+            name,
+            str(mode.get("transfers")),
+            f"{mode.get('transfers_per_second', 0):,.0f}",
+            f"{mode.get('p50_ms', 0):.2f}",
+            f"{mode.get('p99_ms', 0):.2f}",
+            str(mode.get("errors")),
+        )
+    out.print(table)
+    for name, value in result.get("ratios", {}).items():
+        out.print(f"{name}: {value:.2f}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Ledger tables.
+
+* ``ledger_accounts``: one balance per asset and owner. Balances are kept as
+  posted/pending debits/credits (TigerBeetle's model) and changed only by the
+  ledger service, in the same DB transaction as the transfer that moves them.
+* ``ledger_transfers``: append-only. A transfer's ``id`` is its position in the
+  hash chain, handed out under the chain lock, so ids are gapless and ordered
+  by commit. ``pending_id`` is unique: a hold is resolved at most once, enforced
+  by the database itself.
+* ``ledger_holds``: the state of each pending transfer (pending -> posted |
+  voided | expired). Like balances it is derived state, checked by verify.
+* ``ledger_idempotency``: caller-scoped keys with a fingerprint of the request.
+* ``ledger_chain``: the head of the hash chain (one row).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from purse.models import Base, BigId, UtcDateTime
+
+GENESIS_HASH = "0" * 64
+
+
+class Account(Base):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    asset: Mapped[str] = mapped_column(String(12))
+    owner_kind: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    debits_must_not_exceed_credits: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    debits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    debits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_posted: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+        Index("ix_ledger_accounts_owner", "owner_kind", "owner_id", "asset"),
+    )
+
+
+class Transfer(Base):
+    __tablename__ = "ledger_transfers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    group_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    asset: Mapped[str] = mapped_column(String(12))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    pending_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfers.id"), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reversal_of: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfers.id"), index=True)
+    reason_code: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    initiator_kind: Mapped[str] = mapped_column(String(32))
+    initiator_id: Mapped[str] = mapped_column(String(128))
+    authenticated_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "kind IN ('posted', 'pending', 'post_pending', 'void_pending', 'expire_pending')",
+            name="kind",
+        ),
+        CheckConstraint("debit_account_id <> credit_account_id", name="accounts_different"),
+        # History of one account, newest first, with keyset pagination on id.
+        Index("ix_ledger_transfers_debit", "debit_account_id", "id"),
+        Index("ix_ledger_transfers_credit", "credit_account_id", "id"),
+    )
+
+
+class Hold(Base):
+    __tablename__ = "ledger_holds"
+
+    transfer_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_transfers.id"), primary_key=True, autoincrement=False
+    )
+    debit_account_id: Mapped[int] = mapped_column(BigInteger)
+    credit_account_id: Mapped[int] = mapped_column(BigInteger)
+    asset: Mapped[str] = mapped_column(String(12))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    resolved_by_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'posted', 'voided', 'expired')", name="status"),
+        Index("ix_ledger_holds_status_expires", "status", "expires_at"),
+    )
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "ledger_idempotency"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    group_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+
+class ChainHead(Base):
+    __tablename__ = "ledger_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_transfer_id: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,829 @@
+"""The ledger's writers: the only code in purse that changes a balance.
+
+The write path is built so that many transfers can share one commit (TigerBeetle
+style): :func:`submit` takes a batch of groups, checks and reports each group on
+its own, and writes every accepted transfer with a handful of statements.
+Single-transfer helpers are thin wrappers over it.
+
+One batch, in one DB transaction:
+
+1. Look up the batch's idempotency keys. A key seen before with the same request
+   fingerprint replays the first result; with another fingerprint it is refused.
+2. Lock what the batch touches, always in the same order so concurrent batches
+   cannot deadlock: holds by id, then accounts by id (``FOR UPDATE`` on
+   PostgreSQL; on SQLite the write lock was taken at ``BEGIN IMMEDIATE``).
+3. Apply each group in memory against the locked rows (``rules.BatchState``):
+   all of a group or none of it.
+4. Lock the chain head last, hand out transfer ids in order, link each transfer
+   into the hash chain, and write transfers, holds, balances and keys.
+
+The chain head is the one row every batch updates; locking it last keeps the
+time it is held to the writes and the commit. Concurrent batches that raced on
+an idempotency key fail on its unique index and are run again by the caller's
+transaction helper (``RetryTransaction``), which then replays the winner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from purse.db import RetryTransaction
+from purse.errors import RequestError
+from purse.ledger import errors
+from purse.ledger.models import Account, ChainHead, Hold, IdempotencyKey, Transfer
+from purse.ledger.rules import (
+    AccountState,
+    AccountStatus,
+    BatchState,
+    GroupRequest,
+    HoldState,
+    HoldStatus,
+    Initiator,
+    OriginalTransfer,
+    TransferKind,
+    TransferRequest,
+    check_group_shape,
+    hash_fields,
+    transfer_hash,
+)
+from purse.models import utc_now
+
+SYSTEM_EXPIRY = Initiator(kind="system", id="hold_expiry", authenticated_by="system")
+
+_accounts = cast(Table, Account.__table__)
+_transfers = cast(Table, Transfer.__table__)
+_holds = cast(Table, Hold.__table__)
+_keys = cast(Table, IdempotencyKey.__table__)
+_chain = cast(Table, ChainHead.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLimits:
+    batch_size_max: int = 8190
+    group_size_max: int = 64
+    hold_timeout_seconds_max: int = 60 * 60 * 24 * 30
+    idempotency_key_length_max: int = 255
+
+
+DEFAULT_LIMITS = LedgerLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: int
+    asset: str
+    owner_kind: str
+    owner_id: str | None
+    kind: str
+    debits_must_not_exceed_credits: bool
+    status: str
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    created_at: datetime
+
+    @property
+    def balance_minor(self) -> int:
+        """Posted credits less posted debits: the money that is in the account."""
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available_minor(self) -> int:
+        """What may still be spent: the balance less money held for pending debits."""
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    id: int
+    group_id: int
+    kind: str
+    debit_account_id: int
+    credit_account_id: int
+    asset: str
+    amount_minor: int
+    pending_id: int | None
+    expires_at: datetime | None
+    reversal_of: int | None
+    reason_code: str
+    reference: str | None
+    initiator_kind: str
+    initiator_id: str
+    authenticated_by: str
+    created_at: datetime
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResult:
+    """The outcome of one group: its transfers, or the first error (nothing written)."""
+
+    transfers: tuple[TransferRecord, ...] = ()
+    error: RequestError | None = None
+    failed_index: int | None = None
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def raise_for_error(self) -> GroupResult:
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+def _require_transaction(session: Session) -> Connection:
+    assert session.in_transaction(), "ledger writers run inside the caller's DB transaction"
+    return session.connection()
+
+
+def _for_update(statement: Any, connection: Connection) -> Any:
+    # SQLite has no row locks; its writers are serialised by BEGIN IMMEDIATE.
+    return statement if connection.dialect.name == "sqlite" else statement.with_for_update()
+
+
+def open_account(
+    session: Session,
+    *,
+    asset: str,
+    owner_kind: str,
+    owner_id: str | None,
+    kind: str,
+    debits_must_not_exceed_credits: bool,
+    now: datetime | None = None,
+) -> AccountRecord:
+    """Open an account in ``asset``; wallets set ``debits_must_not_exceed_credits``."""
+    connection = _require_transaction(session)
+    if not (asset and len(asset) <= 12 and asset.isascii() and asset.isalnum()):
+        raise errors.TransferFieldsInvalid(field="asset", reason="1 to 12 letters or digits")
+    row: dict[str, Any] = {
+        "asset": asset.upper(),
+        "owner_kind": owner_kind,
+        "owner_id": owner_id,
+        "kind": kind,
+        "debits_must_not_exceed_credits": debits_must_not_exceed_credits,
+        "status": AccountStatus.active.value,
+        "debits_pending": 0,
+        "debits_posted": 0,
+        "credits_pending": 0,
+        "credits_posted": 0,
+        "created_at": now or utc_now(),
+    }
+    account_id = connection.execute(
+        insert(_accounts).values(row).returning(_accounts.c.id)
+    ).scalar_one()
+    return AccountRecord(id=account_id, **row)
+
+
+def get_account(session: Session, *, account_id: int) -> AccountRecord:
+    row = (
+        session.connection().execute(select(_accounts).where(_accounts.c.id == account_id)).first()
+    )
+    if row is None:
+        raise errors.AccountNotFound()
+    return AccountRecord(**row._asdict())
+
+
+def set_account_status(
+    session: Session, *, account_id: int, status: AccountStatus
+) -> AccountRecord:
+    """Freeze, unfreeze or close an account. Closing needs a zero balance and no open hold."""
+    connection = _require_transaction(session)
+    row = connection.execute(
+        _for_update(select(_accounts).where(_accounts.c.id == account_id), connection)
+    ).first()
+    if row is None:
+        raise errors.AccountNotFound()
+    account = AccountRecord(**row._asdict())
+    if account.status == AccountStatus.closed and status != AccountStatus.closed:
+        raise errors.AccountStatusInvalid(current=account.status, requested=str(status))
+    if status == AccountStatus.closed and (
+        account.balance_minor != 0 or account.debits_pending or account.credits_pending
+    ):
+        raise errors.AccountNotEmpty()
+    connection.execute(
+        update(_accounts).where(_accounts.c.id == account_id).values(status=str(status))
+    )
+    return AccountRecord(**{**row._asdict(), "status": str(status)})
+
+
+def submit(
+    session: Session,
+    *,
+    groups: Sequence[GroupRequest],
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> list[GroupResult]:
+    """Apply a batch of groups in the caller's transaction; one result per group, in order."""
+    connection = _require_transaction(session)
+    if len(groups) > limits.batch_size_max:
+        raise ValueError(f"a batch holds at most {limits.batch_size_max} groups")
+    now = now or utc_now()
+    results: list[GroupResult | None] = [None] * len(groups)
+
+    fingerprints: dict[int, str] = {}
+    for index, group in enumerate(groups):
+        shape_error = check_group_shape(
+            group,
+            group_size_max=limits.group_size_max,
+            key_length_max=limits.idempotency_key_length_max,
+        )
+        if shape_error is not None:
+            results[index] = GroupResult(error=shape_error)
+        elif group.idempotency_key is not None:
+            fingerprints[index] = group.fingerprint()
+
+    stored_keys = _load_keys(connection, [groups[i] for i in fingerprints])
+    replay_group_ids: dict[int, int] = {}
+    to_apply: list[int] = []
+    for index, group in enumerate(groups):
+        if results[index] is not None:
+            continue
+        if index in fingerprints:
+            stored = stored_keys.get((group.idempotency_scope or "", group.idempotency_key or ""))
+            if stored is not None:
+                if stored[0] != fingerprints[index]:
+                    results[index] = GroupResult(error=errors.IdempotencyKeyReused())
+                else:
+                    replay_group_ids[index] = stored[1]
+                continue
+        to_apply.append(index)
+
+    state = _lock_batch_state(connection, [groups[i] for i in to_apply], now=now, limits=limits)
+    applied: list[tuple[int, list[Any]]] = []
+    batch_keys: dict[tuple[str, str], int] = {}  # key -> index of the group that used it
+    for index in to_apply:
+        group = groups[index]
+        key = (group.idempotency_scope or "", group.idempotency_key or "")
+        if index in fingerprints and key in batch_keys:
+            first = batch_keys[key]
+            if fingerprints[first] != fingerprints[index]:
+                results[index] = GroupResult(error=errors.IdempotencyKeyReused())
+            else:
+                replay_group_ids[index] = -1 - first  # resolved once the first is written
+            continue
+        outcome = state.apply_group(group.transfers)
+        if outcome.error is not None:
+            if len(group.transfers) > 1:
+                outcome.error.data["transfer_index"] = outcome.failed_index
+            results[index] = GroupResult(error=outcome.error, failed_index=outcome.failed_index)
+            continue
+        applied.append((index, outcome.planned))
+        if index in fingerprints:
+            batch_keys[key] = index
+
+    written = _write(connection, groups, applied, fingerprints, state, now) if applied else {}
+    for index, records in written.items():
+        results[index] = GroupResult(transfers=records)
+    if replay_group_ids:
+        stored_group_ids = [g for g in replay_group_ids.values() if g >= 0]
+        replayed = _load_groups(connection, stored_group_ids)
+        for index, group_id in replay_group_ids.items():
+            records = written[-1 - group_id] if group_id < 0 else replayed[group_id]
+            results[index] = GroupResult(transfers=records, replayed=True)
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def _load_keys(
+    connection: Connection, groups: Sequence[GroupRequest]
+) -> dict[tuple[str, str], tuple[str, int]]:
+    pairs = {(g.idempotency_scope or "", g.idempotency_key or "") for g in groups}
+    if not pairs:
+        return {}
+    rows = connection.execute(
+        select(_keys.c.scope, _keys.c.key, _keys.c.fingerprint, _keys.c.group_id).where(
+            tuple_(_keys.c.scope, _keys.c.key).in_(sorted(pairs))
+        )
+    )
+    return {(row.scope, row.key): (row.fingerprint, row.group_id) for row in rows}
+
+
+def _lock_batch_state(
+    connection: Connection, groups: Sequence[GroupRequest], *, now: datetime, limits: LedgerLimits
+) -> BatchState:
+    requests = [request for group in groups for request in group.transfers]
+    pending_ids = sorted({r.pending_id for r in requests if r.pending_id is not None})
+    reversal_ids = sorted({r.reversal_of for r in requests if r.reversal_of is not None})
+    account_ids: set[int] = set()
+    for r in requests:
+        account_ids.update(i for i in (r.debit_account_id, r.credit_account_id) if i is not None)
+
+    originals: dict[int, OriginalTransfer] = {}
+    if reversal_ids:
+        rows = connection.execute(
+            select(
+                _transfers.c.id,
+                _transfers.c.kind,
+                _transfers.c.debit_account_id,
+                _transfers.c.credit_account_id,
+                _transfers.c.asset,
+                _transfers.c.amount_minor,
+            ).where(_transfers.c.id.in_(reversal_ids))
+        )
+        for row in rows:
+            originals[row.id] = OriginalTransfer(**row._asdict())
+            account_ids.update((row.debit_account_id, row.credit_account_id))
+
+    holds: dict[int, HoldState] = {}
+    if pending_ids:
+        rows = connection.execute(
+            _for_update(
+                select(
+                    _holds.c.transfer_id,
+                    _holds.c.debit_account_id,
+                    _holds.c.credit_account_id,
+                    _holds.c.asset,
+                    _holds.c.amount_minor,
+                    _holds.c.expires_at,
+                    _holds.c.status,
+                )
+                .where(_holds.c.transfer_id.in_(pending_ids))
+                .order_by(_holds.c.transfer_id),
+                connection,
+            )
+        )
+        for row in rows:
+            holds[row.transfer_id] = HoldState(**row._asdict())
+            account_ids.update((row.debit_account_id, row.credit_account_id))
+
+    accounts: dict[int, AccountState] = {}
+    if account_ids:
+        rows = connection.execute(
+            _for_update(
+                select(
+                    _accounts.c.id,
+                    _accounts.c.asset,
+                    _accounts.c.status,
+                    _accounts.c.debits_must_not_exceed_credits,
+                    _accounts.c.debits_pending,
+                    _accounts.c.debits_posted,
+                    _accounts.c.credits_pending,
+                    _accounts.c.credits_posted,
+                )
+                .where(_accounts.c.id.in_(sorted(account_ids)))
+                .order_by(_accounts.c.id),
+                connection,
+            )
+        )
+        for row in rows:
+            accounts[row.id] = AccountState(**row._asdict())
+
+    # Read after the account locks: a concurrent reversal of the same original holds
+    # the same accounts, so this sum includes every reversal committed before ours.
+    reversed_minor: dict[int, int] = {}
+    if originals:
+        rows = connection.execute(
+            select(_transfers.c.reversal_of, func.sum(_transfers.c.amount_minor))
+            .where(_transfers.c.reversal_of.in_(sorted(originals)))
+            .group_by(_transfers.c.reversal_of)
+        )
+        reversed_minor = {row[0]: int(row[1]) for row in rows}
+
+    return BatchState(
+        accounts=accounts,
+        holds=holds,
+        originals=originals,
+        reversed_minor=reversed_minor,
+        now=now,
+        timeout_seconds_max=limits.hold_timeout_seconds_max,
+    )
+
+
+def _write(
+    connection: Connection,
+    groups: Sequence[GroupRequest],
+    applied: Sequence[tuple[int, list[Any]]],
+    fingerprints: dict[int, str],
+    state: BatchState,
+    now: datetime,
+) -> dict[int, tuple[TransferRecord, ...]]:
+    head = connection.execute(
+        _for_update(
+            select(_chain.c.last_transfer_id, _chain.c.head_hash).where(_chain.c.id == 1),
+            connection,
+        )
+    ).one()
+    next_id, previous_hash = head.last_transfer_id + 1, head.head_hash
+
+    transfer_rows: list[dict[str, Any]] = []
+    hold_rows: list[dict[str, Any]] = []
+    hold_updates: list[dict[str, Any]] = []
+    key_rows: list[dict[str, Any]] = []
+    written: dict[int, tuple[TransferRecord, ...]] = {}
+    for index, planned_list in applied:
+        group = groups[index]
+        initiator = group.initiator
+        group_id = next_id
+        records = []
+        for planned in planned_list:
+            transfer_id = next_id
+            next_id += 1
+            previous_hash = transfer_hash(
+                previous_hash,
+                hash_fields(
+                    transfer_id=transfer_id,
+                    group_id=group_id,
+                    planned=planned,
+                    initiator=initiator,
+                    created_at=now,
+                ),
+            )
+            record = TransferRecord(
+                id=transfer_id,
+                group_id=group_id,
+                kind=str(planned.kind),
+                debit_account_id=planned.debit_account_id,
+                credit_account_id=planned.credit_account_id,
+                asset=planned.asset,
+                amount_minor=planned.amount_minor,
+                pending_id=planned.pending_id,
+                expires_at=planned.expires_at,
+                reversal_of=planned.reversal_of,
+                reason_code=planned.reason_code,
+                reference=planned.reference,
+                initiator_kind=initiator.kind,
+                initiator_id=initiator.id,
+                authenticated_by=initiator.authenticated_by,
+                created_at=now,
+                hash=previous_hash,
+            )
+            records.append(record)
+            transfer_rows.append(_record_row(record))
+            if planned.kind is TransferKind.pending:
+                assert planned.expires_at is not None
+                hold_rows.append(
+                    {
+                        "transfer_id": transfer_id,
+                        "debit_account_id": planned.debit_account_id,
+                        "credit_account_id": planned.credit_account_id,
+                        "asset": planned.asset,
+                        "amount_minor": planned.amount_minor,
+                        "expires_at": planned.expires_at,
+                        "status": HoldStatus.pending.value,
+                        "resolved_by_id": None,
+                    }
+                )
+            elif planned.pending_id is not None:
+                hold_updates.append(
+                    {
+                        "b_id": planned.pending_id,
+                        "b_status": state.holds[planned.pending_id].status,
+                        "b_by": transfer_id,
+                    }
+                )
+        if index in fingerprints:
+            key_rows.append(
+                {
+                    "scope": group.idempotency_scope,
+                    "key": group.idempotency_key,
+                    "fingerprint": fingerprints[index],
+                    "group_id": group_id,
+                    "created_at": now,
+                }
+            )
+        written[index] = tuple(records)
+
+    connection.execute(insert(_transfers), transfer_rows)
+    if hold_rows:
+        connection.execute(insert(_holds), hold_rows)
+    if hold_updates:
+        connection.execute(
+            update(_holds)
+            .where(_holds.c.transfer_id == bindparam("b_id"))
+            .where(_holds.c.status == HoldStatus.pending.value)
+            .values(status=bindparam("b_status"), resolved_by_id=bindparam("b_by")),
+            hold_updates,
+        )
+    connection.execute(
+        update(_accounts)
+        .where(_accounts.c.id == bindparam("b_id"))
+        .values(
+            debits_pending=bindparam("b_dpe"),
+            debits_posted=bindparam("b_dpo"),
+            credits_pending=bindparam("b_cpe"),
+            credits_posted=bindparam("b_cpo"),
+        ),
+        [
+            {
+                "b_id": account.id,
+                "b_dpe": account.debits_pending,
+                "b_dpo": account.debits_posted,
+                "b_cpe": account.credits_pending,
+                "b_cpo": account.credits_posted,
+            }
+            for account in (state.accounts[i] for i in sorted(state.touched_accounts))
+        ],
+    )
+    if key_rows:
+        try:
+            connection.execute(insert(_keys), key_rows)
+        except IntegrityError as error:
+            # A concurrent transaction committed one of these keys first. Run the whole
+            # use case again: it will find the key and replay that result.
+            raise RetryTransaction() from error
+    connection.execute(
+        update(_chain)
+        .where(_chain.c.id == 1)
+        .values(last_transfer_id=next_id - 1, head_hash=previous_hash)
+    )
+    return written
+
+
+def _record_row(record: TransferRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "group_id": record.group_id,
+        "kind": record.kind,
+        "debit_account_id": record.debit_account_id,
+        "credit_account_id": record.credit_account_id,
+        "asset": record.asset,
+        "amount_minor": record.amount_minor,
+        "pending_id": record.pending_id,
+        "expires_at": record.expires_at,
+        "reversal_of": record.reversal_of,
+        "reason_code": record.reason_code,
+        "reference": record.reference,
+        "initiator_kind": record.initiator_kind,
+        "initiator_id": record.initiator_id,
+        "authenticated_by": record.authenticated_by,
+        "created_at": record.created_at,
+        "hash": record.hash,
+    }
+
+
+def _load_groups(
+    connection: Connection, group_ids: Iterable[int]
+) -> dict[int, tuple[TransferRecord, ...]]:
+    ids = sorted(set(group_ids))
+    if not ids:
+        return {}
+    grouped: dict[int, list[TransferRecord]] = {i: [] for i in ids}
+    rows = connection.execute(
+        select(_transfers).where(_transfers.c.group_id.in_(ids)).order_by(_transfers.c.id)
+    )
+    for row in rows:
+        grouped[row.group_id].append(TransferRecord(**row._asdict()))
+    return {group_id: tuple(records) for group_id, records in grouped.items()}
+
+
+def get_transfer(session: Session, *, transfer_id: int) -> TransferRecord | None:
+    row = (
+        session.connection()
+        .execute(select(_transfers).where(_transfers.c.id == transfer_id))
+        .first()
+    )
+    return TransferRecord(**row._asdict()) if row is not None else None
+
+
+# Single-transfer helpers. Each raises the transfer's error instead of returning it.
+
+
+def submit_one(
+    session: Session,
+    *,
+    group: GroupRequest,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> GroupResult:
+    """Apply one group; raise its error if it was refused."""
+    return submit(session, groups=[group], now=now, limits=limits)[0].raise_for_error()
+
+
+def _one(
+    session: Session,
+    request: TransferRequest,
+    *,
+    initiator: Initiator,
+    idempotency_scope: str | None,
+    idempotency_key: str | None,
+    now: datetime | None,
+    limits: LedgerLimits,
+) -> TransferRecord:
+    group = GroupRequest(
+        transfers=(request,),
+        initiator=initiator,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+    )
+    return submit_one(session, group=group, now=now, limits=limits).transfers[0]
+
+
+def transfer(
+    session: Session,
+    *,
+    debit_account_id: int,
+    credit_account_id: int,
+    asset: str,
+    amount_minor: int,
+    reason_code: str,
+    initiator: Initiator,
+    reference: str | None = None,
+    idempotency_scope: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> TransferRecord:
+    """Move ``amount_minor`` of ``asset`` at once from one account to another."""
+    request = TransferRequest(
+        kind=TransferKind.posted,
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        asset=asset,
+        amount_minor=amount_minor,
+        reason_code=reason_code,
+        reference=reference,
+    )
+    return _one(
+        session,
+        request,
+        initiator=initiator,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        now=now,
+        limits=limits,
+    )
+
+
+def hold(
+    session: Session,
+    *,
+    debit_account_id: int,
+    credit_account_id: int,
+    asset: str,
+    amount_minor: int,
+    timeout_seconds: int,
+    reason_code: str,
+    initiator: Initiator,
+    reference: str | None = None,
+    idempotency_scope: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> TransferRecord:
+    """Reserve money for a later post; it is released by a void or when it expires."""
+    request = TransferRequest(
+        kind=TransferKind.pending,
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        asset=asset,
+        amount_minor=amount_minor,
+        timeout_seconds=timeout_seconds,
+        reason_code=reason_code,
+        reference=reference,
+    )
+    return _one(
+        session,
+        request,
+        initiator=initiator,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        now=now,
+        limits=limits,
+    )
+
+
+def post_hold(
+    session: Session,
+    *,
+    pending_id: int,
+    reason_code: str,
+    initiator: Initiator,
+    amount_minor: int | None = None,
+    idempotency_scope: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> TransferRecord:
+    """Complete a hold, in full or (with ``amount_minor``) in part; the rest is released."""
+    request = TransferRequest(
+        kind=TransferKind.post_pending,
+        pending_id=pending_id,
+        amount_minor=amount_minor,
+        reason_code=reason_code,
+    )
+    return _one(
+        session,
+        request,
+        initiator=initiator,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        now=now,
+        limits=limits,
+    )
+
+
+def void_hold(
+    session: Session,
+    *,
+    pending_id: int,
+    reason_code: str,
+    initiator: Initiator,
+    idempotency_scope: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> TransferRecord:
+    """Release a hold: the reserved money becomes available again."""
+    request = TransferRequest(
+        kind=TransferKind.void_pending, pending_id=pending_id, reason_code=reason_code
+    )
+    return _one(
+        session,
+        request,
+        initiator=initiator,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        now=now,
+        limits=limits,
+    )
+
+
+def reverse(
+    session: Session,
+    *,
+    transfer_id: int,
+    reason_code: str,
+    initiator: Initiator,
+    amount_minor: int | None = None,
+    idempotency_scope: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> TransferRecord:
+    """Send a posted transfer's money back (all that remains, or ``amount_minor``).
+
+    The original never changes; the reversal is a new transfer that names it.
+    """
+    request = TransferRequest(
+        kind=TransferKind.posted,
+        reversal_of=transfer_id,
+        amount_minor=amount_minor,
+        reason_code=reason_code,
+    )
+    return _one(
+        session,
+        request,
+        initiator=initiator,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        now=now,
+        limits=limits,
+    )
+
+
+def expire_overdue_holds(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Release up to ``limit`` holds whose time ran out; returns how many.
+
+    Safe in several processes at once: on PostgreSQL each run claims its holds
+    with ``FOR UPDATE SKIP LOCKED``, so two workers take different holds; on
+    SQLite writers are serialised. A hold that someone resolved meanwhile is
+    skipped by the ledger's own status check.
+    """
+    connection = _require_transaction(session)
+    now = now or utc_now()
+    query = (
+        select(_holds.c.transfer_id)
+        .where(_holds.c.status == HoldStatus.pending.value, _holds.c.expires_at <= now)
+        .order_by(_holds.c.expires_at, _holds.c.transfer_id)
+        .limit(limit)
+    )
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    pending_ids = list(connection.execute(query).scalars())
+    if not pending_ids:
+        return 0
+    groups = [
+        GroupRequest(
+            transfers=(
+                TransferRequest(
+                    kind=TransferKind.expire_pending,
+                    pending_id=pending_id,
+                    reason_code="hold_expired",
+                ),
+            ),
+            initiator=SYSTEM_EXPIRY,
+        )
+        for pending_id in pending_ids
+    ]
+    results = submit(session, groups=groups, now=now)
+    return sum(1 for result in results if result.ok)
+
+
+def purge_idempotency_keys(
+    session: Session, *, retention_seconds: int, now: datetime | None = None
+) -> int:
+    """Forget idempotency keys older than the retention (at least a day, per settings)."""
+    connection = _require_transaction(session)
+    cutoff = (now or utc_now()) - timedelta(seconds=retention_seconds)
+    result = connection.execute(delete(_keys).where(_keys.c.created_at < cutoff))
+    return int(result.rowcount or 0)

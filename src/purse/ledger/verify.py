@@ -1,0 +1,304 @@
+"""``purse ledger verify``: recompute the ledger from its transfers and compare.
+
+What is checked (RELIABILITY.md, "the ledger check"):
+
+* every stored balance equals the replay of the transfers;
+* for each asset, debits equal credits (balances sum to zero);
+* no account with ``debits_must_not_exceed_credits`` is below zero;
+* every hold's state matches its resolution, each hold is resolved at most once
+  and never above its amount, and no hold is pending past its expiry (plus a
+  grace period for the expiry job);
+* transfer ids are gapless and the hash chain is intact up to the chain head;
+* every idempotency key points at an existing group.
+
+Tests call :func:`verify_ledger` after each test; operators run the CLI.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from purse.ledger.models import GENESIS_HASH, Account, ChainHead, Hold, IdempotencyKey, Transfer
+from purse.ledger.rules import (
+    HoldStatus,
+    Initiator,
+    PlannedTransfer,
+    TransferKind,
+    hash_fields,
+    transfer_hash,
+)
+from purse.models import utc_now
+
+_PROBLEMS_MAX = 1000
+_CHAIN_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    check: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VerifyReport:
+    accounts: int = 0
+    transfers: int = 0
+    holds_pending: int = 0
+    assets: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, check: str, message: str, **data: Any) -> None:
+        if len(self.problems) < _PROBLEMS_MAX:
+            self.problems.append(Problem(check=check, message=message, data=data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "accounts": self.accounts,
+            "transfers": self.transfers,
+            "holds_pending": self.holds_pending,
+            "assets": self.assets,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+def verify_ledger(
+    session: Session, *, now: datetime | None = None, hold_expiry_grace_seconds: int = 300
+) -> VerifyReport:
+    """Check every ledger invariant; the report lists what does not hold."""
+    connection = session.connection()
+    now = now or utc_now()
+    report = VerifyReport()
+    _check_balances(connection, report)
+    _check_holds(connection, report, now - timedelta(seconds=hold_expiry_grace_seconds))
+    _check_chain(connection, report)
+    _check_idempotency(connection, report)
+    return report
+
+
+def _check_balances(connection: Connection, report: VerifyReport) -> None:
+    t = Transfer.__table__
+    a = Account.__table__
+    replay: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # dpe, dpo, cpe, cpo
+    posted_kinds = [TransferKind.posted.value, TransferKind.post_pending.value]
+    for side, offset in ((t.c.debit_account_id, 0), (t.c.credit_account_id, 2)):
+        posted = (
+            select(side, func.sum(t.c.amount_minor))
+            .where(t.c.kind.in_(posted_kinds))
+            .group_by(side)
+        )
+        for account_id, total in connection.execute(posted):
+            replay[account_id][offset + 1] += int(total)
+        resolution = aliased(Transfer)
+        open_holds = (
+            select(side, func.sum(t.c.amount_minor))
+            .select_from(t.outerjoin(resolution, resolution.pending_id == t.c.id))
+            .where(t.c.kind == TransferKind.pending.value, resolution.id.is_(None))
+            .group_by(side)
+        )
+        for account_id, total in connection.execute(open_holds):
+            replay[account_id][offset] += int(total)
+
+    per_asset: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for row in connection.execute(select(a)):
+        report.accounts += 1
+        stored = [row.debits_pending, row.debits_posted, row.credits_pending, row.credits_posted]
+        expected = replay.pop(row.id, [0, 0, 0, 0])
+        if stored != expected:
+            report.add(
+                "balance_replay",
+                f"account {row.id}: stored balances differ from the replay of its transfers",
+                account_id=row.id,
+                stored=stored,
+                replayed=expected,
+            )
+        totals = per_asset[row.asset]
+        for i in range(4):
+            totals[i] += stored[i]
+        if row.debits_must_not_exceed_credits and (
+            row.debits_posted + row.debits_pending > row.credits_posted
+        ):
+            report.add(
+                "negative_wallet",
+                f"account {row.id} is below zero",
+                account_id=row.id,
+                available_minor=row.credits_posted - row.debits_posted - row.debits_pending,
+            )
+    for account_id in replay:
+        report.add(
+            "balance_replay",
+            f"transfers name account {account_id}, which does not exist",
+            account_id=account_id,
+        )
+    report.assets = len(per_asset)
+    for asset, (dpe, dpo, cpe, cpo) in sorted(per_asset.items()):
+        if dpo != cpo or dpe != cpe:
+            report.add(
+                "asset_sum",
+                f"{asset}: debits and credits do not balance",
+                asset=asset,
+                debits_posted=dpo,
+                credits_posted=cpo,
+                debits_pending=dpe,
+                credits_pending=cpe,
+            )
+
+
+def _check_holds(connection: Connection, report: VerifyReport, overdue_before: datetime) -> None:
+    t = Transfer.__table__
+    h = Hold.__table__
+    resolution = aliased(Transfer)
+    rows = connection.execute(
+        select(
+            t.c.id,
+            t.c.amount_minor,
+            t.c.expires_at,
+            h.c.status,
+            h.c.amount_minor.label("hold_amount"),
+            h.c.resolved_by_id,
+            resolution.id.label("resolution_id"),
+            resolution.kind.label("resolution_kind"),
+            resolution.amount_minor.label("resolution_amount"),
+        )
+        .select_from(
+            t.outerjoin(h, h.c.transfer_id == t.c.id).outerjoin(
+                resolution, resolution.pending_id == t.c.id
+            )
+        )
+        .where(t.c.kind == TransferKind.pending.value)
+    )
+    expected_status = {
+        None: HoldStatus.pending.value,
+        TransferKind.post_pending.value: HoldStatus.posted.value,
+        TransferKind.void_pending.value: HoldStatus.voided.value,
+        TransferKind.expire_pending.value: HoldStatus.expired.value,
+    }
+    for row in rows:
+        if row.status is None:
+            report.add("hold_state", f"hold {row.id} has no state row", transfer_id=row.id)
+            continue
+        if (
+            row.status != expected_status[row.resolution_kind]
+            or row.resolved_by_id != row.resolution_id
+        ):
+            report.add(
+                "hold_state",
+                f"hold {row.id} is {row.status} but its transfers say otherwise",
+                transfer_id=row.id,
+                status=row.status,
+                resolution_id=row.resolution_id,
+            )
+        if row.hold_amount != row.amount_minor:
+            report.add(
+                "hold_state", f"hold {row.id} amount differs from its transfer", transfer_id=row.id
+            )
+        if row.resolution_amount is not None and row.resolution_amount > row.amount_minor:
+            report.add(
+                "hold_overdrawn", f"hold {row.id} was posted above its amount", transfer_id=row.id
+            )
+        if row.resolution_id is None:
+            report.holds_pending += 1
+            if row.expires_at < overdue_before:
+                report.add(
+                    "hold_overdue",
+                    f"hold {row.id} expired at {row.expires_at.isoformat()} and is still pending",
+                    transfer_id=row.id,
+                )
+    orphans = connection.execute(
+        select(func.count())
+        .select_from(h.outerjoin(t, t.c.id == h.c.transfer_id))
+        .where(t.c.id.is_(None))
+    ).scalar_one()
+    if orphans:
+        report.add("hold_state", f"{orphans} hold state rows have no transfer", count=orphans)
+
+
+def _check_chain(connection: Connection, report: VerifyReport) -> None:
+    t = Transfer.__table__
+    head = connection.execute(
+        select(ChainHead.__table__).where(ChainHead.__table__.c.id == 1)
+    ).first()
+    if head is None:
+        report.add("hash_chain", "the chain head row is missing")
+        return
+    previous_hash, expected_id, last_id = GENESIS_HASH, 1, 0
+    while True:
+        rows = connection.execute(
+            select(t).where(t.c.id >= expected_id).order_by(t.c.id).limit(_CHAIN_CHUNK)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            if row.id != expected_id:
+                report.add(
+                    "hash_chain",
+                    f"transfers {expected_id} to {row.id - 1} are missing",
+                    first_missing_id=expected_id,
+                )
+                return
+            planned = PlannedTransfer(
+                kind=TransferKind(row.kind),
+                debit_account_id=row.debit_account_id,
+                credit_account_id=row.credit_account_id,
+                asset=row.asset,
+                amount_minor=row.amount_minor,
+                reason_code=row.reason_code,
+                reference=row.reference,
+                pending_id=row.pending_id,
+                expires_at=row.expires_at,
+                reversal_of=row.reversal_of,
+            )
+            initiator = Initiator(
+                kind=row.initiator_kind, id=row.initiator_id, authenticated_by=row.authenticated_by
+            )
+            computed = transfer_hash(
+                previous_hash,
+                hash_fields(
+                    transfer_id=row.id,
+                    group_id=row.group_id,
+                    planned=planned,
+                    initiator=initiator,
+                    created_at=row.created_at,
+                ),
+            )
+            if computed != row.hash:
+                report.add(
+                    "hash_chain",
+                    f"transfer {row.id} does not match its hash: changed after it was written",
+                    transfer_id=row.id,
+                )
+                return
+            previous_hash, last_id, expected_id = row.hash, row.id, row.id + 1
+            report.transfers += 1
+    if head.last_transfer_id != last_id or head.head_hash != previous_hash:
+        report.add(
+            "hash_chain",
+            "the chain head does not match the last transfer",
+            head_transfer_id=head.last_transfer_id,
+            last_transfer_id=last_id,
+        )
+
+
+def _check_idempotency(connection: Connection, report: VerifyReport) -> None:
+    k = IdempotencyKey.__table__
+    t = Transfer.__table__
+    dangling = connection.execute(
+        select(func.count())
+        .select_from(k.outerjoin(t, and_(t.c.id == k.c.group_id, t.c.group_id == k.c.group_id)))
+        .where(t.c.id.is_(None))
+    ).scalar_one()
+    if dangling:
+        report.add(
+            "idempotency", f"{dangling} idempotency keys point at no transfer group", count=dangling
+        )

@@ -1,0 +1,47 @@
+"""Schema migrations (Alembic), run by ``purse db upgrade`` and by ``serve`` on SQLite."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
+
+from purse.db import Database
+
+
+def target_metadata() -> MetaData:
+    """Every table of every domain (importing the models registers them)."""
+    import purse.ledger.models  # noqa: F401
+    from purse.models import Base
+
+    return Base.metadata
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("purse") / "migrations"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(database: Database) -> str | None:
+    with database.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(database: Database, revision: str = "head") -> None:
+    config = _config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def is_current(database: Database) -> bool:
+    return current_revision(database) == head_revision()

@@ -1,0 +1,150 @@
+"""The HTTP shell: problem+json for every error, request ids, health, readiness, metrics, docs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from conftest import make_settings
+from purse.app import create_app
+from purse.db import Database
+from purse.ledger.errors import InsufficientFunds
+from purse.logs import configure_logging
+
+
+class Payment(BaseModel):
+    amount: str
+
+
+def add_test_routes(app: FastAPI) -> None:
+    @app.post("/test/validate")
+    def validate(payment: Payment) -> dict[str, str]:
+        return {"amount": payment.amount}
+
+    @app.get("/test/purse-error")
+    def purse_error() -> None:
+        raise InsufficientFunds()
+
+    @app.get("/test/crash")
+    def crash() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    app = create_app(make_settings(database_url))
+    add_test_routes(app)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def assert_problem(response: object, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert body["code"] == code and body["status"] == status
+    assert body["type"] == f"https://purse.dev/problems/{code}"
+    assert body["request_id"] == response.headers["x-request-id"]  # type: ignore[attr-defined]
+    return body
+
+
+def test_healthz_and_request_ids(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert len(response.headers["x-request-id"]) == 32
+    kept = client.get("/healthz", headers={"X-Request-ID": "caller-id-123"})
+    assert kept.headers["x-request-id"] == "caller-id-123"
+    replaced = client.get("/healthz", headers={"X-Request-ID": "bad id\x01"})
+    assert replaced.headers["x-request-id"] != "bad id\x01"
+
+
+def test_readyz_checks_database_and_migrations(client: TestClient, tmp_path: Path) -> None:
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok"},
+    }
+    empty = create_app(make_settings(f"sqlite:///{tmp_path}/empty.db"))
+    with TestClient(empty) as other:
+        response = other.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"] == "pending"
+    unreachable = create_app(make_settings("postgresql://nobody@/none?host=/nonexistent"))
+    with TestClient(unreachable) as other:
+        response = other.get("/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["database"] == "unreachable"
+
+
+def test_errors_are_problem_json(client: TestClient) -> None:
+    assert_problem(client.get("/nowhere"), 404, "not_found")
+    assert_problem(client.post("/healthz"), 405, "method_not_allowed")
+    body = assert_problem(
+        client.post("/test/validate", json={"amount": 5}), 422, "validation_failed"
+    )
+    assert body["errors"] == [
+        {
+            "location": ["body", "amount"],
+            "message": "Input should be a valid string",
+            "type": "string_type",
+        }
+    ]
+    assert_problem(client.post("/test/validate", content=b"{not json"), 422, "validation_failed")
+    body = assert_problem(client.get("/test/purse-error"), 409, "insufficient_funds")
+    assert (
+        body["detail"] == "There is not enough money in the account." and body["retryable"] is True
+    )
+    zh = client.get("/test/purse-error", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert zh.json()["detail"] == "账户余额不足。" and zh.headers["content-language"] == "zh-CN"
+
+
+def test_unexpected_errors_say_nothing_about_internals(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info")
+    response = client.get("/test/crash")
+    body = assert_problem(response, 500, "internal_error")
+    assert "hunter2" not in response.text and "RuntimeError" not in response.text
+    assert body["retryable"] is True
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    crash = [line for line in lines if line["event"] == "request.crashed"]
+    assert crash and crash[0]["request_id"] == response.headers["x-request-id"]
+    access = [
+        line for line in lines if line["event"] == "http.request" and line["path"] == "/test/crash"
+    ]
+    assert (
+        access[0]["status"] == 500 and access[0]["request_id"] == response.headers["x-request-id"]
+    )
+
+
+def test_metrics_docs_and_openapi(client: TestClient) -> None:
+    client.get("/healthz")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'purse_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    spec = client.get("/openapi.json").json()
+    assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+
+
+def test_apps_do_not_share_metrics(database_url: str) -> None:
+    first = create_app(make_settings(database_url))
+    second = create_app(make_settings(database_url))
+    with TestClient(first) as a, TestClient(second) as b:
+        a.get("/healthz")
+        assert 'route="/healthz"' not in b.get("/metrics").text
+
+
+def test_embedded_workers_run_with_the_app(database_url: str) -> None:
+    database = Database(make_settings(database_url, worker_interval_seconds=0.05))
+    app = create_app(database.settings, database=database, run_workers=True)
+    with TestClient(app) as test_client:
+        assert test_client.get("/healthz").status_code == 200
+    database.dispose()

@@ -1,0 +1,137 @@
+"""The purse command as an operator uses it, including a real `purse serve` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from conftest import TEST_SECRET, make_settings
+from factories import USER, wallets
+from purse.cli import app
+from purse.db import Database
+from purse.ledger import service as ledger
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    monkeypatch.setenv("PURSE_DATABASE_URL", database_url)
+    monkeypatch.setenv("PURSE_SECRET_KEY", TEST_SECRET)
+    return database_url
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.stdout.strip() == "0.1.0"
+
+
+def test_ledger_verify_exit_codes(env: str) -> None:
+    database = Database(make_settings(env))
+    _, (alice, bob) = wallets(database, count=2, balance_minor=100)
+    database.run(
+        lambda s: ledger.transfer(
+            s,
+            debit_account_id=alice,
+            credit_account_id=bob,
+            asset="CNY",
+            amount_minor=5,
+            reason_code="p2p",
+            initiator=USER,
+        )
+    )
+    result = runner.invoke(app, ["ledger", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "ledger consistent" in result.stdout
+    report = json.loads(runner.invoke(app, ["ledger", "verify", "--json"]).stdout)
+    assert report["ok"] is True and report["transfers"] == 3 and report["accounts"] == 3
+
+    database.run(
+        lambda s: s.execute(text("UPDATE ledger_transfers SET amount_minor = 6 WHERE id = 3"))
+    )
+    result = runner.invoke(app, ["ledger", "verify"])
+    assert result.exit_code == 1
+    assert "hash_chain" in result.stdout and "balance_replay" in result.stdout
+    result = runner.invoke(app, ["ledger", "verify", "--json"])
+    assert result.exit_code == 1
+    assert {p["check"] for p in json.loads(result.stdout)["problems"]} == {
+        "hash_chain",
+        "balance_replay",
+    }
+    # Put it back so the after-test ledger check of this database passes too.
+    database.run(
+        lambda s: s.execute(text("UPDATE ledger_transfers SET amount_minor = 5 WHERE id = 3"))
+    )
+    database.dispose()
+
+
+def test_worker_once_runs_every_job(env: str) -> None:
+    result = runner.invoke(app, ["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"expire_holds": 0, "purge_idempotency_keys": 0}
+
+
+def test_db_upgrade_on_a_new_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PURSE_DATABASE_URL", f"sqlite:///{tmp_path}/new.db")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "0001_ledger" in result.output
+    assert runner.invoke(app, ["ledger", "verify"]).exit_code == 0
+
+
+def test_bad_settings_are_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PURSE_ENV", "production")
+    monkeypatch.delenv("PURSE_SECRET_KEY", raising=False)
+    result = runner.invoke(app, ["ledger", "verify"])
+    assert result.exit_code == 2
+    assert "PURSE_SECRET_KEY" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_answers_healthz_and_docs_on_the_embedded_default(tmp_path: Path) -> None:
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PURSE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "purse.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, (
+                    process.stdout.read().decode() if process.stdout else ""
+                )
+                assert time.monotonic() < deadline, "purse serve did not start in 30 s"
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["status"] == "ready"
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert (tmp_path / "purse.db").exists()
+    assert (tmp_path / "purse.db.secret").exists()
+    assert "generated one and stored it" in output
+    assert TEST_SECRET not in output

@@ -1,0 +1,106 @@
+"""Shared fixtures: both databases, a fresh schema per test, the ledger check after each.
+
+Every test that takes ``database`` runs twice, on SQLite and on PostgreSQL. Each
+gets its own database, cloned from a migrated template, so tests never share
+committed state. After the test, ``verify_ledger`` must find nothing wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgserver import remove_server, start_server
+from purse import migrate
+from purse.db import Database
+from purse.ledger.verify import verify_ledger
+from purse.settings import Settings
+
+TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, secret_key=TEST_SECRET, env="test", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    given = os.environ.get("PURSE_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    server = start_server()
+    try:
+        yield server.url()
+    finally:
+        remove_server(server)
+
+
+def _replace_dbname(url: str, dbname: str) -> str:
+    base, _, query = url.partition("?")
+    head, _, _old = base.rpartition("/")
+    return f"{head}/{dbname}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    name = f"purse_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    database = Database(make_settings(_replace_dbname(postgres_admin_url, name)))
+    migrate.upgrade(database)
+    database.dispose()
+    yield name
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(make_settings(f"sqlite:///{path}"))
+    migrate.upgrade(database)
+    database.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "purse.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
+    name = f"purse_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield _replace_dbname(postgres_admin_url, name)
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """A migrated database of its own; the ledger must verify clean afterwards."""
+    db = Database(make_settings(database_url))
+    try:
+        yield db
+        report = db.run(
+            lambda session: verify_ledger(session, hold_expiry_grace_seconds=10**9), write=False
+        )
+        assert report.ok, f"ledger check failed after the test: {report.problems}"
+    finally:
+        db.dispose()

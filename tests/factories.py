@@ -1,0 +1,89 @@
+"""Plain functions that make test data through the real services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from purse.db import Database
+from purse.ledger import service as ledger
+from purse.ledger.rules import Initiator
+
+SYSTEM = Initiator(kind="system", id="tests", authenticated_by="system")
+USER = Initiator(kind="user_session", id="session-1", authenticated_by="password")
+
+
+def open_wallet(
+    session: Session, *, asset: str = "CNY", owner_id: str = "1"
+) -> ledger.AccountRecord:
+    return ledger.open_account(
+        session,
+        asset=asset,
+        owner_kind="user",
+        owner_id=owner_id,
+        kind="wallet",
+        debits_must_not_exceed_credits=True,
+    )
+
+
+def open_system(
+    session: Session, *, asset: str = "CNY", kind: str = "funding"
+) -> ledger.AccountRecord:
+    return ledger.open_account(
+        session,
+        asset=asset,
+        owner_kind="system",
+        owner_id=None,
+        kind=kind,
+        debits_must_not_exceed_credits=False,
+    )
+
+
+def fund(
+    session: Session,
+    *,
+    source_id: int,
+    wallet_id: int,
+    amount_minor: int,
+    asset: str = "CNY",
+    now: datetime | None = None,
+) -> ledger.TransferRecord:
+    return ledger.transfer(
+        session,
+        debit_account_id=source_id,
+        credit_account_id=wallet_id,
+        asset=asset,
+        amount_minor=amount_minor,
+        reason_code="top_up",
+        initiator=SYSTEM,
+        now=now,
+    )
+
+
+def wallets(
+    database: Database, *, count: int, balance_minor: int, asset: str = "CNY"
+) -> tuple[int, list[int]]:
+    """A funding account and ``count`` wallets holding ``balance_minor`` each."""
+
+    def make(session: Session) -> tuple[int, list[int]]:
+        source = open_system(session, asset=asset)
+        ids = []
+        for index in range(count):
+            wallet = open_wallet(session, asset=asset, owner_id=str(index))
+            if balance_minor:
+                fund(
+                    session,
+                    source_id=source.id,
+                    wallet_id=wallet.id,
+                    amount_minor=balance_minor,
+                    asset=asset,
+                )
+            ids.append(wallet.id)
+        return source.id, ids
+
+    return database.run(make)
+
+
+def balance(database: Database, account_id: int) -> ledger.AccountRecord:
+    return database.run(lambda s: ledger.get_account(s, account_id=account_id), write=False)

@@ -1,0 +1,209 @@
+"""Threads racing on the ledger, on SQLite and PostgreSQL.
+
+These prove what isolation-level names only promise: totals are conserved, no
+wallet goes below zero, a key is applied once, a hold is resolved once, and no
+deadlock or "database is locked" reaches the caller.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import func, select
+
+from factories import USER, balance, wallets
+from purse.db import Database
+from purse.errors import PurseError
+from purse.ledger import errors
+from purse.ledger import service as ledger
+from purse.ledger.models import IdempotencyKey, Transfer
+
+WORKERS = 8
+
+
+def race(count: int, action: Callable[[int], Any]) -> list[Any]:
+    """Run ``action(i)`` for i in range(count) on as many threads, released together."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> Any:
+        barrier.wait(timeout=30)
+        try:
+            return action(index)
+        except PurseError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_random_transfers_conserve_money_and_apply_each_key_once(database: Database) -> None:
+    accounts_count, per_worker, balance_minor = 20, 500, 1_000
+    source, ids = wallets(database, count=accounts_count, balance_minor=balance_minor)
+    outcomes: Counter[str] = Counter()
+    applied: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        rng = random.Random(worker)
+        sent: list[tuple[str, int, int, int]] = []
+        for step in range(per_worker):
+            if sent and rng.random() < 0.1:
+                key, debit, credit, amount = rng.choice(sent)  # a client retrying
+            else:
+                debit, credit = rng.sample(ids, 2)
+                key, amount = f"w{worker}-{step}", rng.randint(1, 150)
+            try:
+                record = database.run(
+                    lambda s, d=debit, c=credit, a=amount, k=key: ledger.transfer(
+                        s,
+                        debit_account_id=d,
+                        credit_account_id=c,
+                        asset="CNY",
+                        amount_minor=a,
+                        reason_code="p2p",
+                        initiator=USER,
+                        idempotency_scope="bank",
+                        idempotency_key=k,
+                    )
+                )
+            except errors.InsufficientFunds:
+                with lock:
+                    outcomes["insufficient_funds"] += 1
+                continue
+            with lock:
+                if key in applied:
+                    assert applied[key] == record.id, "a retried key moved money again"
+                    outcomes["replayed"] += 1
+                else:
+                    applied[key] = record.id
+                    outcomes["applied"] += 1
+            sent.append((key, debit, credit, amount))
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for future in [pool.submit(work, w) for w in range(WORKERS)]:
+            future.result()  # re-raises anything unexpected, e.g. DatabaseBusy
+
+    assert outcomes["applied"] > 1_000 and outcomes["replayed"] > 100
+    wallet_total = sum(balance(database, i).balance_minor for i in ids)
+    assert wallet_total == accounts_count * balance_minor
+    assert all(balance(database, i).available_minor >= 0 for i in ids)
+    with database.transaction(write=False) as session:
+        keys = session.execute(select(func.count()).select_from(IdempotencyKey)).scalar_one()
+        bank = session.execute(
+            select(func.count()).select_from(Transfer).where(Transfer.reason_code == "p2p")
+        ).scalar_one()
+    assert keys == bank == len(applied)
+
+
+def test_overdraft_race_lets_exactly_ten_of_fifty_through(database: Database) -> None:
+    _, (wallet, shop) = wallets(database, count=2, balance_minor=100)
+    results = race(
+        50,
+        lambda i: database.run(
+            lambda s: ledger.transfer(
+                s,
+                debit_account_id=wallet,
+                credit_account_id=shop,
+                asset="CNY",
+                amount_minor=10,
+                reason_code="pay",
+                initiator=USER,
+            )
+        ),
+    )
+    assert sum(isinstance(r, ledger.TransferRecord) for r in results) == 10
+    assert sum(isinstance(r, errors.InsufficientFunds) for r in results) == 40
+    assert balance(database, wallet).balance_minor == 0
+    assert balance(database, shop).balance_minor == 200
+
+
+def test_same_key_raced_sixteen_times_moves_money_once(database: Database) -> None:
+    _, (wallet, shop) = wallets(database, count=2, balance_minor=1_000)
+    results = race(
+        16,
+        lambda i: database.run(
+            lambda s: ledger.transfer(
+                s,
+                debit_account_id=wallet,
+                credit_account_id=shop,
+                asset="CNY",
+                amount_minor=7,
+                reason_code="pay",
+                initiator=USER,
+                idempotency_scope="user:1",
+                idempotency_key="once",
+            )
+        ),
+    )
+    assert all(isinstance(r, ledger.TransferRecord) for r in results), results
+    assert len({r.id for r in results}) == 1
+    assert balance(database, wallet).balance_minor == 993
+
+
+def test_hold_raced_by_post_void_and_expiry_resolves_once(database: Database) -> None:
+    """Each racer runs at a time when it is allowed to win; exactly one may."""
+    from datetime import UTC, datetime, timedelta
+
+    rounds = 20
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    before_expiry, at_expiry = created + timedelta(seconds=9), created + timedelta(seconds=10)
+    _, (wallet, shop) = wallets(database, count=2, balance_minor=100 * rounds)
+    for _ in range(rounds):
+        held = database.run(
+            lambda s: ledger.hold(
+                s,
+                debit_account_id=wallet,
+                credit_account_id=shop,
+                asset="CNY",
+                amount_minor=100,
+                timeout_seconds=10,
+                reason_code="pay",
+                initiator=USER,
+                now=created,
+            )
+        )
+        actions: list[Callable[[], Any]] = [
+            lambda h=held: database.run(
+                lambda s: ledger.post_hold(
+                    s,
+                    pending_id=h.id,
+                    amount_minor=150,
+                    reason_code="capture",
+                    initiator=USER,
+                    now=before_expiry,
+                )
+            ),
+            lambda h=held: database.run(
+                lambda s: ledger.post_hold(
+                    s, pending_id=h.id, reason_code="capture", initiator=USER, now=before_expiry
+                )
+            ),
+            lambda h=held: database.run(
+                lambda s: ledger.void_hold(
+                    s, pending_id=h.id, reason_code="cancel", initiator=USER, now=before_expiry
+                )
+            ),
+            lambda: database.run(lambda s: ledger.expire_overdue_holds(s, now=at_expiry)),
+        ]
+        results = race(len(actions), lambda i, actions=actions: actions[i]())
+        # A capture above the hold never succeeds, whoever else wins.
+        assert isinstance(
+            results[0],
+            errors.ExceedsPendingAmount
+            | errors.PendingTransferAlreadyPosted
+            | errors.PendingTransferAlreadyVoided
+            | errors.PendingTransferAlreadyExpired,
+        )
+        wins = sum(isinstance(r, ledger.TransferRecord) for r in results[1:3]) + (results[3] == 1)
+        assert wins == 1, results
+    with database.transaction(write=False) as session:
+        resolutions = session.execute(
+            select(func.count()).select_from(Transfer).where(Transfer.pending_id.is_not(None))
+        ).scalar_one()
+    assert resolutions == rounds
+    assert balance(database, wallet).debits_pending == 0

@@ -1,0 +1,64 @@
+"""Every error class: a unique code, a status, a title translated into zh-CN."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+import purse.ledger.errors
+import purse.money.errors  # noqa: F401 - registers the money errors
+from purse.errors import PurseError, all_error_classes
+from purse.i18n import catalog, normalize_locale, translate
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+ERRORS = all_error_classes()
+
+
+def test_codes_are_snake_case_and_statuses_are_http_errors() -> None:
+    assert len(ERRORS) >= 35
+    for code, cls in ERRORS.items():
+        assert code == cls.code
+        assert code.replace("_", "").isalpha() and code.islower(), code
+        assert 400 <= cls.status < 600, code
+        assert cls.title.endswith("."), code
+
+
+@pytest.mark.parametrize("code", sorted(ERRORS))
+def test_each_error_is_translated_with_the_same_placeholders(code: str) -> None:
+    cls = ERRORS[code]
+    zh = catalog("zh-CN").get(cls.title)
+    assert zh, f"{code} has no zh-CN translation"
+    assert _placeholders(zh) == _placeholders(cls.title)
+    error = cls(**dict.fromkeys(_placeholders(cls.title), "x"))
+    assert error.message("en") == cls.title.format(**dict.fromkeys(_placeholders(cls.title), "x"))
+    assert error.message("zh-CN") != error.message("en")
+
+
+def test_defining_a_code_twice_is_refused() -> None:
+    with pytest.raises(TypeError, match="defined twice"):
+        type("Again", (PurseError,), {"code": "insufficient_funds", "title": "x."})
+
+
+def test_every_ledger_error_has_a_place_in_the_result_order() -> None:
+    ledger_codes = {
+        cls.code
+        for cls in ERRORS.values()
+        if cls.__module__ == "purse.ledger.errors"
+        and cls.code not in {"account_not_found", "account_status_invalid", "account_not_empty"}
+    }
+    ordered = [cls.code for cls in purse.ledger.errors.RESULT_ORDER]
+    assert len(ordered) == len(set(ordered))
+    assert ledger_codes <= set(ordered)
+
+
+def test_locales() -> None:
+    assert normalize_locale("zh-Hans-CN") == "zh-CN"
+    assert normalize_locale("zh_CN") == "zh-CN"
+    assert normalize_locale("fr") == "en"
+    assert normalize_locale(None) == "en"
+    assert translate("not a message id", "zh-CN") == "not a message id"
