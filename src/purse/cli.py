@@ -184,7 +184,9 @@ def bench_ledger(
 ) -> None:
     """Ledger throughput against the raw-SQL floor, one-per-commit and batched."""
     from purse.bench.ledger import run_ledger_bench
+    from purse.logs import configure_logging
 
+    configure_logging("warning")  # logs to stderr, so --json output stays clean
     if not 0.0 <= hot_share <= 1.0:
         console.print("[red]--hot-share must be between 0 and 1[/red]")
         raise typer.Exit(2)

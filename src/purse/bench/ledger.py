@@ -60,6 +60,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
 
 from purse import migrate
 from purse.db import Database
@@ -154,7 +155,7 @@ ApplyChunk = Callable[[Sequence[Transfer]], int]  # returns how many were applie
 
 def make_workload(*, transfers: int, accounts: int, hot_share: float) -> list[Move]:
     """The same transfers every run: a fixed seed, small amounts, distinct wallets."""
-    rng = random.Random(SEED)  # noqa: S311 - a reproducible workload, not a secret
+    rng = random.Random(SEED)  # a reproducible workload, not a secret
     moves: list[Move] = []
     for index in range(transfers):
         debit = rng.randrange(accounts)
@@ -230,7 +231,6 @@ class DatabaseFactory:
     def _new_sqlite_path(self, label: str) -> Path:
         if self.sqlite_base is not None:
             base = self.sqlite_base
-            base.parent.mkdir(parents=True, exist_ok=True)
         else:
             if self.temp_dir is None:
                 self.temp_dir = Path(tempfile.mkdtemp(prefix="purse-bench-"))
@@ -280,7 +280,7 @@ def _set_up(db: Database, accounts: int) -> Accounts:
     """Migrate, open the accounts and fund every wallet from the system account."""
     migrate.upgrade(db)
 
-    def open_all(session: Any) -> Accounts:
+    def open_all(session: Session) -> Accounts:
         def wallet(owner_kind: str, owner_id: str) -> int:
             return service.open_account(
                 session,
@@ -433,20 +433,21 @@ class RawLedger:
         connection.execute("BEGIN IMMEDIATE")
         try:
             marks = ",".join("?" * len(account_ids))  # placeholders only: no values in the SQL
-            query = f"{_SELECT_BALANCES} WHERE id IN ({marks}) ORDER BY id"  # noqa: S608
+            query = f"{_SELECT_BALANCES} WHERE id IN ({marks}) ORDER BY id"
             rows = connection.execute(query, account_ids).fetchall()
             # SQLite keeps datetimes as naive UTC text, as purse's UtcDateTime writes them.
             stamp = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
             balances, transfers, keys = _plan(rows, chunk, id_base, stamp)
             connection.executemany(
                 "UPDATE ledger_accounts SET debits_posted = ?, credits_posted = ? WHERE id = ?",
-                [(b[2], b[3], account_id) for account_id, b in balances.items()],
+                [(b.debits_posted, b.credits_posted, i) for i, b in balances.items()],
             )
             connection.executemany(_INSERT_TRANSFER.replace("%s", "?"), transfers)
             connection.executemany(_INSERT_KEY.replace("%s", "?"), keys)
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         return len(transfers)
 
@@ -461,14 +462,14 @@ class RawLedger:
         try:
             with connection.cursor() as cursor:
                 rows = cursor.execute(
-                    f"{_SELECT_BALANCES} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+                    f"{_SELECT_BALANCES} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
                     (account_ids,),
                 ).fetchall()
                 balances, transfers, keys = _plan(rows, chunk, id_base, now)
                 cursor.executemany(
                     "UPDATE ledger_accounts SET debits_posted = %s, credits_posted = %s "
                     "WHERE id = %s",
-                    [(b[2], b[3], account_id) for account_id, b in balances.items()],
+                    [(b.debits_posted, b.credits_posted, i) for i, b in balances.items()],
                 )
                 cursor.executemany(_INSERT_TRANSFER, transfers)
                 cursor.executemany(_INSERT_KEY, keys)
@@ -479,26 +480,35 @@ class RawLedger:
         return len(transfers)
 
 
+@dataclass(slots=True)
+class _Balance:
+    must_not_go_negative: bool
+    debits_pending: int
+    debits_posted: int
+    credits_posted: int
+
+
 def _plan(
     rows: Sequence[Sequence[Any]], chunk: Sequence[Transfer], id_base: int, stamp: object
-) -> tuple[dict[int, list[int]], list[tuple[object, ...]], list[tuple[object, ...]]]:
-    """Check and apply ``chunk`` against locked ``rows``: new balances and rows to insert.
+) -> tuple[dict[int, _Balance], list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Check and apply ``chunk`` against the locked ``rows``.
 
-    ``balances`` maps an account id to ``[must_not_go_negative, debits_pending,
-    debits_posted, credits_posted]``; only touched accounts are kept.
+    Returns the new balances of the accounts touched, and the transfer and
+    idempotency rows to insert. A transfer that fails the balance check is left out.
     """
-    loaded = {int(row[0]): [int(row[1]), int(row[2]), int(row[3]), int(row[4])] for row in rows}
-    touched: dict[int, list[int]] = {}
+    loaded = {int(row[0]): _Balance(bool(row[1]), row[2], row[3], row[4]) for row in rows}
+    touched: dict[int, _Balance] = {}
     transfers: list[tuple[object, ...]] = []
     keys: list[tuple[object, ...]] = []
     for t in chunk:
         debit, credit = loaded.get(t.debit_id), loaded.get(t.credit_id)
         if debit is None or credit is None:
             continue
-        if debit[0] and debit[3] - debit[2] - debit[1] < t.amount_minor:
+        available = debit.credits_posted - debit.debits_posted - debit.debits_pending
+        if debit.must_not_go_negative and available < t.amount_minor:
             continue  # insufficient funds
-        debit[2] += t.amount_minor
-        credit[3] += t.amount_minor
+        debit.debits_posted += t.amount_minor
+        credit.credits_posted += t.amount_minor
         touched[t.debit_id], touched[t.credit_id] = debit, credit
         transfer_id = id_base + t.index
         request = f"{t.debit_id}|{t.credit_id}|{ASSET}|{t.amount_minor}"
