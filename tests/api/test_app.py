@@ -148,3 +148,17 @@ def test_embedded_workers_run_with_the_app(database_url: str) -> None:
     with TestClient(app) as test_client:
         assert test_client.get("/healthz").status_code == 200
     database.dispose()
+
+
+def test_standard_library_logs_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    configure_logging("info")
+    logging.getLogger("uvicorn.error").info(
+        "started %s", "server", extra={"api_token": "t0ps3cret"}
+    )
+    output = capsys.readouterr().err
+    assert "t0ps3cret" not in output
+    line = json.loads(output.strip().splitlines()[-1])
+    assert line["event"] == "started server" and line["logger"] == "uvicorn.error"
+    assert line["level"] == "info" and "timestamp" in line
