@@ -207,3 +207,39 @@ def test_hold_raced_by_post_void_and_expiry_resolves_once(database: Database) ->
         ).scalar_one()
     assert resolutions == rounds
     assert balance(database, wallet).debits_pending == 0
+
+
+def test_expiry_job_in_four_workers_at_once_expires_each_hold_once(database: Database) -> None:
+    """Several workers may run the expiry job at once (SKIP LOCKED on PostgreSQL)."""
+    from datetime import UTC, datetime, timedelta
+
+    holds, created = 200, datetime(2026, 1, 1, tzinfo=UTC)
+    _, (wallet, shop) = wallets(database, count=2, balance_minor=holds)
+
+    def make_holds(session: object) -> None:
+        for _ in range(holds):
+            ledger.hold(
+                session,
+                debit_account_id=wallet,
+                credit_account_id=shop,
+                asset="CNY",  # type: ignore[arg-type]
+                amount_minor=1,
+                timeout_seconds=5,
+                reason_code="pay",
+                initiator=USER,
+                now=created,
+            )
+
+    database.run(make_holds)
+    later = created + timedelta(seconds=5)
+    counts = race(
+        4,
+        lambda i: sum(
+            iter(
+                lambda: database.run(lambda s: ledger.expire_overdue_holds(s, now=later, limit=25)),
+                0,
+            )
+        ),
+    )
+    assert sum(counts) == holds, counts
+    assert balance(database, wallet).available_minor == holds

@@ -1,0 +1,81 @@
+"""The transaction helper: pragmas, read/write transactions, bounded retries."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg.errors
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from conftest import make_settings
+from purse.db import Database, RetryTransaction, is_retryable, sqlalchemy_url
+from purse.errors import DatabaseBusy
+
+
+def test_sqlite_is_durable_and_strict(sqlite_url: str) -> None:
+    database = Database(make_settings(sqlite_url))
+    with database.engine.connect() as connection:
+        pragmas = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 30000,
+    }
+    database.dispose()
+
+
+def test_urls_pick_our_drivers() -> None:
+    assert sqlalchemy_url("sqlite:///purse.db") == "sqlite+pysqlite:///purse.db"
+    assert sqlalchemy_url("postgresql://u:p@h/db").startswith("postgresql+psycopg://u:p@h/db")
+
+
+def test_run_retries_transient_conflicts_then_gives_up(database: Database) -> None:
+    attempts: list[int] = []
+
+    def flaky(session: object) -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RetryTransaction()
+        return "done"
+
+    assert database.run(flaky) == "done" and len(attempts) == 3
+
+    def always(session: object) -> None:
+        raise RetryTransaction()
+
+    with pytest.raises(DatabaseBusy):
+        database.run(always)
+
+
+def test_a_failure_rolls_the_whole_use_case_back(database: Database) -> None:
+    def half(session: object) -> None:
+        session.execute(text("UPDATE ledger_chain SET head_hash = 'half' WHERE id = 1"))  # type: ignore[attr-defined]
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        database.run(half)
+    head = database.run(
+        lambda s: s.execute(text("SELECT head_hash FROM ledger_chain")).scalar_one(), write=False
+    )
+    assert head == "0" * 64
+
+
+def test_what_counts_as_transient() -> None:
+    def wrap(original: Exception, cls: type[Exception] = OperationalError) -> Exception:
+        return cls("statement", {}, original)  # type: ignore[call-arg]
+
+    assert is_retryable(RetryTransaction())
+    assert is_retryable(wrap(sqlite3.OperationalError("database is locked")))
+    assert is_retryable(wrap(psycopg.errors.SerializationFailure("could not serialize")))
+    assert is_retryable(wrap(psycopg.errors.DeadlockDetected("deadlock detected")))
+    assert not is_retryable(wrap(sqlite3.OperationalError("no such table: x")))
+    assert not is_retryable(
+        wrap(sqlite3.IntegrityError("UNIQUE constraint failed"), IntegrityError)
+    )
+    assert not is_retryable(ValueError("boom"))
