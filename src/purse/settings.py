@@ -41,6 +41,31 @@ class Settings(BaseSettings):
     # Custom assets beside ISO 4217, as CODE:SCALE pairs, e.g. "PTS:0,USDT:6,BTC:8".
     custom_assets: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 
+    # Encryption of personal data at rest: "id:base64key,..." (32-byte keys); the
+    # current key encrypts, every listed key decrypts. Derived from the secret if unset.
+    encryption_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    encryption_key_current: str | None = None
+
+    # Passwords (argon2id; NIST SP 800-63B: length and a blocklist, no composition rules).
+    password_hash_time_cost: int = 3
+    password_hash_memory_cost_kib: int = 65536
+    password_hash_parallelism: int = 1
+    password_length_min: int = 8
+    password_length_max: int = 1024
+    password_strength_score_min: int = 2  # zxcvbn's 0..4
+
+    # Login throttling and lockout.
+    login_delay_after_failures: int = 3  # growing delays start after this many failures
+    login_failures_max: int = 10  # consecutive failures that lock the account
+    login_lockout_seconds: int = 60 * 60
+    address_failures_max: int = 100  # failed logins from one address per window
+    address_window_seconds: int = 60 * 60
+
+    # One-time codes (sign-up verification, reset, step-up).
+    code_ttl_seconds: int = 600
+    code_attempts_max: int = 5
+    code_resend_interval_seconds: int = 60
+
     # Database behaviour.
     sqlite_busy_timeout_seconds: float = 30.0
     db_retry_count_max: int = 8
@@ -75,6 +100,14 @@ class Settings(BaseSettings):
                     raise ValueError(f"custom asset {item!r} must be written CODE:SCALE")
                 pairs[code.strip().upper()] = int(scale)
             return pairs
+        return value
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _parse_encryption_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = (item.strip().partition(":") for item in value.split(",") if item.strip())
+            return {key_id.strip(): key.strip() for key_id, _, key in pairs}
         return value
 
     @field_validator("custom_assets")

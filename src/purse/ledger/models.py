@@ -29,9 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from purse.hashchain import GENESIS_HASH
 from purse.models import Base, BigId, UtcDateTime
 
-GENESIS_HASH = "0" * 64
+__all__ = ["GENESIS_HASH", "Account", "ChainHead", "Hold", "IdempotencyKey", "Transfer"]
 
 
 class Account(Base):

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from purse.errors import RequestError
+from purse.hashchain import link_hash
 from purse.ledger import errors
-from purse.ledger.models import GENESIS_HASH
 from purse.money.errors import AmountNotPositive, AmountOutOfRange
 
 INT64_MAX = 2**63 - 1
@@ -436,22 +436,7 @@ class BatchState:
         )
 
 
-def transfer_hash(previous_hash: str, fields: Sequence[object]) -> str:
-    """The chain link of a transfer: SHA-256 over the previous hash and its fields.
-
-    Fields are joined with a separator that cannot occur inside them unescaped
-    (``|`` in free text is escaped), and datetimes are written as UTC ISO 8601
-    with microseconds, so the same transfer always hashes the same on every DB.
-    """
-    parts = [previous_hash]
-    for value in fields:
-        if value is None:
-            parts.append("")
-        elif isinstance(value, datetime):
-            parts.append(value.isoformat(timespec="microseconds"))
-        else:
-            parts.append(str(value).replace("\\", "\\\\").replace("|", "\\|"))
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+transfer_hash = link_hash
 
 
 def hash_fields(
@@ -481,6 +466,3 @@ def hash_fields(
         initiator.authenticated_by,
         created_at,
     )
-
-
-__all__ = ["GENESIS_HASH"]

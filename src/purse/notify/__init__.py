@@ -1,0 +1,1 @@
+"""Notifications: a transactional outbox, relayed to channels after commit."""

@@ -1,0 +1,29 @@
+"""The notification outbox: written in the same transaction as the event it reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from purse.models import Base, BigId, UtcDateTime
+
+
+class OutboxMessage(Base):
+    __tablename__ = "notify_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(8))
+    template: Mapped[str] = mapped_column(String(48))
+    locale: Mapped[str] = mapped_column(String(8))
+    # Recipient and payload may hold a phone number, an address or a one-time code:
+    # encrypted at rest like other personal data.
+    recipient_encrypted: Mapped[str] = mapped_column(Text)
+    payload_encrypted: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_notify_outbox_pending", "delivered_at", "id"),)

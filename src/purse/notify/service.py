@@ -1,0 +1,89 @@
+"""Writing to the outbox, and reading it back for the development mailbox.
+
+Until the channel relays land (email over SMTP, SMS through a carrier adapter),
+messages stay in the outbox; on the embedded default the development mailbox
+shows them, and tests read them through :func:`mailbox`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from purse.crypto import FieldCipher
+from purse.models import utc_now
+from purse.notify.models import OutboxMessage
+
+_RECIPIENT = "notify_outbox.recipient"
+_PAYLOAD = "notify_outbox.payload"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    user_id: int | None
+    channel: str
+    recipient: str
+    template: str
+    locale: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+def enqueue(
+    session: Session,
+    *,
+    cipher: FieldCipher,
+    user_id: int | None,
+    channel: str,
+    recipient: str,
+    template: str,
+    locale: str,
+    data: dict[str, Any],
+    now: datetime | None = None,
+) -> int:
+    """Queue one message in the caller's transaction; it is sent only if that commits."""
+    assert session.in_transaction()
+    message = OutboxMessage(
+        user_id=user_id,
+        channel=channel,
+        template=template,
+        locale=locale,
+        recipient_encrypted=cipher.encrypt(recipient, context=_RECIPIENT),
+        payload_encrypted=cipher.encrypt(json.dumps(data, sort_keys=True), context=_PAYLOAD),
+        attempts=0,
+        created_at=now or utc_now(),
+    )
+    session.add(message)
+    session.flush()
+    return message.id
+
+
+def mailbox(
+    session: Session, *, cipher: FieldCipher, recipient: str | None = None, limit: int = 50
+) -> list[Message]:
+    """The newest messages, decrypted (optionally only those to ``recipient``)."""
+    rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit))
+    messages = []
+    for row in rows:
+        to = cipher.decrypt(row.recipient_encrypted, context=_RECIPIENT)
+        if recipient is not None and to != recipient:
+            continue
+        messages.append(
+            Message(
+                id=row.id,
+                user_id=row.user_id,
+                channel=row.channel,
+                recipient=to,
+                template=row.template,
+                locale=row.locale,
+                data=json.loads(cipher.decrypt(row.payload_encrypted, context=_PAYLOAD)),
+                created_at=row.created_at,
+            )
+        )
+    return messages
