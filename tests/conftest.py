@@ -25,8 +25,13 @@ from purse.settings import Settings
 TEST_SECRET = "test-secret-key-" + "x" * 32
 
 
+# Real argon2id, with parameters cheap enough for a test suite that hashes hundreds of times.
+FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_cost_kib": 8192}
+
+
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, secret_key=TEST_SECRET, env="test", **overrides)  # type: ignore[arg-type]
+    values = {**FAST_HASHING, **overrides}
+    return Settings(database_url=database_url, secret_key=TEST_SECRET, env="test", **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (see PERFORMANCE.md).", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts, for operators.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -163,6 +167,71 @@ def ledger_verify(
                 table.add_row(problem.check, problem.message)
             out.print(table)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit log's hash chain. Exit 1 if an event was changed or removed."""
+    from purse.audit.service import verify_audit
+    from purse.db import Database
+
+    database = Database(load_settings())
+    report = database.run(verify_audit, write=False)
+    database.dispose()
+    out = Console()
+    out.print(f"audit events {report.events}")
+    for problem in report.problems:
+        out.print(f"[red]{problem}[/red]")
+    if report.ok:
+        out.print("[green]audit log intact[/green]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@user_app.command("create")
+def user_create(
+    handle: Annotated[str, typer.Option(help="Unique handle, e.g. agent_li.")],
+    display_name: Annotated[str, typer.Option(help="The name colleagues and users see.")],
+    role: Annotated[
+        str, typer.Option(help="user, merchant_member, agent, senior_agent or admin.")
+    ] = "user",
+    email: Annotated[
+        str | None, typer.Option(help="Email address (verified by the operator).")
+    ] = None,
+    phone: Annotated[
+        str | None, typer.Option(help="Phone number in E.164 (verified by the operator).")
+    ] = None,
+    locale: Annotated[str, typer.Option(help="en or zh-CN.")] = "zh-CN",
+) -> None:
+    """Create an account for staff or a test user; the password is asked at the prompt."""
+    from purse.audit.service import Actor
+    from purse.db import Database
+    from purse.errors import PurseError
+    from purse.identity.service import Identity, create_verified_user
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    database = Database(load_settings())
+    identity = Identity(database.settings)
+    try:
+        user_id = database.run(
+            lambda session: create_verified_user(
+                session,
+                identity=identity,
+                handle=handle,
+                display_name=display_name,
+                password=password,
+                role=role,
+                locale=locale,
+                email=email,
+                phone=phone,
+                actor=Actor(kind="operator", id="cli"),
+            )
+        )
+    except PurseError as error:
+        console.print(f"[red]{error.code}[/red]: {error.message('en')}")
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    console.print(f"created user {user_id} ({handle}, {role})")
 
 
 @bench_app.command("ledger")

@@ -15,7 +15,10 @@ from purse.db import Database
 
 def target_metadata() -> MetaData:
     """Every table of every domain (importing the models registers them)."""
-    import purse.ledger.models  # noqa: F401
+    import purse.audit.models
+    import purse.identity.models
+    import purse.ledger.models
+    import purse.notify.models  # noqa: F401
     from purse.models import Base
 
     return Base.metadata

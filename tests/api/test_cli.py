@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from conftest import TEST_SECRET, make_settings
 from factories import USER, wallets
+from purse import migrate
 from purse.cli import app
 from purse.db import Database
 from purse.ledger import service as ledger
@@ -85,7 +86,7 @@ def test_db_upgrade_on_a_new_database(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PURSE_DATABASE_URL", f"sqlite:///{tmp_path}/new.db")
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001_ledger" in result.output
+    assert migrate.head_revision() in result.output
     assert runner.invoke(app, ["ledger", "verify"]).exit_code == 0
 
 
@@ -135,3 +136,50 @@ def test_serve_answers_healthz_and_docs_on_the_embedded_default(tmp_path: Path) 
     assert (tmp_path / "purse.db.secret").exists()
     assert "generated one and stored it" in output
     assert TEST_SECRET not in output
+
+
+def test_user_create_and_audit_verify(env: str) -> None:
+    created = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--handle",
+            "agent_li",
+            "--display-name",
+            "Li Na",
+            "--role",
+            "agent",
+            "--email",
+            "li.na@example.com",
+        ],
+        input="kettle-orbit-violet-31\nkettle-orbit-violet-31\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert "agent_li, agent" in created.output
+    bad_role = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--handle",
+            "boss",
+            "--display-name",
+            "Boss",
+            "--role",
+            "emperor",
+            "--email",
+            "boss@example.com",
+        ],
+        input="kettle-orbit-violet-31\nkettle-orbit-violet-31\n",
+    )
+    assert bad_role.exit_code == 1 and "role_invalid" in bad_role.output
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0 and "audit log intact" in verified.stdout
+    database = Database(make_settings(env))
+    database.run(
+        lambda s: s.execute(text("UPDATE audit_events SET actor_id = 'someone' WHERE id = 1"))
+    )
+    broken = runner.invoke(app, ["audit", "verify"])
+    assert broken.exit_code == 1 and "changed after it was written" in broken.stdout
+    database.dispose()

@@ -6,8 +6,9 @@ import string
 
 import pytest
 
+import purse.identity.errors
 import purse.ledger.errors
-import purse.money.errors  # noqa: F401 - registers the money errors
+import purse.money.errors  # noqa: F401 - registers the money and identity errors
 from purse.errors import PurseError, all_error_classes
 from purse.i18n import catalog, normalize_locale, translate
 

@@ -1,0 +1,114 @@
+"""Error codes of the identity domain."""
+
+from __future__ import annotations
+
+from purse.errors import RequestError
+
+
+class PasswordTooShort(RequestError):
+    code = "password_too_short"
+    status = 422
+    title = "The password needs at least {length_min} characters; 15 or more is better."
+
+
+class PasswordTooLong(RequestError):
+    code = "password_too_long"
+    status = 422
+    title = "The password may have at most {length_max} characters."
+
+
+class PasswordBlocklisted(RequestError):
+    code = "password_blocklisted"
+    status = 422
+    title = "This password is among the most common or leaked ones. Choose another."
+
+
+class PasswordTooWeak(RequestError):
+    code = "password_too_weak"
+    status = 422
+    title = "This password is too easy to guess, for example from your name, phone or email."
+
+
+class HandleInvalid(RequestError):
+    code = "handle_invalid"
+    status = 422
+    title = (
+        "A handle has 3 to 32 lower-case letters, digits or underscores, starting with a letter."
+    )
+
+
+class HandleTaken(RequestError):
+    code = "handle_taken"
+    status = 409
+    title = "This handle is taken. Choose another."
+
+
+class PhoneInvalid(RequestError):
+    code = "phone_invalid"
+    status = 422
+    title = "This is not a valid phone number. Include the country code, e.g. +86."
+
+
+class EmailInvalid(RequestError):
+    code = "email_invalid"
+    status = 422
+    title = "This is not a valid email address."
+
+
+class ContactRequired(RequestError):
+    code = "contact_required"
+    status = 422
+    title = "Give a phone number, an email address, or both."
+
+
+class DisplayNameInvalid(RequestError):
+    code = "display_name_invalid"
+    status = 422
+    title = "The display name needs 1 to 64 characters."
+
+
+class InvalidCredentials(RequestError):
+    code = "invalid_credentials"
+    status = 401
+    title = (
+        "The sign-in details are not right, or the account is temporarily locked. "
+        "If you were locked out, check your messages."
+    )
+
+
+class LoginThrottled(RequestError):
+    code = "login_throttled"
+    status = 429
+    title = "Too many attempts. Wait {retry_after_seconds} seconds and try again."
+    retryable = True
+
+
+class CodeInvalid(RequestError):
+    code = "code_invalid"
+    status = 422
+    title = "The code is not right, has expired, or was already used. Ask for a new one."
+
+
+class CodeAttemptsExceeded(RequestError):
+    code = "code_attempts_exceeded"
+    status = 429
+    title = "Too many wrong codes. Wait until the code expires, then ask for a new one."
+
+
+class CodeSendThrottled(RequestError):
+    code = "code_send_throttled"
+    status = 429
+    title = "A code was sent a moment ago. Wait {retry_after_seconds} seconds to ask again."
+    retryable = True
+
+
+class ContactTaken(RequestError):
+    code = "contact_taken"
+    status = 409
+    title = "This phone number or email address already belongs to an account."
+
+
+class RoleInvalid(RequestError):
+    code = "role_invalid"
+    status = 422
+    title = "The role must be one of: {roles}."

@@ -1,0 +1,76 @@
+"""Identity tables: users, one-time codes, failed logins per client address.
+
+Phone and email are stored encrypted (``purse.crypto``) with a keyed lookup hash
+beside each, unique, so an account can be found by exact match without the
+plaintext ever being stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from purse.models import Base, BigId, UtcDateTime
+
+ROLES = ("user", "merchant_member", "agent", "senior_agent", "admin")
+
+
+class User(Base):
+    __tablename__ = "identity_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    handle: Mapped[str] = mapped_column(String(32), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    phone_encrypted: Mapped[str | None] = mapped_column(Text)
+    phone_lookup: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    email_encrypted: Mapped[str | None] = mapped_column(Text)
+    email_lookup: Mapped[str | None] = mapped_column(String(64), unique=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    kyc_level: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('user', 'merchant_member', 'agent', 'senior_agent', 'admin')", name="role"
+        ),
+        CheckConstraint("status IN ('active', 'disabled')", name="status"),
+        CheckConstraint("phone_lookup IS NOT NULL OR email_lookup IS NOT NULL", name="contact"),
+    )
+
+
+class OneTimeCode(Base):
+    """A 6-digit code sent to the user; only its keyed hash is stored."""
+
+    __tablename__ = "identity_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"))
+    purpose: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(8))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_identity_codes_user_purpose", "user_id", "purpose", "id"),)
+
+
+class AddressFailures(Base):
+    """Failed logins from one client address, counted in the database across processes."""
+
+    __tablename__ = "identity_address_failures"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,530 @@
+"""Identity use cases: sign-up, verification codes, login with throttling and lockout.
+
+Security counters (failed logins, wrong codes) must be kept even when the attempt
+fails, so these use cases do not raise on a refused attempt: they return an
+:class:`Outcome` whose error the entrypoint raises *after* the transaction has
+committed the counter. Everything else follows the usual rule: one transaction,
+and a raised error changes nothing.
+
+Answers never reveal whether an account exists: an unknown login identifier is
+checked against a dummy hash and counted like a known one, and signing up with a
+phone or email that already has an account answers as if it worked and tells the
+owner instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from purse.audit.service import Actor, record
+from purse.crypto import FieldCipher, derive_key
+from purse.errors import PurseError
+from purse.identity import rules
+from purse.identity.errors import (
+    CodeAttemptsExceeded,
+    CodeInvalid,
+    CodeSendThrottled,
+    ContactRequired,
+    ContactTaken,
+    HandleTaken,
+    InvalidCredentials,
+    LoginThrottled,
+    RoleInvalid,
+)
+from purse.identity.models import ROLES, AddressFailures, OneTimeCode, User
+from purse.identity.passwords import PasswordHasher, PasswordPolicy
+from purse.models import utc_now
+from purse.notify.service import enqueue
+from purse.settings import Settings
+
+PHONE_CONTEXT = "identity_users.phone"
+EMAIL_CONTEXT = "identity_users.email"
+
+
+class Identity:
+    """The collaborators identity use cases need, built once per process from settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cipher = FieldCipher.from_settings(settings)
+        self.policy = PasswordPolicy(settings)
+        self._code_key = derive_key(settings.resolved_secret_key(), "purse one-time codes")
+
+    @cached_property
+    def hasher(self) -> PasswordHasher:
+        return PasswordHasher(self.settings)
+
+    def code_hash(self, *, user_id: int, purpose: str, code: str) -> str:
+        message = f"{user_id}:{purpose}:{code}".encode()
+        return hmac.new(self._code_key, message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A use case that counted an attempt: the user it concerns, or the error to raise."""
+
+    user_id: int | None = None
+    error: PurseError | None = None
+
+    def raise_for_error(self) -> int:
+        if self.error is not None:
+            raise self.error
+        assert self.user_id is not None
+        return self.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class SignUpResult:
+    """``user_id`` is None when the contact already had an account (told to its owner)."""
+
+    user_id: int | None
+    channels: tuple[str, ...]
+
+
+def sign_up(
+    session: Session,
+    *,
+    identity: Identity,
+    handle: str,
+    display_name: str,
+    password: str,
+    locale: str,
+    actor: Actor,
+    phone: str | None = None,
+    email: str | None = None,
+    now: datetime | None = None,
+) -> SignUpResult:
+    """Create an unverified account and send a code to each contact given."""
+    now = now or utc_now()
+    if not phone and not email:
+        raise ContactRequired()
+    handle = rules.normalize_handle(handle)
+    display_name = rules.normalize_display_name(display_name)
+    phone = rules.normalize_phone(phone) if phone else None
+    email = rules.normalize_email(email) if email else None
+    identity.policy.check(password, user_inputs=[handle, display_name, phone or "", email or ""])
+    cipher = identity.cipher
+    phone_lookup = cipher.lookup(phone, context=PHONE_CONTEXT) if phone else None
+    email_lookup = cipher.lookup(email, context=EMAIL_CONTEXT) if email else None
+    if session.scalar(select(User.id).where(User.handle == handle)) is not None:
+        raise HandleTaken()
+    channels = tuple(channel for channel, value in (("sms", phone), ("email", email)) if value)
+    conditions = []
+    if phone_lookup:
+        conditions.append(User.phone_lookup == phone_lookup)
+    if email_lookup:
+        conditions.append(User.email_lookup == email_lookup)
+    existing = session.scalars(select(User).where(or_(*conditions))).all()
+    if existing:
+        for owner in existing:
+            _notify_all(
+                session,
+                identity=identity,
+                user=owner,
+                template="signup_attempt_on_your_contact",
+                data={},
+                now=now,
+            )
+            record(
+                session, kind="signup_contact_taken", actor=actor, subject_user_id=owner.id, now=now
+            )
+        return SignUpResult(user_id=None, channels=channels)
+    user = User(
+        handle=handle,
+        display_name=display_name,
+        locale=locale if locale in ("en", "zh-CN") else "en",
+        role="user",
+        status="active",
+        phone_encrypted=cipher.encrypt(phone, context=PHONE_CONTEXT) if phone else None,
+        phone_lookup=phone_lookup,
+        email_encrypted=cipher.encrypt(email, context=EMAIL_CONTEXT) if email else None,
+        email_lookup=email_lookup,
+        password_hash=identity.hasher.hash(password),
+        failed_login_count=0,
+        kyc_level=0,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    record(
+        session,
+        kind="signup",
+        actor=actor,
+        subject_user_id=user.id,
+        data={"channels": channels},
+        now=now,
+    )
+    for channel in channels:
+        send_code(
+            session,
+            identity=identity,
+            user=user,
+            purpose=f"verify_{channel}",
+            channel=channel,
+            now=now,
+        )
+    return SignUpResult(user_id=user.id, channels=channels)
+
+
+def create_verified_user(
+    session: Session,
+    *,
+    identity: Identity,
+    handle: str,
+    display_name: str,
+    password: str,
+    role: str,
+    locale: str,
+    actor: Actor,
+    phone: str | None = None,
+    email: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """An operator creates an account whose contacts they vouch for (staff, test users)."""
+    now = now or utc_now()
+    if role not in ROLES:
+        raise RoleInvalid(roles=", ".join(ROLES))
+    result = sign_up(
+        session,
+        identity=identity,
+        handle=handle,
+        display_name=display_name,
+        password=password,
+        locale=locale,
+        actor=actor,
+        phone=phone,
+        email=email,
+        now=now,
+    )
+    if result.user_id is None:
+        raise ContactTaken()
+    user = session.get_one(User, result.user_id)
+    user.role = role
+    user.phone_verified_at = now if user.phone_lookup else None
+    user.email_verified_at = now if user.email_lookup else None
+    record(
+        session,
+        kind="role_changed",
+        actor=actor,
+        subject_user_id=user.id,
+        data={"role": role},
+        now=now,
+    )
+    return user.id
+
+
+def _contact(identity: Identity, user: User, channel: str) -> str | None:
+    if channel == "sms" and user.phone_encrypted:
+        return identity.cipher.decrypt(user.phone_encrypted, context=PHONE_CONTEXT)
+    if channel == "email" and user.email_encrypted:
+        return identity.cipher.decrypt(user.email_encrypted, context=EMAIL_CONTEXT)
+    return None
+
+
+def _notify_all(
+    session: Session,
+    *,
+    identity: Identity,
+    user: User,
+    template: str,
+    data: dict[str, object],
+    now: datetime,
+) -> None:
+    for channel in ("sms", "email"):
+        recipient = _contact(identity, user, channel)
+        if recipient:
+            enqueue(
+                session,
+                cipher=identity.cipher,
+                user_id=user.id,
+                channel=channel,
+                recipient=recipient,
+                template=template,
+                locale=user.locale,
+                data=data,
+                now=now,
+            )
+
+
+def send_code(
+    session: Session,
+    *,
+    identity: Identity,
+    user: User,
+    purpose: str,
+    channel: str,
+    now: datetime | None = None,
+) -> None:
+    """Send a fresh 6-digit code; the previous one stops working.
+
+    A new code does not give new tries: it takes over the wrong-attempt count of
+    the code it replaces while that one was still valid.
+    """
+    now = now or utc_now()
+    settings = identity.settings
+    recipient = _contact(identity, user, channel)
+    if recipient is None:
+        raise ContactRequired()
+    latest = session.scalars(
+        select(OneTimeCode)
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose)
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+    ).first()
+    attempts = 0
+    if latest is not None:
+        wait = latest.created_at + timedelta(seconds=settings.code_resend_interval_seconds) - now
+        if wait.total_seconds() > 0:
+            raise CodeSendThrottled(retry_after_seconds=int(wait.total_seconds() + 0.999))
+        if latest.expires_at > now:
+            attempts = latest.attempts
+        if latest.used_at is None:
+            latest.used_at = now  # replaced: it no longer works
+    code = f"{secrets.randbelow(10**6):06d}"
+    session.add(
+        OneTimeCode(
+            user_id=user.id,
+            purpose=purpose,
+            channel=channel,
+            code_hash=identity.code_hash(user_id=user.id, purpose=purpose, code=code),
+            attempts=attempts,
+            expires_at=now + timedelta(seconds=settings.code_ttl_seconds),
+            created_at=now,
+        )
+    )
+    enqueue(
+        session,
+        cipher=identity.cipher,
+        user_id=user.id,
+        channel=channel,
+        recipient=recipient,
+        template=f"code_{purpose}",
+        locale=user.locale,
+        data={"code": code, "minutes": settings.code_ttl_seconds // 60},
+        now=now,
+    )
+
+
+def check_code(
+    session: Session,
+    *,
+    identity: Identity,
+    user_id: int,
+    purpose: str,
+    code: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Outcome:
+    """Use the current code for ``purpose``: single use, 10 minutes, at most 5 tries."""
+    now = now or utc_now()
+    current = session.scalars(
+        select(OneTimeCode)
+        .where(OneTimeCode.user_id == user_id, OneTimeCode.purpose == purpose)
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+    ).first()
+    if current is None or current.used_at is not None or current.expires_at <= now:
+        return Outcome(error=CodeInvalid())
+    if current.attempts >= identity.settings.code_attempts_max:
+        return Outcome(error=CodeAttemptsExceeded())
+    expected = identity.code_hash(user_id=user_id, purpose=purpose, code=code.strip())
+    if not hmac.compare_digest(expected, current.code_hash):
+        current.attempts += 1
+        record(
+            session,
+            kind="code_failed",
+            actor=actor,
+            subject_user_id=user_id,
+            data={"purpose": purpose, "attempts": current.attempts},
+            now=now,
+        )
+        if current.attempts >= identity.settings.code_attempts_max:
+            return Outcome(error=CodeAttemptsExceeded())
+        return Outcome(error=CodeInvalid())
+    current.used_at = now
+    return Outcome(user_id=user_id)
+
+
+def verify_contact(
+    session: Session,
+    *,
+    identity: Identity,
+    user_id: int,
+    channel: str,
+    code: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Outcome:
+    """Confirm a phone ("sms") or email with the code sent to it at sign-up."""
+    now = now or utc_now()
+    outcome = check_code(
+        session,
+        identity=identity,
+        user_id=user_id,
+        purpose=f"verify_{channel}",
+        code=code,
+        actor=actor,
+        now=now,
+    )
+    if outcome.error is None:
+        user = session.get_one(User, user_id)
+        if channel == "sms":
+            user.phone_verified_at = now
+        else:
+            user.email_verified_at = now
+        record(
+            session,
+            kind="contact_verified",
+            actor=actor,
+            subject_user_id=user_id,
+            data={"channel": channel},
+            now=now,
+        )
+    return outcome
+
+
+def find_user(session: Session, *, identity: Identity, identifier: str) -> User | None:
+    """The account a login identifier (phone, email or handle) names, if any."""
+    kind = rules.identifier_kind(identifier)
+    try:
+        if kind == "phone":
+            lookup = identity.cipher.lookup(
+                rules.normalize_phone(identifier), context=PHONE_CONTEXT
+            )
+            return session.scalars(select(User).where(User.phone_lookup == lookup)).first()
+        if kind == "email":
+            lookup = identity.cipher.lookup(
+                rules.normalize_email(identifier), context=EMAIL_CONTEXT
+            )
+            return session.scalars(select(User).where(User.email_lookup == lookup)).first()
+        return session.scalars(
+            select(User).where(User.handle == rules.normalize_handle(identifier))
+        ).first()
+    except PurseError:
+        return None  # malformed: no account, answered like any unknown one
+
+
+def _counter(session: Session, key: str, *, now: datetime, window_seconds: int) -> AddressFailures:
+    query = select(AddressFailures).where(AddressFailures.address == key)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        row = AddressFailures(address=key, failures=0, window_started_at=now)
+        session.add(row)
+    elif row.window_started_at + timedelta(seconds=window_seconds) <= now:
+        row.failures, row.window_started_at = 0, now
+    return row
+
+
+def login(
+    session: Session,
+    *,
+    identity: Identity,
+    identifier: str,
+    password: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Outcome:
+    """Check a password login; count failures per account and per client address.
+
+    After ``login_delay_after_failures`` consecutive failures each attempt must
+    wait longer (1, 2, 4 ... seconds); after ``login_failures_max`` the account is
+    locked for ``login_lockout_seconds`` and its owner is told on every channel.
+    An unknown identifier gets the same delays (counted under its keyed hash), so
+    the answers do not tell which accounts exist.
+    """
+    now = now or utc_now()
+    settings = identity.settings
+    address = _counter(
+        session,
+        f"address:{actor.address or 'unknown'}",
+        now=now,
+        window_seconds=settings.address_window_seconds,
+    )
+    if address.failures >= settings.address_failures_max:
+        window_end = address.window_started_at + timedelta(seconds=settings.address_window_seconds)
+        return Outcome(
+            error=LoginThrottled(retry_after_seconds=int((window_end - now).total_seconds()) + 1)
+        )
+
+    user = find_user(session, identity=identity, identifier=identifier)
+    if user is not None:
+        failures, last_failure = user.failed_login_count, user.last_failed_login_at
+    else:
+        unknown_key = "unknown:" + identity.cipher.lookup(
+            identifier.strip().casefold(), context="login"
+        )
+        unknown = _counter(
+            session, unknown_key[:64], now=now, window_seconds=settings.login_lockout_seconds
+        )
+        failures, last_failure = (
+            unknown.failures,
+            unknown.window_started_at if unknown.failures else None,
+        )
+    wait = rules.retry_after_seconds(
+        failures, last_failure, now, delay_after_failures=settings.login_delay_after_failures
+    )
+    if wait and failures < settings.login_failures_max:
+        return Outcome(error=LoginThrottled(retry_after_seconds=wait))
+
+    locked = user is not None and user.locked_until is not None and user.locked_until > now
+    matches = identity.hasher.verify(user.password_hash if user is not None else None, password)
+    if user is not None and matches and not locked and user.status == "active":
+        user.failed_login_count, user.last_failed_login_at, user.locked_until = 0, None, None
+        if identity.hasher.needs_rehash(user.password_hash):
+            user.password_hash = identity.hasher.hash(password)
+        record(session, kind="login_succeeded", actor=actor, subject_user_id=user.id, now=now)
+        return Outcome(user_id=user.id)
+
+    address.failures += 1
+    if user is None:
+        unknown.failures += 1
+        unknown.window_started_at = now
+        record(
+            session,
+            kind="login_failed",
+            actor=actor,
+            data={"reason": "unknown_identifier"},
+            now=now,
+        )
+        return Outcome(error=InvalidCredentials())
+    reason = "locked" if locked else ("disabled" if user.status != "active" else "wrong_password")
+    if not locked:
+        user.failed_login_count += 1
+        user.last_failed_login_at = now
+    record(
+        session,
+        kind="login_failed",
+        actor=actor,
+        subject_user_id=user.id,
+        data={"reason": reason},
+        now=now,
+    )
+    if not locked and user.failed_login_count >= settings.login_failures_max:
+        user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+        record(
+            session,
+            kind="account_locked",
+            actor=actor,
+            subject_user_id=user.id,
+            data={"until": user.locked_until.isoformat()},
+            now=now,
+        )
+        _notify_all(
+            session,
+            identity=identity,
+            user=user,
+            template="account_locked",
+            data={"minutes": settings.login_lockout_seconds // 60},
+            now=now,
+        )
+    return Outcome(error=InvalidCredentials())
