@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from purse import __version__, migrate
 from purse.db import Database
 from purse.errors import InternalError
+from purse.identity import api as identity_api
+from purse.identity.service import Identity
 from purse.problems import install_problem_handlers, problem_response
 from purse.settings import Settings
 from purse.workers.runner import JobRunner
@@ -129,8 +131,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.identity = Identity(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, registry=registry)
+
+    app.include_router(identity_api.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

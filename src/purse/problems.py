@@ -54,7 +54,9 @@ def problem_response(
         body.update(extra)
     headers = {"Content-Language": locale}
     if error.status in (429, 503):
-        headers["Retry-After"] = "1"
+        headers["Retry-After"] = str(error.data.get("retry_after_seconds", 1))
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 

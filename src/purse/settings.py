@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     code_attempts_max: int = 5
     code_resend_interval_seconds: int = 60
 
+    # Sessions and tokens.
+    web_session_idle_seconds: int = 30 * 60
+    web_session_lifetime_seconds: int = 12 * 60 * 60
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 60 * 60
+    session_touch_interval_seconds: int = 60
+
     # Database behaviour.
     sqlite_busy_timeout_seconds: float = 30.0
     db_retry_count_max: int = 8

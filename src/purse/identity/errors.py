@@ -112,3 +112,15 @@ class RoleInvalid(RequestError):
     code = "role_invalid"
     status = 422
     title = "The role must be one of: {roles}."
+
+
+class SessionInvalid(RequestError):
+    code = "session_invalid"
+    status = 401
+    title = "You are not signed in, or your session has ended. Sign in again."
+
+
+class SessionNotFound(RequestError):
+    code = "session_not_found"
+    status = 404
+    title = "There is no such session."

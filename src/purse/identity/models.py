@@ -74,3 +74,32 @@ class AddressFailures(Base):
     address: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Session(Base):
+    """A signed-in device: a web session (cookie) or an API token pair.
+
+    Only SHA-256 hashes of the tokens are stored; the tokens themselves (256 random
+    bits each) are shown once, to the client that signed in.
+    """
+
+    __tablename__ = "identity_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_refresh_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    device: Mapped[str] = mapped_column(String(128))
+    user_agent: Mapped[str] = mapped_column(String(256))
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    authenticated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (CheckConstraint("kind IN ('web', 'api')", name="kind"),)

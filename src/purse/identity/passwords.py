@@ -66,8 +66,8 @@ class PasswordPolicy:
 
 
 def _input_parts(value: str) -> list[str]:
-    """The user's details and their pieces: "wang.wei@example.com" -> wang, wei, example ..."""
-    pieces = [value.casefold()]
+    """A detail whole, joined and in pieces: "Wang Wei" -> wang wei, wangwei, wang, wei."""
+    pieces = [value.casefold(), "".join(char for char in value.casefold() if char.isalnum())]
     token = ""
     for char in value.casefold():
         if char.isalnum():

@@ -75,3 +75,17 @@ def retry_after_seconds(
     )
     remaining = (last_failure_at + wait - now).total_seconds()
     return max(0, int(remaining + 0.999))
+
+
+def mask_phone(phone: str) -> str:
+    """ "+8613800138000" -> "+86 138****8000": enough to recognise, not to dial."""
+    parsed = phonenumbers.parse(phone, None)
+    national = str(parsed.national_number)
+    return f"+{parsed.country_code} {national[:3]}{'*' * max(0, len(national) - 7)}{national[-4:]}"
+
+
+def mask_email(email: str) -> str:
+    """ "wang.wei@example.com" -> "w***i@example.com"."""
+    local, _, domain = email.partition("@")
+    shown = local[0] + "***" + (local[-1] if len(local) > 1 else "")
+    return f"{shown}@{domain}"

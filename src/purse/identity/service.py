@@ -528,3 +528,113 @@ def login(
             now=now,
         )
     return Outcome(error=InvalidCredentials())
+
+
+def request_verification_code(
+    session: Session,
+    *,
+    identity: Identity,
+    identifier: str,
+    channel: str,
+    now: datetime | None = None,
+) -> None:
+    """Send a new verification code, quietly doing nothing for unknown or throttled contacts.
+
+    The answer is the same either way, so this cannot be used to find accounts.
+    """
+    user = find_user(session, identity=identity, identifier=identifier)
+    if (
+        user is None
+        or rules.identifier_kind(identifier) != {"sms": "phone", "email": "email"}[channel]
+    ):
+        return
+    try:
+        send_code(
+            session,
+            identity=identity,
+            user=user,
+            purpose=f"verify_{channel}",
+            channel=channel,
+            now=now,
+        )
+    except CodeSendThrottled:
+        return
+
+
+def verify_identifier(
+    session: Session,
+    *,
+    identity: Identity,
+    identifier: str,
+    channel: str,
+    code: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Outcome:
+    """Verify a contact named by itself; an unknown one fails like a wrong code."""
+    user = find_user(session, identity=identity, identifier=identifier)
+    if (
+        user is None
+        or rules.identifier_kind(identifier) != {"sms": "phone", "email": "email"}[channel]
+    ):
+        return Outcome(error=CodeInvalid())
+    return verify_contact(
+        session,
+        identity=identity,
+        user_id=user.id,
+        channel=channel,
+        code=code,
+        actor=actor,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    id: int
+    handle: str
+    display_name: str
+    locale: str
+    role: str
+    phone_masked: str | None
+    email_masked: str | None
+    phone_verified: bool
+    email_verified: bool
+
+
+def profile(session: Session, *, identity: Identity, user_id: int) -> Profile:
+    user = session.get_one(User, user_id)
+    phone = _contact(identity, user, "sms")
+    email = _contact(identity, user, "email")
+    return Profile(
+        id=user.id,
+        handle=user.handle,
+        display_name=user.display_name,
+        locale=user.locale,
+        role=user.role,
+        phone_masked=rules.mask_phone(phone) if phone else None,
+        email_masked=rules.mask_email(email) if email else None,
+        phone_verified=user.phone_verified_at is not None,
+        email_verified=user.email_verified_at is not None,
+    )
+
+
+def notify_new_device(
+    session: Session,
+    *,
+    identity: Identity,
+    user_id: int,
+    device: str,
+    address: str | None,
+    now: datetime | None = None,
+) -> None:
+    """Tell the user on every channel that their account was signed in from a new device."""
+    user = session.get_one(User, user_id)
+    _notify_all(
+        session,
+        identity=identity,
+        user=user,
+        template="new_device_sign_in",
+        data={"device": device, "address": address or ""},
+        now=now or utc_now(),
+    )

@@ -1,0 +1,65 @@
+"""FastAPI dependencies shared by every domain's routes: the DB, the caller, who is signed in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from purse.audit.service import Actor
+from purse.db import Database
+from purse.identity.errors import SessionInvalid
+from purse.identity.service import Identity
+from purse.identity.sessions import Authenticated, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
+
+
+def get_actor(request: Request) -> Actor:
+    """Who is calling, as the audit log records it (before we know the user)."""
+    return Actor(
+        kind="anonymous",
+        address=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def get_current(
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Authenticated:
+    """The signed-in API caller, from ``Authorization: Bearer <access token>``."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise SessionInvalid()
+    settings = database.settings
+    current = database.run(
+        lambda session: authenticate(
+            session, settings=settings, token=credentials.credentials, kind="api"
+        )
+    )
+    request.state.user_id = current.user_id
+    return current
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
+CurrentDep = Annotated[Authenticated, Depends(get_current)]
+
+
+def user_actor(actor: Actor, current: Authenticated) -> Actor:
+    return Actor(
+        kind="user", id=str(current.user_id), address=actor.address, request_id=actor.request_id
+    )

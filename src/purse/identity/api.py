@@ -1,0 +1,213 @@
+"""JSON routes of the identity domain: sign-up, verification, tokens, the caller's sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+from sqlalchemy.orm import Session
+
+from purse.deps import ActorDep, CurrentDep, DatabaseDep, IdentityDep, user_actor
+from purse.identity import schemas, sessions
+from purse.identity import service as identity_service
+from purse.identity.errors import SessionInvalid
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+
+
+@router.post(
+    "/auth/signup", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.SignUpRead
+)
+def sign_up(
+    body: schemas.SignUpCreate, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+) -> schemas.SignUpRead:
+    """Create an account; a code goes to each contact. The answer never says whether one existed."""
+    result = database.run(
+        lambda session: identity_service.sign_up(
+            session,
+            identity=identity,
+            handle=body.handle,
+            display_name=body.display_name,
+            password=body.password,
+            locale=body.locale,
+            actor=actor,
+            phone=body.phone,
+            email=body.email,
+        )
+    )
+    return schemas.SignUpRead(status="verification_sent", channels=list(result.channels))
+
+
+@router.post("/auth/verify", response_model=schemas.StatusRead)
+def verify(
+    body: schemas.VerifyCreate, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+) -> schemas.StatusRead:
+    """Confirm a phone number or email address with the code sent to it."""
+    outcome = database.run(
+        lambda session: identity_service.verify_identifier(
+            session,
+            identity=identity,
+            identifier=body.identifier,
+            channel=body.channel,
+            code=body.code,
+            actor=actor,
+        )
+    )
+    outcome.raise_for_error()  # after the commit, so a wrong code is counted
+    return schemas.StatusRead(status="verified")
+
+
+@router.post("/auth/codes", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.StatusRead)
+def request_code(
+    body: schemas.CodeRequest, database: DatabaseDep, identity: IdentityDep
+) -> schemas.StatusRead:
+    """Send a new verification code (at most one a minute); the same answer for every contact."""
+    database.run(
+        lambda session: identity_service.request_verification_code(
+            session, identity=identity, identifier=body.identifier, channel=body.channel
+        )
+    )
+    return schemas.StatusRead(status="sent_if_known")
+
+
+@router.post("/auth/token", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenRead)
+def create_token(
+    body: schemas.TokenCreate,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    user_agent: Annotated[str, Header()] = "",
+) -> schemas.TokenRead:
+    """Sign in with a handle, phone or email and a password; returns an API token pair."""
+
+    def use_case(
+        session: Session,
+    ) -> tuple[identity_service.Outcome, sessions.Issued | None]:
+        outcome = identity_service.login(
+            session,
+            identity=identity,
+            identifier=body.identifier,
+            password=body.password,
+            actor=actor,
+        )
+        if outcome.error is not None or outcome.user_id is None:
+            return outcome, None
+        issued, new_device = sessions.start_session(
+            session,
+            settings=identity.settings,
+            user_id=outcome.user_id,
+            kind="api",
+            user_agent=user_agent,
+            actor=actor,
+        )
+        if new_device:
+            identity_service.notify_new_device(
+                session,
+                identity=identity,
+                user_id=outcome.user_id,
+                device=sessions.device_name(user_agent),
+                address=actor.address,
+            )
+        return outcome, issued
+
+    outcome, issued = database.run(use_case)
+    outcome.raise_for_error()  # after the commit, so the failure is counted
+    assert issued is not None and issued.refresh_token is not None
+    return schemas.TokenRead(
+        access_token=issued.token,
+        expires_at=issued.token_expires_at,
+        refresh_token=issued.refresh_token,
+        session_id=issued.session_id,
+    )
+
+
+@router.post("/auth/refresh", response_model=schemas.TokenRead)
+def refresh_token(
+    body: schemas.RefreshCreate, database: DatabaseDep, actor: ActorDep
+) -> schemas.TokenRead:
+    """Trade a refresh token for a new pair; the old pair stops working."""
+    settings = database.settings
+    issued = database.run(
+        lambda session: sessions.refresh(
+            session, settings=settings, refresh_token=body.refresh_token, actor=actor
+        )
+    )
+    if issued is None or issued.refresh_token is None:
+        raise SessionInvalid()
+    return schemas.TokenRead(
+        access_token=issued.token,
+        expires_at=issued.token_expires_at,
+        refresh_token=issued.refresh_token,
+        session_id=issued.session_id,
+    )
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(current: CurrentDep, database: DatabaseDep, actor: ActorDep) -> Response:
+    """End the session of this access token."""
+    database.run(
+        lambda session: sessions.end_session(
+            session,
+            user_id=current.user_id,
+            session_id=current.session_id,
+            actor=user_actor(actor, current),
+        )
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=schemas.MeRead)
+def me(current: CurrentDep, database: DatabaseDep, identity: IdentityDep) -> schemas.MeRead:
+    """The signed-in user, with phone and email masked."""
+    found = database.run(
+        lambda session: identity_service.profile(
+            session, identity=identity, user_id=current.user_id
+        ),
+        write=False,
+    )
+    return schemas.MeRead.model_validate(found, from_attributes=True)
+
+
+@router.get("/me/sessions", response_model=list[schemas.SessionRead])
+def my_sessions(current: CurrentDep, database: DatabaseDep) -> list[schemas.SessionRead]:
+    """Where the user is signed in, most recently used first."""
+    rows = database.run(
+        lambda session: sessions.list_sessions(
+            session, user_id=current.user_id, current_session_id=current.session_id
+        ),
+        write=False,
+    )
+    return [schemas.SessionRead.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.delete("/me/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+def end_my_session(
+    session_id: int, current: CurrentDep, database: DatabaseDep, actor: ActorDep
+) -> Response:
+    """Sign out one of the user's devices."""
+    database.run(
+        lambda session: sessions.end_session(
+            session,
+            user_id=current.user_id,
+            session_id=session_id,
+            actor=user_actor(actor, current),
+        )
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/me/sessions/end-others", response_model=schemas.EndedRead)
+def end_my_other_sessions(
+    current: CurrentDep, database: DatabaseDep, actor: ActorDep
+) -> schemas.EndedRead:
+    """Sign out every device but this one."""
+    count = database.run(
+        lambda session: sessions.end_all_sessions(
+            session,
+            user_id=current.user_id,
+            actor=user_actor(actor, current),
+            reason="ended_by_user",
+            except_session_id=current.session_id,
+        )
+    )
+    return schemas.EndedRead(ended=count)

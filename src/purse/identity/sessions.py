@@ -1,0 +1,283 @@
+"""Sessions and tokens: start, authenticate, refresh with rotation, list, end.
+
+* Tokens are 256 random bits (``secrets``), prefixed by kind so a leaked one is
+  recognisable (``pws_`` web session, ``pat_`` access, ``prt_`` refresh). Only
+  their SHA-256 is stored: with that much entropy a fast hash is enough, and a
+  copy of the database yields no usable token.
+* A web session ends after ``web_session_idle_seconds`` without use or
+  ``web_session_lifetime_seconds`` in all. An API session has a short-lived
+  access token and a refresh token; refreshing replaces both, and presenting a
+  refresh token that was already replaced ends the session (it was copied).
+* Ending is recorded, never deleted, so the security centre can show history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as DbSession
+
+from purse.audit.service import Actor, record
+from purse.identity.errors import SessionInvalid, SessionNotFound
+from purse.identity.models import Session, User
+from purse.models import utc_now
+from purse.settings import Settings
+
+_PREFIX = {"web": "pws_", "api": "pat_"}
+_REFRESH_PREFIX = "prt_"
+USER_AGENT_LENGTH_MAX = 256
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def device_name(user_agent: str) -> str:
+    """A name a person recognises: "Mobile Safari on iOS (iPhone)"."""
+    from ua_parser import parse
+
+    parsed = parse(user_agent[:USER_AGENT_LENGTH_MAX]) if user_agent else None
+    browser = parsed.user_agent.family if parsed and parsed.user_agent else None
+    system = parsed.os.family if parsed and parsed.os else None
+    device = parsed.device.family if parsed and parsed.device else None
+    if not browser:
+        return "Unknown device" if not user_agent else user_agent[:64]
+    name = f"{browser} on {system}" if system else browser
+    return f"{name} ({device})" if device and device != "Other" else name
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What a client receives once: the session id and its token(s)."""
+
+    session_id: int
+    token: str
+    token_expires_at: datetime
+    refresh_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    session_id: int
+    user_id: int
+    role: str
+    kind: str
+    authenticated_at: datetime
+
+
+def start_session(
+    db: DbSession,
+    *,
+    settings: Settings,
+    user_id: int,
+    kind: str,
+    user_agent: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> tuple[Issued, bool]:
+    """Open a session after a successful login; returns it and whether the device is new."""
+    assert kind in _PREFIX
+    now = now or utc_now()
+    device = device_name(user_agent)
+    known_device = db.scalar(
+        select(Session.id).where(Session.user_id == user_id, Session.device == device).limit(1)
+    )
+    token = _PREFIX[kind] + secrets.token_urlsafe(32)
+    refresh = _REFRESH_PREFIX + secrets.token_urlsafe(32) if kind == "api" else None
+    if kind == "web":
+        expires_at = now + timedelta(seconds=settings.web_session_lifetime_seconds)
+        token_expires_at = expires_at
+    else:
+        expires_at = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
+        token_expires_at = now + timedelta(seconds=settings.access_token_ttl_seconds)
+    row = Session(
+        user_id=user_id,
+        kind=kind,
+        token_hash=token_hash(token),
+        token_expires_at=token_expires_at,
+        refresh_hash=token_hash(refresh) if refresh else None,
+        device=device,
+        user_agent=user_agent[:USER_AGENT_LENGTH_MAX],
+        address=actor.address,
+        created_at=now,
+        last_seen_at=now,
+        authenticated_at=now,
+        expires_at=expires_at,
+    )
+    db.add(row)
+    db.flush()
+    record(
+        db,
+        kind="session_started",
+        actor=actor,
+        subject_user_id=user_id,
+        data={
+            "session_id": row.id,
+            "kind": kind,
+            "device": device,
+            "new_device": known_device is None,
+        },
+        now=now,
+    )
+    return Issued(row.id, token, token_expires_at, refresh), known_device is None
+
+
+def authenticate(
+    db: DbSession, *, settings: Settings, token: str, kind: str, now: datetime | None = None
+) -> Authenticated:
+    """The live session behind ``token``, or ``session_invalid``; records the use."""
+    now = now or utc_now()
+    if not token.startswith(_PREFIX[kind]):
+        raise SessionInvalid()
+    found = db.execute(
+        select(Session, User.role, User.status)
+        .join(User, User.id == Session.user_id)
+        .where(Session.token_hash == token_hash(token))
+    ).first()
+    if found is None:
+        raise SessionInvalid()
+    session, role, status = found
+    idle_limit = timedelta(seconds=settings.web_session_idle_seconds)
+    if (
+        session.ended_at is not None
+        or session.kind != kind
+        or status != "active"
+        or session.token_expires_at <= now
+        or session.expires_at <= now
+        or (kind == "web" and session.last_seen_at + idle_limit <= now)
+    ):
+        raise SessionInvalid()
+    if session.last_seen_at + timedelta(seconds=settings.session_touch_interval_seconds) <= now:
+        session.last_seen_at = now
+    return Authenticated(session.id, session.user_id, role, session.kind, session.authenticated_at)
+
+
+def refresh(
+    db: DbSession,
+    *,
+    settings: Settings,
+    refresh_token: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Issued | None:
+    """New access and refresh tokens for an API session; the old ones stop working.
+
+    Returns None for a token that is not live; the caller answers ``session_invalid``
+    after the commit, so that ending a session whose old token came back is kept.
+    """
+    now = now or utc_now()
+    presented = token_hash(refresh_token)
+    session = db.scalars(select(Session).where(Session.refresh_hash == presented)).first()
+    if session is None:
+        reused = db.scalars(
+            select(Session).where(Session.previous_refresh_hash == presented)
+        ).first()
+        if reused is not None and reused.ended_at is None:
+            # A replaced refresh token came back: someone else holds a copy. End it all.
+            _end(db, reused, reason="refresh_token_reused", actor=actor, now=now)
+        return None
+    if session.ended_at is not None or session.expires_at <= now:
+        return None
+    token = _PREFIX["api"] + secrets.token_urlsafe(32)
+    new_refresh = _REFRESH_PREFIX + secrets.token_urlsafe(32)
+    session.previous_refresh_hash = presented
+    session.refresh_hash = token_hash(new_refresh)
+    session.token_hash = token_hash(token)
+    session.token_expires_at = min(
+        now + timedelta(seconds=settings.access_token_ttl_seconds), session.expires_at
+    )
+    session.last_seen_at = now
+    return Issued(session.id, token, session.token_expires_at, new_refresh)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRead:
+    id: int
+    kind: str
+    device: str
+    address: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool
+
+
+def list_sessions(
+    db: DbSession, *, user_id: int, current_session_id: int | None
+) -> list[SessionRead]:
+    """The user's live sessions, most recently used first."""
+    rows = db.scalars(
+        select(Session)
+        .where(Session.user_id == user_id, Session.ended_at.is_(None))
+        .order_by(Session.last_seen_at.desc(), Session.id.desc())
+    )
+    return [
+        SessionRead(
+            row.id,
+            row.kind,
+            row.device,
+            row.address,
+            row.created_at,
+            row.last_seen_at,
+            row.id == current_session_id,
+        )
+        for row in rows
+    ]
+
+
+def end_session(
+    db: DbSession,
+    *,
+    user_id: int,
+    session_id: int,
+    actor: Actor,
+    reason: str = "signed_out",
+    now: datetime | None = None,
+) -> None:
+    """End one of the user's own sessions; another person's is "not found"."""
+    session = db.get(Session, session_id)
+    if session is None or session.user_id != user_id or session.ended_at is not None:
+        raise SessionNotFound()
+    _end(db, session, reason=reason, actor=actor, now=now or utc_now())
+
+
+def end_all_sessions(
+    db: DbSession,
+    *,
+    user_id: int,
+    actor: Actor,
+    reason: str,
+    except_session_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """End every live session of the user (but ``except_session_id``); returns how many."""
+    now = now or utc_now()
+    query = update(Session).where(Session.user_id == user_id, Session.ended_at.is_(None))
+    if except_session_id is not None:
+        query = query.where(Session.id != except_session_id)
+    ended = db.execute(query.values(ended_at=now, end_reason=reason))
+    count = int(getattr(ended, "rowcount", 0) or 0)
+    record(
+        db,
+        kind="sessions_ended",
+        actor=actor,
+        subject_user_id=user_id,
+        data={"count": count, "reason": reason, "kept": except_session_id},
+        now=now,
+    )
+    return count
+
+
+def _end(db: DbSession, session: Session, *, reason: str, actor: Actor, now: datetime) -> None:
+    session.ended_at, session.end_reason = now, reason
+    record(
+        db,
+        kind="session_ended",
+        actor=actor,
+        subject_user_id=session.user_id,
+        data={"session_id": session.id, "reason": reason},
+        now=now,
+    )

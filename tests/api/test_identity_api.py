@@ -1,0 +1,273 @@
+"""The identity API as a client uses it: sign-up, verify, tokens, sessions; and its bad inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from conftest import make_settings
+from purse.app import create_app
+from purse.db import Database
+from purse.notify.service import mailbox
+
+PASSWORD = "river-lamp-quiet-74"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.fixture
+def app_database(database_url: str) -> Iterator[Database]:
+    database = Database(make_settings(database_url))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def client(app_database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(app_database.settings, database=app_database)) as test_client:
+        yield test_client
+
+
+def codes_sent(client: TestClient, recipient: str) -> list[str]:
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    cipher = client.app.state.identity.cipher  # type: ignore[attr-defined]
+    messages = database.run(lambda s: mailbox(s, cipher=cipher, recipient=recipient), write=False)
+    return [str(m.data["code"]) for m in messages if "code" in m.data]
+
+
+def sign_up(client: TestClient, **changes: Any) -> Any:
+    body = {
+        "handle": "wang_wei",
+        "display_name": "Wang Wei",
+        "password": PASSWORD,
+        "locale": "zh-CN",
+        "phone": "+8613800138000",
+        "email": "wang.wei@example.com",
+    }
+    body.update(changes)
+    return client.post("/v1/auth/signup", json={k: v for k, v in body.items() if v is not None})
+
+
+def sign_in(
+    client: TestClient,
+    identifier: str = "wang_wei",
+    password: str = PASSWORD,
+    user_agent: str = IPHONE,
+) -> Any:
+    return client.post(
+        "/v1/auth/token",
+        json={"identifier": identifier, "password": password},
+        headers={"User-Agent": user_agent},
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def count_users(client: TestClient) -> int:
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    return int(
+        database.run(lambda s: s.execute(text("SELECT COUNT(*) FROM identity_users")).scalar_one())
+    )
+
+
+def test_sign_up_verify_sign_in_and_me(client: TestClient) -> None:
+    response = sign_up(client)
+    assert response.status_code == 202
+    assert response.json() == {"status": "verification_sent", "channels": ["sms", "email"]}
+    code = codes_sent(client, "+8613800138000")[0]
+    wrong = client.post(
+        "/v1/auth/verify",
+        json={
+            "identifier": "+8613800138000",
+            "channel": "sms",
+            "code": "000000" if code != "000000" else "111111",
+        },
+    )
+    assert wrong.status_code == 422 and wrong.json()["code"] == "code_invalid"
+    ok = client.post(
+        "/v1/auth/verify", json={"identifier": "+86 138 0013 8000", "channel": "sms", "code": code}
+    )
+    assert ok.status_code == 200 and ok.json() == {"status": "verified"}
+
+    token = sign_in(client, identifier="wang.wei@example.com")
+    assert token.status_code == 201, token.text
+    pair = token.json()
+    assert pair["token_type"] == "bearer" and pair["access_token"].startswith("pat_")
+    me = client.get("/v1/me", headers=bearer(pair["access_token"]))
+    assert me.status_code == 200
+    assert me.json() == {
+        "id": me.json()["id"],
+        "handle": "wang_wei",
+        "display_name": "Wang Wei",
+        "locale": "zh-CN",
+        "role": "user",
+        "phone_masked": "+86 138****8000",
+        "email_masked": "w***i@example.com",
+        "phone_verified": True,
+        "email_verified": False,
+    }
+    templates = [
+        m.template
+        for m in client.app.state.database.run(  # type: ignore[attr-defined]
+            lambda s: mailbox(s, cipher=client.app.state.identity.cipher), write=False
+        )
+    ]  # type: ignore[attr-defined]
+    assert (
+        templates.count("new_device_sign_in") == 2
+    )  # first sign-in from this device: SMS and email
+    sign_in(client)
+    again = [
+        m.template
+        for m in client.app.state.database.run(  # type: ignore[attr-defined]
+            lambda s: mailbox(s, cipher=client.app.state.identity.cipher), write=False
+        )
+    ]  # type: ignore[attr-defined]
+    assert again.count("new_device_sign_in") == 2  # same device again: no new alert
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"password": "Qz7#kLp"}, 422, "password_too_short"),
+        ({"password": "x" * 1025}, 422, "password_too_long"),
+        ({"password": "password123"}, 422, "password_blocklisted"),
+        ({"password": "wangwei2024"}, 422, "password_too_weak"),
+        ({"handle": "1x"}, 422, "handle_invalid"),
+        ({"phone": "13800138000"}, 422, "phone_invalid"),
+        ({"email": "not-an-email"}, 422, "email_invalid"),
+        ({"phone": None, "email": None}, 422, "contact_required"),
+        ({"role": "admin"}, 422, "validation_failed"),  # no mass assignment
+        ({"locale": "fr"}, 422, "validation_failed"),
+    ],
+)
+def test_bad_sign_ups_change_nothing(
+    client: TestClient, changes: dict[str, Any], status: int, code: str
+) -> None:
+    response = sign_up(client, **changes)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert count_users(client) == 0
+
+
+def test_passwords_of_8_64_and_256_characters_are_accepted(client: TestClient) -> None:
+    for index, password in enumerate(["Qz7#kLp9", "v9#Lq" * 12 + "abcd", "Lq9#" * 64]):
+        response = sign_up(
+            client,
+            handle=f"user_{index}",
+            phone=None,
+            email=f"u{index}@example.com",
+            password=password,
+        )
+        assert response.status_code == 202, (len(password), response.text)
+        assert sign_in(client, identifier=f"user_{index}", password=password).status_code == 201
+    assert count_users(client) == 3
+
+
+def test_unknown_and_wrong_sign_ins_look_the_same(client: TestClient) -> None:
+    sign_up(client)
+    wrong = sign_in(client, password="not-the-password")
+    unknown = sign_in(client, identifier="nobody_at_all")
+    for response in (wrong, unknown):
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    strip = {"request_id", "instance"}
+    assert {k: v for k, v in wrong.json().items() if k not in strip} == {
+        k: v for k, v in unknown.json().items() if k not in strip
+    }
+
+
+def test_throttled_sign_in_says_when_to_retry(client: TestClient) -> None:
+    sign_up(client)
+    for _ in range(3):
+        sign_in(client, password="not-the-password")
+    throttled = sign_in(client, password="not-the-password")
+    assert throttled.status_code == 429 and throttled.json()["code"] == "login_throttled"
+    assert int(throttled.headers["retry-after"]) >= 1
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(client: TestClient) -> None:
+    sign_up(client)
+    first = sign_in(client).json()
+    second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    rotated = second.json()
+    assert (
+        rotated["session_id"] == first["session_id"]
+        and rotated["access_token"] != first["access_token"]
+    )
+    assert client.get("/v1/me", headers=bearer(first["access_token"])).status_code == 401
+    assert client.get("/v1/me", headers=bearer(rotated["access_token"])).status_code == 200
+    reused = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401 and reused.json()["code"] == "session_invalid"
+    # Someone replayed an old refresh token: the whole session is over, new tokens included.
+    assert client.get("/v1/me", headers=bearer(rotated["access_token"])).status_code == 401
+    assert (
+        client.post(
+            "/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+        ).status_code
+        == 401
+    )
+
+
+def test_sessions_are_listed_ended_and_never_someone_elses(client: TestClient) -> None:
+    sign_up(client)
+    sign_up(client, handle="li_na", phone="+8613900139000", email="li.na@example.com")
+    phone = sign_in(client).json()
+    laptop = sign_in(client, user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0").json()
+    other = sign_in(client, identifier="li_na").json()
+    listed = client.get("/v1/me/sessions", headers=bearer(phone["access_token"])).json()
+    assert [s["id"] for s in listed if s["current"]] == [phone["session_id"]]
+    assert {s["id"] for s in listed} == {phone["session_id"], laptop["session_id"]}
+    assert "Mobile Safari on iOS (iPhone)" in {s["device"] for s in listed}
+
+    foreign = client.delete(
+        f"/v1/me/sessions/{other['session_id']}", headers=bearer(phone["access_token"])
+    )
+    assert foreign.status_code == 404 and foreign.json()["code"] == "session_not_found"
+    assert client.get("/v1/me", headers=bearer(other["access_token"])).status_code == 200
+
+    ended = client.delete(
+        f"/v1/me/sessions/{laptop['session_id']}", headers=bearer(phone["access_token"])
+    )
+    assert ended.status_code == 204
+    assert (
+        client.get("/v1/me", headers=bearer(laptop["access_token"])).status_code == 401
+    )  # refused at once
+    third = sign_in(client).json()
+    assert client.post(
+        "/v1/me/sessions/end-others", headers=bearer(phone["access_token"])
+    ).json() == {"ended": 1}
+    assert client.get("/v1/me", headers=bearer(third["access_token"])).status_code == 401
+    assert client.post("/v1/auth/logout", headers=bearer(phone["access_token"])).status_code == 204
+    assert client.get("/v1/me", headers=bearer(phone["access_token"])).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer nonsense", "Basic abc", "Bearer pws_notapi"]
+)
+def test_protected_routes_refuse_missing_or_bad_tokens(
+    client: TestClient, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = client.get("/v1/me", headers=headers)
+    assert response.status_code == 401 and response.json()["code"] == "session_invalid"
+
+
+def test_code_requests_answer_the_same_for_every_contact(client: TestClient) -> None:
+    sign_up(client)
+    known = client.post("/v1/auth/codes", json={"identifier": "+8613800138000", "channel": "sms"})
+    unknown = client.post("/v1/auth/codes", json={"identifier": "+8613900139999", "channel": "sms"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json() == {"status": "sent_if_known"}
+    unknown_verify = client.post(
+        "/v1/auth/verify", json={"identifier": "+8613900139999", "channel": "sms", "code": "123456"}
+    )
+    assert unknown_verify.status_code == 422 and unknown_verify.json()["code"] == "code_invalid"
