@@ -271,3 +271,65 @@ def test_code_requests_answer_the_same_for_every_contact(client: TestClient) -> 
         "/v1/auth/verify", json={"identifier": "+8613900139999", "channel": "sms", "code": "123456"}
     )
     assert unknown_verify.status_code == 422 and unknown_verify.json()["code"] == "code_invalid"
+
+
+def test_password_reset_unlocks_ends_sessions_and_tells_the_user(app_database: Database) -> None:
+    settings = make_settings(
+        app_database.settings.database_url, login_failures_max=3, login_delay_after_failures=100
+    )
+    database = Database(settings)
+    with TestClient(create_app(settings, database=database)) as client:
+        sign_up(client)
+        email_code = codes_sent(client, "wang.wei@example.com")[0]
+        client.post(
+            "/v1/auth/verify",
+            json={"identifier": "wang.wei@example.com", "channel": "email", "code": email_code},
+        )
+        before = sign_in(client).json()
+        for _ in range(3):
+            sign_in(client, password="not-the-password")
+        assert sign_in(client).status_code == 401  # locked, even with the right password
+
+        # The phone was never verified: no reset code goes there, and the answer is the same.
+        unverified = client.post(
+            "/v1/auth/password-reset", json={"identifier": "+8613800138000", "channel": "sms"}
+        )
+        assert unverified.status_code == 202 and len(codes_sent(client, "+8613800138000")) == 1
+        requested = client.post(
+            "/v1/auth/password-reset",
+            json={"identifier": "wang.wei@example.com", "channel": "email"},
+        )
+        assert requested.status_code == 202 and requested.json() == {"status": "sent_if_known"}
+        code = codes_sent(client, "wang.wei@example.com")[0]
+        assert code != email_code
+
+        def confirm(new_password: str, with_code: str = code) -> Any:
+            return client.post(
+                "/v1/auth/password-reset/confirm",
+                json={
+                    "identifier": "wang.wei@example.com",
+                    "channel": "email",
+                    "code": with_code,
+                    "new_password": new_password,
+                },
+            )
+
+        weak = confirm("wangwei12345")
+        assert weak.status_code == 422 and weak.json()["code"] == "password_too_weak"
+        wrong = confirm(
+            "harbor-velvet-quiet-93", with_code="000000" if code != "000000" else "111111"
+        )
+        assert wrong.status_code == 422 and wrong.json()["code"] == "code_invalid"
+        done = confirm("harbor-velvet-quiet-93")  # the weak try did not use the code up
+        assert done.status_code == 200 and done.json() == {"status": "password_changed"}
+        assert confirm("another-fine-password-7").json()["code"] == "code_invalid"  # single use
+
+        assert client.get("/v1/me", headers=bearer(before["access_token"])).status_code == 401
+        assert sign_in(client).status_code == 401  # the old password is gone
+        assert sign_in(client, password="harbor-velvet-quiet-93").status_code == 201  # and unlocked
+        messages = database.run(
+            lambda s: mailbox(s, cipher=client.app.state.identity.cipher),  # type: ignore[attr-defined]
+            write=False,
+        )
+        assert sum(m.template == "password_changed" for m in messages) == 2  # SMS and email
+    database.dispose()

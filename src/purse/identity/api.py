@@ -70,6 +70,51 @@ def request_code(
     return schemas.StatusRead(status="sent_if_known")
 
 
+@router.post(
+    "/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.StatusRead
+)
+def request_password_reset(
+    body: schemas.PasswordResetRequest,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Send a reset code to a verified phone or email; the same answer for every contact."""
+    database.run(
+        lambda session: identity_service.request_password_reset(
+            session,
+            identity=identity,
+            identifier=body.identifier,
+            channel=body.channel,
+            actor=actor,
+        )
+    )
+    return schemas.StatusRead(status="sent_if_known")
+
+
+@router.post("/auth/password-reset/confirm", response_model=schemas.StatusRead)
+def confirm_password_reset(
+    body: schemas.PasswordResetConfirm,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Set a new password with the code; every session ends and the account unlocks."""
+    outcome = database.run(
+        lambda session: identity_service.reset_password(
+            session,
+            identity=identity,
+            identifier=body.identifier,
+            channel=body.channel,
+            code=body.code,
+            new_password=body.new_password,
+            actor=actor,
+        )
+    )
+    outcome.raise_for_error()  # after the commit, so a wrong code is counted
+    return schemas.StatusRead(status="password_changed")
+
+
 @router.post("/auth/token", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenRead)
 def create_token(
     body: schemas.TokenCreate,

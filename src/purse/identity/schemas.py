@@ -84,3 +84,15 @@ class SessionRead(BaseModel):
 
 class EndedRead(BaseModel):
     ended: int
+
+
+class PasswordResetRequest(_Strict):
+    identifier: str = Field(max_length=320, description="A verified phone number or email")
+    channel: Literal["sms", "email"]
+
+
+class PasswordResetConfirm(_Strict):
+    identifier: str = Field(max_length=320)
+    channel: Literal["sms", "email"]
+    code: str = Field(min_length=1, max_length=12)
+    new_password: str = Field(max_length=4096)

@@ -41,6 +41,7 @@ from purse.identity.errors import (
 )
 from purse.identity.models import ROLES, AddressFailures, OneTimeCode, User
 from purse.identity.passwords import PasswordHasher, PasswordPolicy
+from purse.identity.sessions import end_all_sessions
 from purse.models import utc_now
 from purse.notify.service import enqueue
 from purse.settings import Settings
@@ -638,3 +639,100 @@ def notify_new_device(
         data={"device": device, "address": address or ""},
         now=now or utc_now(),
     )
+
+
+def _verified_contact_user(
+    session: Session, *, identity: Identity, identifier: str, channel: str
+) -> User | None:
+    """The user whose *verified* phone or email ``identifier`` is (and matches ``channel``)."""
+    if rules.identifier_kind(identifier) != {"sms": "phone", "email": "email"}.get(channel):
+        return None
+    user = find_user(session, identity=identity, identifier=identifier)
+    if user is None:
+        return None
+    verified = user.phone_verified_at if channel == "sms" else user.email_verified_at
+    return user if verified is not None else None
+
+
+def request_password_reset(
+    session: Session,
+    *,
+    identity: Identity,
+    identifier: str,
+    channel: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """Send a reset code to a verified contact; unknown or throttled contacts are a quiet no-op."""
+    now = now or utc_now()
+    user = _verified_contact_user(
+        session, identity=identity, identifier=identifier, channel=channel
+    )
+    if user is None:
+        return
+    try:
+        send_code(
+            session,
+            identity=identity,
+            user=user,
+            purpose="reset_password",
+            channel=channel,
+            now=now,
+        )
+    except CodeSendThrottled:
+        return
+    record(
+        session,
+        kind="password_reset_requested",
+        actor=actor,
+        subject_user_id=user.id,
+        data={"channel": channel},
+        now=now,
+    )
+
+
+def reset_password(
+    session: Session,
+    *,
+    identity: Identity,
+    identifier: str,
+    channel: str,
+    code: str,
+    new_password: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Outcome:
+    """Set a new password with a reset code.
+
+    The new password is checked first, so a refused one does not use up the code.
+    On success the account is unlocked, every session ends, and the user is told on
+    every channel.
+    """
+    now = now or utc_now()
+    user = _verified_contact_user(
+        session, identity=identity, identifier=identifier, channel=channel
+    )
+    if user is None:
+        return Outcome(error=CodeInvalid())
+    phone = _contact(identity, user, "sms") or ""
+    email = _contact(identity, user, "email") or ""
+    identity.policy.check(new_password, user_inputs=[user.handle, user.display_name, phone, email])
+    outcome = check_code(
+        session,
+        identity=identity,
+        user_id=user.id,
+        purpose="reset_password",
+        code=code,
+        actor=actor,
+        now=now,
+    )
+    if outcome.error is not None:
+        return outcome
+    user.password_hash = identity.hasher.hash(new_password)
+    user.failed_login_count, user.last_failed_login_at, user.locked_until = 0, None, None
+    end_all_sessions(session, user_id=user.id, actor=actor, reason="password_reset", now=now)
+    record(session, kind="password_reset", actor=actor, subject_user_id=user.id, now=now)
+    _notify_all(
+        session, identity=identity, user=user, template="password_changed", data={}, now=now
+    )
+    return Outcome(user_id=user.id)
