@@ -27,7 +27,7 @@ from purse import __version__, migrate
 from purse.db import Database
 from purse.errors import InternalError
 from purse.identity import api as identity_api
-from purse.identity.service import Identity
+from purse.identity.context import Identity
 from purse.problems import install_problem_handlers, problem_response
 from purse.settings import Settings
 from purse.workers.runner import JobRunner

@@ -206,7 +206,8 @@ def user_create(
     from purse.audit.service import Actor
     from purse.db import Database
     from purse.errors import PurseError
-    from purse.identity.service import Identity, create_verified_user
+    from purse.identity.context import Identity
+    from purse.identity.service import create_verified_user
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     database = Database(load_settings())

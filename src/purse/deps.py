@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,9 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from purse.audit.service import Actor
 from purse.db import Database
-from purse.identity.errors import SessionInvalid
-from purse.identity.service import Identity
+from purse.identity.context import Identity
+from purse.identity.errors import SessionInvalid, StepUpRequired
 from purse.identity.sessions import Authenticated, authenticate
+from purse.models import utc_now
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
 
@@ -53,10 +55,22 @@ def get_current(
     return current
 
 
+def get_recently_authenticated(
+    current: Annotated[Authenticated, Depends(get_current)],
+    database: Annotated[Database, Depends(get_database)],
+) -> Authenticated:
+    """The caller, if they confirmed their password within ``step_up_max_age_seconds``."""
+    age = utc_now() - current.authenticated_at
+    if age > timedelta(seconds=database.settings.step_up_max_age_seconds):
+        raise StepUpRequired()
+    return current
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 CurrentDep = Annotated[Authenticated, Depends(get_current)]
+RecentAuthDep = Annotated[Authenticated, Depends(get_recently_authenticated)]
 
 
 def user_actor(actor: Actor, current: Authenticated) -> Actor:

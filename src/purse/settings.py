@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 60 * 60
     session_touch_interval_seconds: int = 60
+    # Sensitive actions (changing credentials, 2FA) need a password or TOTP this recent.
+    step_up_max_age_seconds: int = 5 * 60
+    totp_issuer: str = "purse"
 
     # Database behaviour.
     sqlite_busy_timeout_seconds: float = 30.0

@@ -333,3 +333,124 @@ def test_password_reset_unlocks_ends_sessions_and_tells_the_user(app_database: D
         )
         assert sum(m.template == "password_changed" for m in messages) == 2  # SMS and email
     database.dispose()
+
+
+def enable_totp(client: TestClient, access_token: str) -> tuple[str, str, list[str]]:
+    """Turn 2FA on; returns the secret, the code that confirmed it, and the recovery codes."""
+    import pyotp
+
+    enrolment = client.post("/v1/me/2fa/totp", headers=bearer(access_token))
+    assert enrolment.status_code == 200, enrolment.text
+    body = enrolment.json()
+    assert body["otpauth_uri"].startswith("otpauth://totp/purse:wang_wei?")
+    assert body["qr_svg"].startswith("<svg") and len(body["secret"]) == 32
+    wrong = client.post(
+        "/v1/me/2fa/totp/confirm", headers=bearer(access_token), json={"code": "000000"}
+    )
+    assert wrong.status_code == 422 and wrong.json()["code"] == "code_invalid"
+    first_code = pyotp.TOTP(body["secret"]).now()
+    confirmed = client.post(
+        "/v1/me/2fa/totp/confirm", headers=bearer(access_token), json={"code": first_code}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return body["secret"], first_code, confirmed.json()["recovery_codes"]
+
+
+def test_two_factor_sign_in_with_totp_replay_refused_and_recovery_codes(client: TestClient) -> None:
+    sign_up(client)
+    first = sign_in(client).json()
+    _, first_code, recovery = enable_totp(client, first["access_token"])
+    assert len(recovery) == 10 and len(set(recovery)) == 10
+    assert all(len(code) == 19 and code.count("-") == 3 for code in recovery)  # 80 bits each
+
+    needs = sign_in(client)
+    assert needs.status_code == 401 and needs.json()["code"] == "second_factor_required"
+    # The code that confirmed enrolment was used: it cannot sign in (its step is spent).
+    replay = client.post(
+        "/v1/auth/token",
+        json={
+            "identifier": "wang_wei",
+            "password": PASSWORD,
+            "second_factor": first_code,
+        },
+    )
+    assert replay.status_code == 401 and replay.json()["code"] == "second_factor_invalid"
+    with_recovery = client.post(
+        "/v1/auth/token",
+        json={"identifier": "wang_wei", "password": PASSWORD, "second_factor": recovery[0].upper()},
+    )
+    assert with_recovery.status_code == 201
+    reused = client.post(
+        "/v1/auth/token",
+        json={"identifier": "wang_wei", "password": PASSWORD, "second_factor": recovery[0]},
+    )
+    assert reused.status_code == 401 and reused.json()["code"] == "second_factor_invalid"
+
+    token = with_recovery.json()["access_token"]
+    fresh = client.post("/v1/me/2fa/recovery-codes", headers=bearer(token)).json()["recovery_codes"]
+    stale = client.post(
+        "/v1/auth/token",
+        json={"identifier": "wang_wei", "password": PASSWORD, "second_factor": recovery[1]},
+    )
+    assert stale.status_code == 401  # regenerating retired the old codes
+    assert client.delete("/v1/me/2fa/totp", headers=bearer(token)).status_code == 204
+    assert sign_in(client).status_code == 201  # 2FA off: the password alone signs in again
+    assert (
+        fresh
+        and client.delete("/v1/me/2fa/totp", headers=bearer(token)).json()["code"]
+        == "totp_not_enabled"
+    )
+
+
+def test_password_reset_never_bypasses_two_factor(client: TestClient) -> None:
+    sign_up(client)
+    email_code = codes_sent(client, "wang.wei@example.com")[0]
+    client.post(
+        "/v1/auth/verify",
+        json={"identifier": "wang.wei@example.com", "channel": "email", "code": email_code},
+    )
+    _, _, recovery = enable_totp(client, sign_in(client).json()["access_token"])
+    client.post(
+        "/v1/auth/password-reset", json={"identifier": "wang.wei@example.com", "channel": "email"}
+    )
+    code = codes_sent(client, "wang.wei@example.com")[0]
+    body = {
+        "identifier": "wang.wei@example.com",
+        "channel": "email",
+        "code": code,
+        "new_password": "harbor-velvet-quiet-93",
+    }
+    missing = client.post("/v1/auth/password-reset/confirm", json=body)
+    assert missing.status_code == 401 and missing.json()["code"] == "second_factor_required"
+    done = client.post(
+        "/v1/auth/password-reset/confirm", json={**body, "second_factor": recovery[0]}
+    )
+    assert done.status_code == 200, done.text
+    assert (
+        client.post(
+            "/v1/auth/token",
+            json={
+                "identifier": "wang_wei",
+                "password": "harbor-velvet-quiet-93",
+                "second_factor": recovery[1],
+            },
+        ).status_code
+        == 201
+    )
+
+
+def test_sensitive_actions_need_a_recent_step_up(app_database: Database) -> None:
+    settings = make_settings(app_database.settings.database_url, step_up_max_age_seconds=-1)
+    database = Database(settings)
+    with TestClient(create_app(settings, database=database)) as client:
+        sign_up(client)
+        token = sign_in(client).json()["access_token"]
+        refused = client.post("/v1/me/2fa/totp", headers=bearer(token))
+        assert refused.status_code == 403 and refused.json()["code"] == "step_up_required"
+        wrong = client.post(
+            "/v1/auth/step-up", headers=bearer(token), json={"password": "nope-nope-nope"}
+        )
+        assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_credentials"
+        ok = client.post("/v1/auth/step-up", headers=bearer(token), json={"password": PASSWORD})
+        assert ok.status_code == 200 and ok.json() == {"status": "confirmed"}
+    database.dispose()

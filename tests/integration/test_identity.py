@@ -12,7 +12,8 @@ from purse.audit.service import Actor, record, verify_audit
 from purse.db import Database
 from purse.identity import errors
 from purse.identity import service as identity_service
-from purse.identity.service import Identity, Outcome
+from purse.identity.context import Identity
+from purse.identity.service import Outcome
 from purse.notify.service import mailbox
 
 NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from purse.audit.service import Actor
 from purse.db import Database
 from purse.identity import service as identity_service
 from purse.identity import sessions
+from purse.identity.context import Identity
 from purse.identity.errors import SessionInvalid
-from purse.identity.service import Identity
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 ACTOR = Actor(kind="anonymous", address="127.0.0.1")

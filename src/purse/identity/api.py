@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from sqlalchemy.orm import Session
 
-from purse.deps import ActorDep, CurrentDep, DatabaseDep, IdentityDep, user_actor
-from purse.identity import schemas, sessions
+from purse.deps import ActorDep, CurrentDep, DatabaseDep, IdentityDep, RecentAuthDep, user_actor
+from purse.identity import schemas, sessions, twofactor
 from purse.identity import service as identity_service
-from purse.identity.errors import SessionInvalid
+from purse.identity.errors import CodeInvalid, SessionInvalid
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -108,6 +108,7 @@ def confirm_password_reset(
             channel=body.channel,
             code=body.code,
             new_password=body.new_password,
+            second_factor=body.second_factor,
             actor=actor,
         )
     )
@@ -133,6 +134,7 @@ def create_token(
             identity=identity,
             identifier=body.identifier,
             password=body.password,
+            second_factor=body.second_factor,
             actor=actor,
         )
         if outcome.error is not None or outcome.user_id is None:
@@ -256,3 +258,89 @@ def end_my_other_sessions(
         )
     )
     return schemas.EndedRead(ended=count)
+
+
+@router.post("/auth/step-up", response_model=schemas.StatusRead)
+def step_up(
+    body: schemas.StepUpCreate,
+    current: CurrentDep,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Confirm the password (and 2FA code) again before a sensitive action."""
+    outcome = database.run(
+        lambda session: identity_service.step_up(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            session_id=current.session_id,
+            password=body.password,
+            second_factor=body.second_factor,
+            actor=user_actor(actor, current),
+        )
+    )
+    outcome.raise_for_error()  # after the commit, so a wrong password is counted
+    return schemas.StatusRead(status="confirmed")
+
+
+@router.post("/me/2fa/totp", response_model=schemas.TotpEnrolmentRead)
+def begin_totp(
+    current: RecentAuthDep, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+) -> schemas.TotpEnrolmentRead:
+    """Start setting up an authenticator app: scan the QR code or type the secret."""
+    enrolment = database.run(
+        lambda session: twofactor.begin_totp(
+            session, identity=identity, user_id=current.user_id, actor=user_actor(actor, current)
+        )
+    )
+    return schemas.TotpEnrolmentRead.model_validate(enrolment, from_attributes=True)
+
+
+@router.post("/me/2fa/totp/confirm", response_model=schemas.RecoveryCodesRead)
+def confirm_totp(
+    body: schemas.TotpConfirm,
+    current: CurrentDep,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.RecoveryCodesRead:
+    """Turn 2FA on with the app's first code; the recovery codes are shown this once."""
+    codes = database.run(
+        lambda session: twofactor.confirm_totp(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            code=body.code,
+            actor=user_actor(actor, current),
+        )
+    )
+    if codes is None:
+        raise CodeInvalid()
+    return schemas.RecoveryCodesRead(recovery_codes=codes)
+
+
+@router.delete("/me/2fa/totp", status_code=status.HTTP_204_NO_CONTENT)
+def disable_totp(
+    current: RecentAuthDep, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+) -> Response:
+    """Turn 2FA off (needs a step-up in the last few minutes)."""
+    database.run(
+        lambda session: twofactor.disable_totp(
+            session, identity=identity, user_id=current.user_id, actor=user_actor(actor, current)
+        )
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/me/2fa/recovery-codes", response_model=schemas.RecoveryCodesRead)
+def regenerate_recovery_codes(
+    current: RecentAuthDep, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+) -> schemas.RecoveryCodesRead:
+    """Ten new recovery codes; the old ones stop working."""
+    codes = database.run(
+        lambda session: twofactor.regenerate_recovery_codes(
+            session, identity=identity, user_id=current.user_id, actor=user_actor(actor, current)
+        )
+    )
+    return schemas.RecoveryCodesRead(recovery_codes=codes)

@@ -124,3 +124,39 @@ class SessionNotFound(RequestError):
     code = "session_not_found"
     status = 404
     title = "There is no such session."
+
+
+class SecondFactorRequired(RequestError):
+    code = "second_factor_required"
+    status = 401
+    title = "Enter the code from your authenticator app, or a recovery code."
+
+
+class SecondFactorInvalid(RequestError):
+    code = "second_factor_invalid"
+    status = 401
+    title = "The authenticator or recovery code is not right, or was already used."
+
+
+class StepUpRequired(RequestError):
+    code = "step_up_required"
+    status = 403
+    title = "For your security, confirm your password (and authenticator code) first."
+
+
+class TotpAlreadyEnabled(RequestError):
+    code = "totp_already_enabled"
+    status = 409
+    title = "Two-factor authentication is already on."
+
+
+class TotpNotEnabled(RequestError):
+    code = "totp_not_enabled"
+    status = 409
+    title = "Two-factor authentication is not on."
+
+
+class TotpEnrolmentMissing(RequestError):
+    code = "totp_enrolment_missing"
+    status = 409
+    title = "Start setting up the authenticator app first."

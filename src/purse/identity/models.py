@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from purse.models import Base, BigId, UtcDateTime
@@ -37,6 +37,11 @@ class User(Base):
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     kyc_level: Mapped[int] = mapped_column(Integer, default=0)
+    # TOTP (RFC 6238): the secret is encrypted; the last accepted time step stops replays.
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    totp_pending_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
@@ -103,3 +108,15 @@ class Session(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (CheckConstraint("kind IN ('web', 'api')", name="kind"),)
+
+
+class RecoveryCode(Base):
+    """A single-use second factor for when the authenticator app is lost (keyed hash only)."""
+
+    __tablename__ = "identity_recovery_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -46,6 +46,9 @@ class StatusRead(BaseModel):
 class TokenCreate(_Strict):
     identifier: str = Field(max_length=320, description="Handle, phone number or email")
     password: str = Field(max_length=4096)
+    second_factor: str | None = Field(
+        default=None, max_length=32, description="Authenticator code or recovery code, if 2FA is on"
+    )
 
 
 class RefreshCreate(_Strict):
@@ -96,3 +99,23 @@ class PasswordResetConfirm(_Strict):
     channel: Literal["sms", "email"]
     code: str = Field(min_length=1, max_length=12)
     new_password: str = Field(max_length=4096)
+    second_factor: str | None = Field(default=None, max_length=32)
+
+
+class StepUpCreate(_Strict):
+    password: str = Field(max_length=4096)
+    second_factor: str | None = Field(default=None, max_length=32)
+
+
+class TotpEnrolmentRead(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class TotpConfirm(_Strict):
+    code: str = Field(min_length=6, max_length=8)
+
+
+class RecoveryCodesRead(BaseModel):
+    recovery_codes: list[str]

@@ -14,20 +14,18 @@ owner instead.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, record
-from purse.crypto import FieldCipher, derive_key
 from purse.errors import PurseError
 from purse.identity import rules
+from purse.identity.context import EMAIL_CONTEXT, PHONE_CONTEXT, Identity, contact, notify_user
 from purse.identity.errors import (
     CodeAttemptsExceeded,
     CodeInvalid,
@@ -38,34 +36,15 @@ from purse.identity.errors import (
     InvalidCredentials,
     LoginThrottled,
     RoleInvalid,
+    SecondFactorInvalid,
+    SecondFactorRequired,
 )
 from purse.identity.models import ROLES, AddressFailures, OneTimeCode, User
-from purse.identity.passwords import PasswordHasher, PasswordPolicy
+from purse.identity.models import Session as SessionRow
 from purse.identity.sessions import end_all_sessions
+from purse.identity.twofactor import check_second_factor
 from purse.models import utc_now
 from purse.notify.service import enqueue
-from purse.settings import Settings
-
-PHONE_CONTEXT = "identity_users.phone"
-EMAIL_CONTEXT = "identity_users.email"
-
-
-class Identity:
-    """The collaborators identity use cases need, built once per process from settings."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.cipher = FieldCipher.from_settings(settings)
-        self.policy = PasswordPolicy(settings)
-        self._code_key = derive_key(settings.resolved_secret_key(), "purse one-time codes")
-
-    @cached_property
-    def hasher(self) -> PasswordHasher:
-        return PasswordHasher(self.settings)
-
-    def code_hash(self, *, user_id: int, purpose: str, code: str) -> str:
-        message = f"{user_id}:{purpose}:{code}".encode()
-        return hmac.new(self._code_key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +105,7 @@ def sign_up(
     existing = session.scalars(select(User).where(or_(*conditions))).all()
     if existing:
         for owner in existing:
-            _notify_all(
+            notify_user(
                 session,
                 identity=identity,
                 user=owner,
@@ -222,39 +201,6 @@ def create_verified_user(
     return user.id
 
 
-def _contact(identity: Identity, user: User, channel: str) -> str | None:
-    if channel == "sms" and user.phone_encrypted:
-        return identity.cipher.decrypt(user.phone_encrypted, context=PHONE_CONTEXT)
-    if channel == "email" and user.email_encrypted:
-        return identity.cipher.decrypt(user.email_encrypted, context=EMAIL_CONTEXT)
-    return None
-
-
-def _notify_all(
-    session: Session,
-    *,
-    identity: Identity,
-    user: User,
-    template: str,
-    data: dict[str, object],
-    now: datetime,
-) -> None:
-    for channel in ("sms", "email"):
-        recipient = _contact(identity, user, channel)
-        if recipient:
-            enqueue(
-                session,
-                cipher=identity.cipher,
-                user_id=user.id,
-                channel=channel,
-                recipient=recipient,
-                template=template,
-                locale=user.locale,
-                data=data,
-                now=now,
-            )
-
-
 def send_code(
     session: Session,
     *,
@@ -271,7 +217,7 @@ def send_code(
     """
     now = now or utc_now()
     settings = identity.settings
-    recipient = _contact(identity, user, channel)
+    recipient = contact(identity, user, channel)
     if recipient is None:
         raise ContactRequired()
     latest = session.scalars(
@@ -433,15 +379,18 @@ def login(
     identifier: str,
     password: str,
     actor: Actor,
+    second_factor: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Check a password login; count failures per account and per client address.
+    """Check a sign-in (password, and the second factor when 2FA is on); count failures.
 
-    After ``login_delay_after_failures`` consecutive failures each attempt must
-    wait longer (1, 2, 4 ... seconds); after ``login_failures_max`` the account is
-    locked for ``login_lockout_seconds`` and its owner is told on every channel.
-    An unknown identifier gets the same delays (counted under its keyed hash), so
-    the answers do not tell which accounts exist.
+    Failures are counted per account and per client address. After
+    ``login_delay_after_failures`` consecutive failures each attempt must wait
+    longer (1, 2, 4 ... seconds); after ``login_failures_max`` the account is locked
+    for ``login_lockout_seconds`` and its owner is told on every channel. A wrong
+    second factor counts like a wrong password. An unknown identifier gets the
+    same delays (counted under its keyed hash), so answers do not tell which
+    accounts exist.
     """
     now = now or utc_now()
     settings = identity.settings
@@ -458,36 +407,21 @@ def login(
         )
 
     user = find_user(session, identity=identity, identifier=identifier)
-    if user is not None:
-        failures, last_failure = user.failed_login_count, user.last_failed_login_at
-    else:
+    if user is None:
         unknown_key = "unknown:" + identity.cipher.lookup(
             identifier.strip().casefold(), context="login"
         )
         unknown = _counter(
             session, unknown_key[:64], now=now, window_seconds=settings.login_lockout_seconds
         )
-        failures, last_failure = (
-            unknown.failures,
-            unknown.window_started_at if unknown.failures else None,
+        last = unknown.window_started_at if unknown.failures else None
+        wait = rules.retry_after_seconds(
+            unknown.failures, last, now, delay_after_failures=settings.login_delay_after_failures
         )
-    wait = rules.retry_after_seconds(
-        failures, last_failure, now, delay_after_failures=settings.login_delay_after_failures
-    )
-    if wait and failures < settings.login_failures_max:
-        return Outcome(error=LoginThrottled(retry_after_seconds=wait))
-
-    locked = user is not None and user.locked_until is not None and user.locked_until > now
-    matches = identity.hasher.verify(user.password_hash if user is not None else None, password)
-    if user is not None and matches and not locked and user.status == "active":
-        user.failed_login_count, user.last_failed_login_at, user.locked_until = 0, None, None
-        if identity.hasher.needs_rehash(user.password_hash):
-            user.password_hash = identity.hasher.hash(password)
-        record(session, kind="login_succeeded", actor=actor, subject_user_id=user.id, now=now)
-        return Outcome(user_id=user.id)
-
-    address.failures += 1
-    if user is None:
+        if wait and unknown.failures < settings.login_failures_max:
+            return Outcome(error=LoginThrottled(retry_after_seconds=wait))
+        identity.hasher.verify(None, password)  # the same work as for a real account
+        address.failures += 1
         unknown.failures += 1
         unknown.window_started_at = now
         record(
@@ -498,10 +432,91 @@ def login(
             now=now,
         )
         return Outcome(error=InvalidCredentials())
-    reason = "locked" if locked else ("disabled" if user.status != "active" else "wrong_password")
+    error = check_credentials(
+        session,
+        identity=identity,
+        user=user,
+        password=password,
+        second_factor=second_factor,
+        actor=actor,
+        now=now,
+    )
+    if error is not None:
+        if not isinstance(error, (LoginThrottled, SecondFactorRequired)):
+            address.failures += 1
+        return Outcome(error=error)
+    record(session, kind="login_succeeded", actor=actor, subject_user_id=user.id, now=now)
+    return Outcome(user_id=user.id)
+
+
+def check_credentials(
+    session: Session,
+    *,
+    identity: Identity,
+    user: User,
+    password: str,
+    second_factor: str | None,
+    actor: Actor,
+    now: datetime,
+) -> PurseError | None:
+    """The password and, when 2FA is on, the second factor of a known user.
+
+    Returns the error to answer with (after the commit), or None when both are
+    right; counts failures and locks the account at the limit.
+    """
+    settings = identity.settings
+    wait = rules.retry_after_seconds(
+        user.failed_login_count,
+        user.last_failed_login_at,
+        now,
+        delay_after_failures=settings.login_delay_after_failures,
+    )
+    if wait and user.failed_login_count < settings.login_failures_max:
+        return LoginThrottled(retry_after_seconds=wait)
+    locked = user.locked_until is not None and user.locked_until > now
+    matches = identity.hasher.verify(user.password_hash, password)
+    reason = None
+    if locked:
+        reason = "locked"
+    elif user.status != "active":
+        reason = "disabled"
+    elif not matches:
+        reason = "wrong_password"
+    elif user.totp_enabled_at is not None:
+        if not second_factor:
+            return SecondFactorRequired()  # the password was right: nothing to count
+        if not check_second_factor(
+            session, identity=identity, user=user, code=second_factor, actor=actor, now=now
+        ):
+            reason = "wrong_second_factor"
+    if reason is None:
+        user.failed_login_count, user.last_failed_login_at, user.locked_until = 0, None, None
+        if identity.hasher.needs_rehash(user.password_hash):
+            user.password_hash = identity.hasher.hash(password)
+        return None
     if not locked:
-        user.failed_login_count += 1
-        user.last_failed_login_at = now
+        _count_failure(session, identity=identity, user=user, reason=reason, actor=actor, now=now)
+    else:
+        record(
+            session,
+            kind="login_failed",
+            actor=actor,
+            subject_user_id=user.id,
+            data={"reason": reason},
+            now=now,
+        )
+    if reason == "wrong_second_factor":
+        return SecondFactorInvalid()
+    return InvalidCredentials()
+
+
+def _count_failure(
+    session: Session, *, identity: Identity, user: User, reason: str, actor: Actor, now: datetime
+) -> None:
+    """One more consecutive failure; at the limit the account locks and its owner is told."""
+    settings = identity.settings
+    user.failed_login_count += 1
+    user.last_failed_login_at = now
     record(
         session,
         kind="login_failed",
@@ -510,7 +525,7 @@ def login(
         data={"reason": reason},
         now=now,
     )
-    if not locked and user.failed_login_count >= settings.login_failures_max:
+    if user.failed_login_count >= settings.login_failures_max:
         user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
         record(
             session,
@@ -520,7 +535,7 @@ def login(
             data={"until": user.locked_until.isoformat()},
             now=now,
         )
-        _notify_all(
+        notify_user(
             session,
             identity=identity,
             user=user,
@@ -528,7 +543,45 @@ def login(
             data={"minutes": settings.login_lockout_seconds // 60},
             now=now,
         )
-    return Outcome(error=InvalidCredentials())
+
+
+def step_up(
+    session: Session,
+    *,
+    identity: Identity,
+    user_id: int,
+    session_id: int,
+    password: str,
+    second_factor: str | None,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Outcome:
+    """Confirm the password (and second factor) again, for sensitive actions in the next minutes."""
+    now = now or utc_now()
+    user = session.get_one(User, user_id)
+    error = check_credentials(
+        session,
+        identity=identity,
+        user=user,
+        password=password,
+        second_factor=second_factor,
+        actor=actor,
+        now=now,
+    )
+    if error is not None:
+        return Outcome(error=error)
+    signed_in = session.get_one(SessionRow, session_id)
+    assert signed_in.user_id == user_id
+    signed_in.authenticated_at = now
+    record(
+        session,
+        kind="step_up",
+        actor=actor,
+        subject_user_id=user_id,
+        data={"session_id": session_id},
+        now=now,
+    )
+    return Outcome(user_id=user_id)
 
 
 def request_verification_code(
@@ -605,8 +658,8 @@ class Profile:
 
 def profile(session: Session, *, identity: Identity, user_id: int) -> Profile:
     user = session.get_one(User, user_id)
-    phone = _contact(identity, user, "sms")
-    email = _contact(identity, user, "email")
+    phone = contact(identity, user, "sms")
+    email = contact(identity, user, "email")
     return Profile(
         id=user.id,
         handle=user.handle,
@@ -631,7 +684,7 @@ def notify_new_device(
 ) -> None:
     """Tell the user on every channel that their account was signed in from a new device."""
     user = session.get_one(User, user_id)
-    _notify_all(
+    notify_user(
         session,
         identity=identity,
         user=user,
@@ -700,11 +753,13 @@ def reset_password(
     code: str,
     new_password: str,
     actor: Actor,
+    second_factor: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Set a new password with a reset code.
+    """Set a new password with a reset code (and the second factor, when 2FA is on).
 
-    The new password is checked first, so a refused one does not use up the code.
+    The new password is checked first, so a refused one does not use up the code;
+    a wrong second factor does (ask for a new code).
     On success the account is unlocked, every session ends, and the user is told on
     every channel.
     """
@@ -714,9 +769,14 @@ def reset_password(
     )
     if user is None:
         return Outcome(error=CodeInvalid())
-    phone = _contact(identity, user, "sms") or ""
-    email = _contact(identity, user, "email") or ""
+    phone = contact(identity, user, "sms") or ""
+    email = contact(identity, user, "email") or ""
     identity.policy.check(new_password, user_inputs=[user.handle, user.display_name, phone, email])
+    # A reset never gets around 2FA: the code proves the contact, not the account.
+    # The second factor is checked only after the (counted) reset code, and a wrong one
+    # counts toward the account's lockout, so this is no way to guess TOTP codes.
+    if user.totp_enabled_at is not None and not second_factor:
+        return Outcome(error=SecondFactorRequired())
     outcome = check_code(
         session,
         identity=identity,
@@ -728,11 +788,25 @@ def reset_password(
     )
     if outcome.error is not None:
         return outcome
+    if user.totp_enabled_at is not None and not check_second_factor(
+        session, identity=identity, user=user, code=second_factor or "", actor=actor, now=now
+    ):
+        user.failed_login_count += 1
+        user.last_failed_login_at = now
+        record(
+            session,
+            kind="login_failed",
+            actor=actor,
+            subject_user_id=user.id,
+            data={"reason": "wrong_second_factor_at_reset"},
+            now=now,
+        )
+        return Outcome(error=SecondFactorInvalid())
     user.password_hash = identity.hasher.hash(new_password)
     user.failed_login_count, user.last_failed_login_at, user.locked_until = 0, None, None
     end_all_sessions(session, user_id=user.id, actor=actor, reason="password_reset", now=now)
     record(session, kind="password_reset", actor=actor, subject_user_id=user.id, now=now)
-    _notify_all(
+    notify_user(
         session, identity=identity, user=user, template="password_changed", data={}, now=now
     )
     return Outcome(user_id=user.id)
