@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from purse.audit.service import Actor
+from purse.audit.service import Actor, record
 from purse.db import Database
 from purse.identity.context import Identity
-from purse.identity.errors import SessionInvalid, StepUpRequired
+from purse.identity.errors import PermissionDenied, SessionInvalid, StepUpRequired
+from purse.identity.permissions import allows
 from purse.identity.sessions import Authenticated, authenticate
 from purse.models import utc_now
 
@@ -64,6 +66,30 @@ def get_recently_authenticated(
     if age > timedelta(seconds=database.settings.step_up_max_age_seconds):
         raise StepUpRequired()
     return current
+
+
+def require(permission: str) -> Callable[..., Authenticated]:
+    """A dependency that lets the caller through only with ``permission`` (and audits refusals)."""
+
+    def check(
+        current: Annotated[Authenticated, Depends(get_current)],
+        database: Annotated[Database, Depends(get_database)],
+        actor: Annotated[Actor, Depends(get_actor)],
+    ) -> Authenticated:
+        if not allows(current.role, permission):
+            database.run(
+                lambda session: record(
+                    session,
+                    kind="permission_denied",
+                    actor=user_actor(actor, current),
+                    subject_user_id=current.user_id,
+                    data={"permission": permission, "role": current.role},
+                )
+            )
+            raise PermissionDenied()
+        return current
+
+    return check
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

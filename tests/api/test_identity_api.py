@@ -454,3 +454,62 @@ def test_sensitive_actions_need_a_recent_step_up(app_database: Database) -> None
         ok = client.post("/v1/auth/step-up", headers=bearer(token), json={"password": PASSWORD})
         assert ok.status_code == 200 and ok.json() == {"status": "confirmed"}
     database.dispose()
+
+
+def test_only_admins_change_roles_and_refusals_are_audited(client: TestClient) -> None:
+    from purse.audit.service import Actor
+    from purse.identity.service import create_verified_user
+
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    identity = client.app.state.identity  # type: ignore[attr-defined]
+    database.run(
+        lambda s: create_verified_user(
+            s,
+            identity=identity,
+            handle="boss_admin",
+            display_name="Boss",
+            password="granite-meadow-lantern-5",
+            role="admin",
+            locale="en",
+            actor=Actor(kind="operator", id="test"),
+            email="boss@example.com",
+        )
+    )
+    sign_up(client)
+    user_token = sign_in(client).json()["access_token"]
+    admin_token = sign_in(
+        client, identifier="boss_admin", password="granite-meadow-lantern-5"
+    ).json()["access_token"]
+    user_id = client.get("/v1/me", headers=bearer(user_token)).json()["id"]
+
+    denied = client.put(
+        f"/v1/admin/users/{user_id}/role", headers=bearer(user_token), json={"role": "admin"}
+    )
+    assert denied.status_code == 403 and denied.json()["code"] == "permission_denied"
+    assert client.get("/v1/me", headers=bearer(user_token)).json()["role"] == "user"
+    events = database.run(
+        lambda s: list(
+            s.execute(
+                text(
+                    "SELECT kind FROM audit_events"
+                    " WHERE kind IN ('permission_denied', 'role_changed') ORDER BY id"
+                )
+            ).scalars()
+        )
+    )
+    assert events == ["role_changed", "permission_denied"]  # the admin's creation, then the refusal
+
+    assert client.put(f"/v1/admin/users/{user_id}/role", json={"role": "agent"}).status_code == 401
+    bad = client.put(
+        f"/v1/admin/users/{user_id}/role", headers=bearer(admin_token), json={"role": "king"}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"
+    missing = client.put(
+        "/v1/admin/users/999999/role", headers=bearer(admin_token), json={"role": "agent"}
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "user_not_found"
+    ok = client.put(
+        f"/v1/admin/users/{user_id}/role", headers=bearer(admin_token), json={"role": "agent"}
+    )
+    assert ok.status_code == 200
+    assert client.get("/v1/me", headers=bearer(user_token)).json()["role"] == "agent"

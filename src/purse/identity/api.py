@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 from sqlalchemy.orm import Session
 
-from purse.deps import ActorDep, CurrentDep, DatabaseDep, IdentityDep, RecentAuthDep, user_actor
+from purse.deps import (
+    ActorDep,
+    CurrentDep,
+    DatabaseDep,
+    IdentityDep,
+    RecentAuthDep,
+    require,
+    user_actor,
+)
 from purse.identity import schemas, sessions, twofactor
 from purse.identity import service as identity_service
 from purse.identity.errors import CodeInvalid, SessionInvalid
+from purse.identity.sessions import Authenticated
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -344,3 +353,20 @@ def regenerate_recovery_codes(
         )
     )
     return schemas.RecoveryCodesRead(recovery_codes=codes)
+
+
+@router.put("/admin/users/{user_id}/role", response_model=schemas.StatusRead, tags=["admin"])
+def change_role(
+    user_id: int,
+    body: schemas.RoleChange,
+    current: Annotated[Authenticated, Depends(require("users:manage"))],
+    database: DatabaseDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Give a user another role (admins only; audited)."""
+    database.run(
+        lambda session: identity_service.change_role(
+            session, user_id=user_id, role=body.role, actor=user_actor(actor, current)
+        )
+    )
+    return schemas.StatusRead(status="role_changed")

@@ -160,3 +160,15 @@ class TotpEnrolmentMissing(RequestError):
     code = "totp_enrolment_missing"
     status = 409
     title = "Start setting up the authenticator app first."
+
+
+class PermissionDenied(RequestError):
+    code = "permission_denied"
+    status = 403
+    title = "You do not have permission to do this."
+
+
+class UserNotFound(RequestError):
+    code = "user_not_found"
+    status = 404
+    title = "There is no such user."

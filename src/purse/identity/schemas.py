@@ -119,3 +119,7 @@ class TotpConfirm(_Strict):
 
 class RecoveryCodesRead(BaseModel):
     recovery_codes: list[str]
+
+
+class RoleChange(_Strict):
+    role: Literal["user", "merchant_member", "agent", "senior_agent", "admin"]

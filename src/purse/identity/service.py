@@ -38,6 +38,7 @@ from purse.identity.errors import (
     RoleInvalid,
     SecondFactorInvalid,
     SecondFactorRequired,
+    UserNotFound,
 )
 from purse.identity.models import ROLES, AddressFailures, OneTimeCode, User
 from purse.identity.models import Session as SessionRow
@@ -810,3 +811,24 @@ def reset_password(
         session, identity=identity, user=user, template="password_changed", data={}, now=now
     )
     return Outcome(user_id=user.id)
+
+
+def change_role(
+    session: Session, *, user_id: int, role: str, actor: Actor, now: datetime | None = None
+) -> None:
+    """An admin gives a user another role; the change is audited."""
+    if role not in ROLES:
+        raise RoleInvalid(roles=", ".join(ROLES))
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    previous = user.role
+    user.role = role
+    record(
+        session,
+        kind="role_changed",
+        actor=actor,
+        subject_user_id=user_id,
+        data={"from": previous, "to": role},
+        now=now,
+    )
