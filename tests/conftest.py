@@ -16,22 +16,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from factories import TEST_SECRET, make_settings
 from pgserver import remove_server, start_server
 from purse import migrate
 from purse.db import Database
 from purse.ledger.verify import verify_ledger
-from purse.settings import Settings
-
-TEST_SECRET = "test-secret-key-" + "x" * 32
-
-
-# Real argon2id, with parameters cheap enough for a test suite that hashes hundreds of times.
-FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_cost_kib": 8192}
-
-
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    values = {**FAST_HASHING, **overrides}
-    return Settings(database_url=database_url, secret_key=TEST_SECRET, env="test", **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +98,6 @@ def database(database_url: str) -> Iterator[Database]:
         assert report.ok, f"ledger check failed after the test: {report.problems}"
     finally:
         db.dispose()
+
+
+__all__ = ["TEST_SECRET", "make_settings"]

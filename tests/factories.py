@@ -9,6 +9,19 @@ from sqlalchemy.orm import Session
 from purse.db import Database
 from purse.ledger import service as ledger
 from purse.ledger.rules import Initiator
+from purse.settings import Settings
+
+TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+# Real argon2id, with parameters cheap enough for a test suite that hashes hundreds of times.
+FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_cost_kib": 8192}
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values = {"env": "test", **FAST_HASHING, **overrides}
+    return Settings(database_url=database_url, secret_key=TEST_SECRET, **values)  # type: ignore[arg-type]
+
 
 SYSTEM = Initiator(kind="system", id="tests", authenticated_by="system")
 USER = Initiator(kind="user_session", id="session-1", authenticated_by="password")

@@ -21,15 +21,18 @@ from prometheus_client import (
 )
 from sqlalchemy import text
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from purse import __version__, migrate
 from purse.db import Database
 from purse.errors import InternalError
 from purse.identity import api as identity_api
+from purse.identity import pages as identity_pages
 from purse.identity.context import Identity
 from purse.problems import install_problem_handlers, problem_response
 from purse.settings import Settings
+from purse.web.security import SecurityHeadersMiddleware
 from purse.workers.runner import JobRunner
 
 log = structlog.get_logger(__name__)
@@ -136,6 +139,9 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, registry=registry)
 
     app.include_router(identity_api.router)
+    app.include_router(identity_pages.router)
+    app.mount("/static", StaticFiles(packages=[("purse.web", "static")]), name="static")
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 60 * 60
     session_touch_interval_seconds: int = 60
+    # Web cookies are Secure; on plain-HTTP localhost only (the embedded default), the
+    # flag can be dropped so a browser sends them. Never allowed in production.
+    cookie_insecure_on_localhost: bool = True
+
     # Sensitive actions (changing credentials, 2FA) need a password or TOTP this recent.
     step_up_max_age_seconds: int = 5 * 60
     totp_issuer: str = "purse"
@@ -134,6 +138,8 @@ class Settings(BaseSettings):
     def _refuse_weak_secret_in_production(self) -> Settings:
         if self.env is Environment.production:
             key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if self.cookie_insecure_on_localhost:
+                self.cookie_insecure_on_localhost = False
             if len(key) < SECRET_KEY_MIN_LENGTH or key.lower() in {"changeme", "secret"}:
                 raise ValueError(
                     "PURSE_SECRET_KEY must be set to a random value of at least "

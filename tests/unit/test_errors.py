@@ -63,3 +63,19 @@ def test_locales() -> None:
     assert normalize_locale("fr") == "en"
     assert normalize_locale(None) == "en"
     assert translate("not a message id", "zh-CN") == "not a message id"
+
+
+def test_every_template_string_is_translated() -> None:
+    import re
+    from importlib import resources
+
+    templates = resources.files("purse.web") / "templates"
+    strings = {
+        match
+        for template in templates.iterdir()
+        if template.name.endswith(".html")
+        for match in re.findall(r'_\("([^"]+)"\)', template.read_text("utf-8"))
+    }
+    assert len(strings) > 20
+    missing = sorted(text for text in strings if not catalog("zh-CN").get(text))
+    assert not missing, missing

@@ -1,0 +1,363 @@
+"""HTML pages of the identity domain: sign up, confirm, sign in (with 2FA), security, sign out.
+
+Thin adapters like the JSON routes: check CSRF, open one transaction, call the
+service, render. A refused form is shown again with the error in the user's
+language and the fields they typed (never the password).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from purse.audit.service import Actor
+from purse.deps import ActorDep, DatabaseDep, IdentityDep
+from purse.errors import PurseError
+from purse.i18n import SUPPORTED_LOCALES
+from purse.identity import service as identity_service
+from purse.identity import sessions
+from purse.identity.errors import SecondFactorRequired, SessionInvalid
+from purse.notify.service import mailbox
+from purse.web.security import check_csrf, cookie_secure, ensure_csrf_token, set_csrf_cookie
+from purse.web.templating import LOCALE_COOKIE, render
+
+router = APIRouter(include_in_schema=False)
+SESSION_COOKIE = "purse_session"
+Field = Annotated[str, Form()]
+OptionalField = Annotated[str, Form()]
+
+
+def _page(
+    request: Request,
+    database: DatabaseDep,
+    template: str,
+    status_code: int = 200,
+    **context: object,
+) -> HTMLResponse:
+    ensure_csrf_token(request)
+    response = render(request, template, status_code=status_code, **context)
+    set_csrf_cookie(request, response, database.settings)
+    return response
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _signed_in(request: Request, database: DatabaseDep) -> sessions.Authenticated | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    settings = database.settings
+    try:
+        return database.run(
+            lambda session: sessions.authenticate(
+                session, settings=settings, token=token, kind="web"
+            )
+        )
+    except SessionInvalid:
+        return None
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, database: DatabaseDep) -> Response:
+    return _redirect("/security" if _signed_in(request, database) else "/signin")
+
+
+@router.post("/locale")
+def choose_locale(
+    request: Request,
+    database: DatabaseDep,
+    csrf_token: Field = "",
+    locale: Field = "en",
+    next: Field = "/",
+) -> Response:
+    check_csrf(request, csrf_token)
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = _redirect(target)
+    if locale in SUPPORTED_LOCALES:
+        response.set_cookie(
+            LOCALE_COOKIE,
+            locale,
+            max_age=365 * 24 * 3600,
+            samesite="lax",
+            secure=cookie_secure(request, database.settings),
+            httponly=True,
+        )
+    return response
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_form(request: Request, database: DatabaseDep) -> Response:
+    return _page(request, database, "signin.html")
+
+
+@router.post("/signin", response_class=HTMLResponse)
+def signin(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    identifier: Field = "",
+    password: Field = "",
+    second_factor: OptionalField = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    user_agent = request.headers.get("user-agent", "")
+
+    def use_case(session: Session) -> tuple[identity_service.Outcome, sessions.Issued | None]:
+        outcome = identity_service.login(
+            session,
+            identity=identity,
+            identifier=identifier,
+            password=password,
+            second_factor=second_factor or None,
+            actor=actor,
+        )
+        if outcome.error is not None or outcome.user_id is None:
+            return outcome, None
+        issued, new_device = sessions.start_session(
+            session,
+            settings=identity.settings,
+            user_id=outcome.user_id,
+            kind="web",
+            user_agent=user_agent,
+            actor=actor,
+        )
+        if new_device:
+            identity_service.notify_new_device(
+                session,
+                identity=identity,
+                user_id=outcome.user_id,
+                device=sessions.device_name(user_agent),
+                address=actor.address,
+            )
+        return outcome, issued
+
+    outcome, issued = database.run(use_case)
+    if outcome.error is not None or issued is None:
+        needs_second = isinstance(outcome.error, SecondFactorRequired) or bool(second_factor)
+        return _page(
+            request,
+            database,
+            "signin.html",
+            status_code=outcome.error.status if outcome.error else 400,
+            error=None if isinstance(outcome.error, SecondFactorRequired) else outcome.error,
+            identifier=identifier,
+            second_factor_needed=needs_second,
+        )
+    response = _redirect("/security")
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=cookie_secure(request, database.settings),
+        max_age=database.settings.web_session_lifetime_seconds,
+    )
+    return response
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_form(request: Request, database: DatabaseDep) -> Response:
+    return _page(request, database, "signup.html", form={})
+
+
+@router.post("/signup", response_class=HTMLResponse)
+def signup(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    display_name: Field = "",
+    handle: Field = "",
+    phone: OptionalField = "",
+    email: OptionalField = "",
+    password: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    form = {"display_name": display_name, "handle": handle, "phone": phone, "email": email}
+    locale = request.cookies.get(LOCALE_COOKIE) or (
+        "zh-CN" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
+    )
+    try:
+        database.run(
+            lambda session: identity_service.sign_up(
+                session,
+                identity=identity,
+                handle=handle,
+                display_name=display_name,
+                password=password,
+                locale=locale if locale in SUPPORTED_LOCALES else "en",
+                actor=actor,
+                phone=phone or None,
+                email=email or None,
+            )
+        )
+    except PurseError as error:
+        return _page(
+            request, database, "signup.html", status_code=error.status, error=error, form=form
+        )
+    return _page(
+        request,
+        database,
+        "verify.html",
+        identifier=email or phone,
+        notice=_notice(request, "Account created. Confirm your contact with the code we sent."),
+    )
+
+
+def _notice(request: Request, message: str) -> str:
+    from purse.i18n import translate
+    from purse.web.templating import page_locale
+
+    return translate(message, page_locale(request))
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_form(request: Request, database: DatabaseDep, identifier: str = "") -> Response:
+    return _page(request, database, "verify.html", identifier=identifier)
+
+
+@router.post("/verify", response_class=HTMLResponse)
+def verify(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    identifier: Field = "",
+    code: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    channel = "email" if "@" in identifier else "sms"
+    outcome = database.run(
+        lambda session: identity_service.verify_identifier(
+            session,
+            identity=identity,
+            identifier=identifier,
+            channel=channel,
+            code=code,
+            actor=actor,
+        )
+    )
+    if outcome.error is not None:
+        return _page(
+            request,
+            database,
+            "verify.html",
+            status_code=outcome.error.status,
+            error=outcome.error,
+            identifier=identifier,
+        )
+    return _page(
+        request,
+        database,
+        "signin.html",
+        identifier=identifier,
+        notice=_notice(request, "Confirmed. You can sign in now."),
+    )
+
+
+@router.get("/security", response_class=HTMLResponse)
+def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> Response:
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    me, listed = database.run(
+        lambda session: (
+            identity_service.profile(session, identity=identity, user_id=current.user_id),
+            sessions.list_sessions(
+                session, user_id=current.user_id, current_session_id=current.session_id
+            ),
+        ),
+        write=False,
+    )
+    return _page(request, database, "security.html", me=me, sessions=listed)
+
+
+def _web_actor(actor: Actor, current: sessions.Authenticated) -> Actor:
+    return Actor(
+        kind="user", id=str(current.user_id), address=actor.address, request_id=actor.request_id
+    )
+
+
+@router.post("/security/sessions/{session_id}/end")
+def end_session(
+    request: Request,
+    session_id: int,
+    database: DatabaseDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    database.run(
+        lambda session: sessions.end_session(
+            session,
+            user_id=current.user_id,
+            session_id=session_id,
+            actor=_web_actor(actor, current),
+        )
+    )
+    return _redirect("/security")
+
+
+@router.post("/security/sessions/end-others")
+def end_others(
+    request: Request, database: DatabaseDep, actor: ActorDep, csrf_token: Field = ""
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    database.run(
+        lambda session: sessions.end_all_sessions(
+            session,
+            user_id=current.user_id,
+            actor=_web_actor(actor, current),
+            reason="ended_by_user",
+            except_session_id=current.session_id,
+        )
+    )
+    return _redirect("/security")
+
+
+@router.post("/signout")
+def signout(
+    request: Request, database: DatabaseDep, actor: ActorDep, csrf_token: Field = ""
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is not None:
+        database.run(
+            lambda session: sessions.end_session(
+                session,
+                user_id=current.user_id,
+                session_id=current.session_id,
+                actor=_web_actor(actor, current),
+            )
+        )
+    response = _redirect("/signin")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/dev/mailbox", response_class=HTMLResponse)
+def dev_mailbox(request: Request, database: DatabaseDep, identity: IdentityDep) -> Response:
+    """What purse would have sent; only outside production, and only to this machine."""
+    local = request.client is not None and request.client.host in {"127.0.0.1", "::1", "testclient"}
+    if database.settings.env == "production" or not local:
+        return _page(request, database, "signin.html", status_code=404)
+    messages = database.run(
+        lambda session: mailbox(session, cipher=identity.cipher, limit=100), write=False
+    )
+    return _page(request, database, "mailbox.html", messages=messages)

@@ -1,0 +1,98 @@
+"""Browser-facing protections: strict CSP and security headers, CSRF tokens, cookie flags.
+
+* CSP allows only our own scripts and styles (no inline code), no framing, and
+  forms posting only to us.
+* CSRF: a random token in an HttpOnly, SameSite=Strict cookie and the same
+  token in every form (double submit). A POST whose field does not match the
+  cookie is refused before its handler runs. With SameSite cookies on top, a
+  foreign site can neither read the token nor make the browser send it.
+* Cookies are Secure except on plain-HTTP localhost when settings allow it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from purse.errors import RequestError
+from purse.settings import Settings
+
+CSRF_COOKIE = "purse_csrf"
+CSRF_FIELD = "csrf_token"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; object-src 'none'"
+)
+_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+class CsrfFailed(RequestError):
+    code = "csrf_failed"
+    status = 403
+    title = "This form has expired or did not come from purse. Reload the page and try again."
+
+
+class SecurityHeadersMiddleware:
+    """Adds the CSP and the other security headers to HTML responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                content_type = dict(headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    headers.extend(_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def cookie_secure(request: Request, settings: Settings) -> bool:
+    local_http = request.url.scheme == "http" and request.url.hostname in _LOCAL_HOSTS
+    return not (settings.cookie_insecure_on_localhost and local_http)
+
+
+def ensure_csrf_token(request: Request) -> str:
+    """The CSRF token for the forms of this page (the cookie's, or a new one)."""
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    request.state.csrf_token = token
+    return token
+
+
+def set_csrf_cookie(request: Request, response: Response, settings: Settings) -> None:
+    token = getattr(request.state, "csrf_token", None)
+    if token and request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=cookie_secure(request, settings),
+            path="/",
+        )
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+        raise CsrfFailed()
+    request.state.csrf_token = cookie
