@@ -265,6 +265,88 @@ def verify(
     )
 
 
+@router.get("/forgot", response_class=HTMLResponse)
+def forgot_form(request: Request, database: DatabaseDep) -> Response:
+    return _page(request, database, "forgot.html")
+
+
+@router.post("/forgot", response_class=HTMLResponse)
+def forgot(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    identifier: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    channel = "email" if "@" in identifier else "sms"
+    database.run(
+        lambda session: identity_service.request_password_reset(
+            session, identity=identity, identifier=identifier, channel=channel, actor=actor
+        )
+    )
+    return _page(request, database, "reset.html", identifier=identifier)
+
+
+@router.post("/reset", response_class=HTMLResponse)
+def reset(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    identifier: Field = "",
+    code: Field = "",
+    new_password: Field = "",
+    second_factor: OptionalField = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    channel = "email" if "@" in identifier else "sms"
+    try:
+        outcome = database.run(
+            lambda session: identity_service.reset_password(
+                session,
+                identity=identity,
+                identifier=identifier,
+                channel=channel,
+                code=code,
+                new_password=new_password,
+                second_factor=second_factor or None,
+                actor=actor,
+            )
+        )
+    except PurseError as error:
+        return _page(
+            request,
+            database,
+            "reset.html",
+            status_code=error.status,
+            error=error,
+            identifier=identifier,
+            second_factor_needed=bool(second_factor),
+        )
+    if outcome.error is not None:
+        needs_second = isinstance(outcome.error, SecondFactorRequired) or bool(second_factor)
+        shown = None if isinstance(outcome.error, SecondFactorRequired) else outcome.error
+        return _page(
+            request,
+            database,
+            "reset.html",
+            status_code=outcome.error.status,
+            error=shown,
+            identifier=identifier,
+            second_factor_needed=needs_second,
+        )
+    return _page(
+        request,
+        database,
+        "signin.html",
+        identifier=identifier,
+        notice=_notice(request, "Password changed. Sign in with the new one."),
+    )
+
+
 @router.get("/security", response_class=HTMLResponse)
 def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> Response:
     current = _signed_in(request, database)
