@@ -213,3 +213,56 @@ def test_forgot_password_reset_and_sign_in(
     page.locator("#password").fill("lantern-orchid-river-88")
     page.locator("button.primary").click()
     expect(page.locator("h1")).to_have_text(TEXT[locale]["security"])
+
+
+def test_turn_on_two_factor_from_the_security_centre(
+    page: Page, live_server: LiveServer, locale: str
+) -> None:
+    database = live_server.database
+    identity = Identity(database.settings)
+    database.run(
+        lambda s: create_verified_user(
+            s,
+            identity=identity,
+            handle="he_ming",
+            display_name="He Ming",
+            password=PASSWORD,
+            role="user",
+            locale=locale,
+            actor=Actor(kind="operator", id="e2e"),
+            email="he.ming@example.com",
+        )
+    )
+    page.goto(f"{live_server.url}/signin")
+    page.locator("#identifier").fill("he_ming")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("button.primary").click()
+    page.locator("form[action='/security/2fa/start'] button").click()
+    expect(page.locator(".qr svg")).to_be_visible()
+    screenshot(page, f"two-factor-setup-{locale}")
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.locator("#code").fill("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    page.locator("button.primary").click()
+    expect(page.locator(".error")).to_have_attribute("data-code", "code_invalid")
+    secret = (
+        page.locator("#totp-secret").inner_text().strip()
+    )  # a wrong code starts over with a new key
+    page.locator("#code").fill(pyotp.TOTP(secret).now())
+    page.locator("button.primary").click()
+    expect(page.locator(".recovery-codes li")).to_have_count(10)
+    screenshot(page, f"recovery-codes-{locale}")
+    recovery = page.locator(".recovery-codes li").first.inner_text().strip()
+    page.locator("a.button.primary").click()
+    expect(page.locator("#two-factor .badge")).to_be_visible()
+    expect(page.locator(".activity li[data-kind='totp_enabled']")).to_have_count(1)
+    expect(page.locator(".activity li[data-kind='login_succeeded']")).to_have_count(1)
+    screenshot(page, f"security-two-factor-on-{locale}")
+
+    page.locator("form[action='/signout'] button").click()
+    page.locator("#identifier").fill("he_ming")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("button.primary").click()
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#second_factor").fill(recovery)
+    page.locator("button.primary").click()
+    expect(page.locator("h1")).to_have_text(TEXT[locale]["security"])

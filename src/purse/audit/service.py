@@ -136,3 +136,35 @@ def verify_audit(session: Session, *, chunk: int = 5000) -> AuditReport:
     if head.last_event_id != expected_id - 1 or head.head_hash != previous:
         report.problems.append("the audit chain head does not match the last event")
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRead:
+    kind: str
+    address: str | None
+    created_at: datetime
+    data: dict[str, Any]
+
+
+SIGN_IN_KINDS = (
+    "login_succeeded",
+    "login_failed",
+    "account_locked",
+    "password_reset",
+    "totp_enabled",
+    "totp_disabled",
+    "sessions_ended",
+)
+
+
+def recent_activity(session: Session, *, user_id: int, limit: int = 10) -> list[ActivityRead]:
+    """The user's latest sign-in and security events, newest first (for the security centre)."""
+    rows = session.execute(
+        select(_events.c.kind, _events.c.address, _events.c.created_at, _events.c.data)
+        .where(_events.c.subject_user_id == user_id, _events.c.kind.in_(SIGN_IN_KINDS))
+        .order_by(_events.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        ActivityRead(row.kind, row.address, row.created_at, json.loads(row.data)) for row in rows
+    ]

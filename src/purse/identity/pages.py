@@ -7,19 +7,21 @@ language and the fields they typed (never the password).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from purse.audit.service import Actor
+from purse.audit.service import Actor, recent_activity
 from purse.deps import ActorDep, DatabaseDep, IdentityDep
 from purse.errors import PurseError
 from purse.i18n import SUPPORTED_LOCALES
 from purse.identity import service as identity_service
-from purse.identity import sessions
-from purse.identity.errors import SecondFactorRequired, SessionInvalid
+from purse.identity import sessions, twofactor
+from purse.identity.errors import CodeInvalid, SecondFactorRequired, SessionInvalid
+from purse.models import utc_now
 from purse.notify.service import mailbox
 from purse.web.security import check_csrf, cookie_secure, ensure_csrf_token, set_csrf_cookie
 from purse.web.templating import LOCALE_COOKIE, render
@@ -352,16 +354,212 @@ def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> 
     current = _signed_in(request, database)
     if current is None:
         return _redirect("/signin")
-    me, listed = database.run(
+    me, listed, activity = database.run(
         lambda session: (
             identity_service.profile(session, identity=identity, user_id=current.user_id),
             sessions.list_sessions(
                 session, user_id=current.user_id, current_session_id=current.session_id
             ),
+            recent_activity(session, user_id=current.user_id),
         ),
         write=False,
     )
-    return _page(request, database, "security.html", me=me, sessions=listed)
+    return _page(
+        request,
+        database,
+        "security.html",
+        me=me,
+        sessions=listed,
+        activity=activity,
+        activity_labels=ACTIVITY_LABELS,
+    )
+
+
+ACTIVITY_LABELS = {
+    "login_succeeded": "Signed in",
+    "login_failed": "Failed sign-in attempt",
+    "account_locked": "Account locked after failed attempts",
+    "password_reset": "Password reset",
+    "totp_enabled": "Two-factor authentication turned on",
+    "totp_disabled": "Two-factor authentication turned off",
+    "sessions_ended": "Other devices signed out",
+}
+
+
+def _recent(database: DatabaseDep, current: sessions.Authenticated) -> bool:
+    age = utc_now() - current.authenticated_at
+    return age <= timedelta(seconds=database.settings.step_up_max_age_seconds)
+
+
+def _step_up_page(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    current: sessions.Authenticated,
+    error: PurseError | None = None,
+) -> Response:
+    me = database.run(
+        lambda session: identity_service.profile(
+            session, identity=identity, user_id=current.user_id
+        ),
+        write=False,
+    )
+    return _page(
+        request,
+        database,
+        "step_up.html",
+        status_code=error.status if error else 200,
+        error=error,
+        two_factor=me.two_factor,
+    )
+
+
+@router.post("/security/step-up", response_class=HTMLResponse)
+def step_up(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    password: Field = "",
+    second_factor: OptionalField = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    outcome = database.run(
+        lambda session: identity_service.step_up(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            session_id=current.session_id,
+            password=password,
+            second_factor=second_factor or None,
+            actor=_web_actor(actor, current),
+        )
+    )
+    if outcome.error is not None:
+        shown = None if isinstance(outcome.error, SecondFactorRequired) else outcome.error
+        return _step_up_page(request, database, identity, current, shown)
+    return _redirect("/security#two-factor")
+
+
+@router.post("/security/2fa/start", response_class=HTMLResponse)
+def two_factor_start(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    if not _recent(database, current):
+        return _step_up_page(request, database, identity, current)
+    try:
+        enrolment = database.run(
+            lambda session: twofactor.begin_totp(
+                session,
+                identity=identity,
+                user_id=current.user_id,
+                actor=_web_actor(actor, current),
+            )
+        )
+    except PurseError:
+        return _redirect("/security#two-factor")
+    return _page(request, database, "two_factor_setup.html", enrolment=enrolment)
+
+
+@router.post("/security/2fa/confirm", response_class=HTMLResponse)
+def two_factor_confirm(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    code: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    try:
+        codes = database.run(
+            lambda session: twofactor.confirm_totp(
+                session,
+                identity=identity,
+                user_id=current.user_id,
+                code=code,
+                actor=_web_actor(actor, current),
+            )
+        )
+    except PurseError:
+        return _redirect("/security#two-factor")
+    if codes is None:
+        enrolment = database.run(
+            lambda session: twofactor.begin_totp(
+                session,
+                identity=identity,
+                user_id=current.user_id,
+                actor=_web_actor(actor, current),
+            )
+        )
+        return _page(
+            request,
+            database,
+            "two_factor_setup.html",
+            status_code=422,
+            enrolment=enrolment,
+            error=CodeInvalid(),
+        )
+    return _page(request, database, "recovery_codes.html", codes=codes)
+
+
+@router.post("/security/2fa/recovery-codes", response_class=HTMLResponse)
+def two_factor_recovery_codes(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    if not _recent(database, current):
+        return _step_up_page(request, database, identity, current)
+    codes = database.run(
+        lambda session: twofactor.regenerate_recovery_codes(
+            session, identity=identity, user_id=current.user_id, actor=_web_actor(actor, current)
+        )
+    )
+    return _page(request, database, "recovery_codes.html", codes=codes)
+
+
+@router.post("/security/2fa/disable")
+def two_factor_disable(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    if not _recent(database, current):
+        return _step_up_page(request, database, identity, current)
+    database.run(
+        lambda session: twofactor.disable_totp(
+            session, identity=identity, user_id=current.user_id, actor=_web_actor(actor, current)
+        )
+    )
+    return _redirect("/security#two-factor")
 
 
 def _web_actor(actor: Actor, current: sessions.Authenticated) -> Actor:

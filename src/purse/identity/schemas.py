@@ -73,6 +73,7 @@ class MeRead(BaseModel):
     email_masked: str | None
     phone_verified: bool
     email_verified: bool
+    two_factor: bool
 
 
 class SessionRead(BaseModel):

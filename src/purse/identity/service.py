@@ -655,6 +655,7 @@ class Profile:
     email_masked: str | None
     phone_verified: bool
     email_verified: bool
+    two_factor: bool
 
 
 def profile(session: Session, *, identity: Identity, user_id: int) -> Profile:
@@ -671,6 +672,7 @@ def profile(session: Session, *, identity: Identity, user_id: int) -> Profile:
         email_masked=rules.mask_email(email) if email else None,
         phone_verified=user.phone_verified_at is not None,
         email_verified=user.email_verified_at is not None,
+        two_factor=user.totp_enabled_at is not None,
     )
 
 
