@@ -113,6 +113,7 @@ def test_sign_up_verify_sign_in_and_me(client: TestClient) -> None:
         "email_masked": "w***i@example.com",
         "phone_verified": True,
         "email_verified": False,
+        "two_factor": False,
     }
     templates = [
         m.template
