@@ -57,15 +57,26 @@ def get_current(
     return current
 
 
-def get_recently_authenticated(
-    current: Annotated[Authenticated, Depends(get_current)],
-    database: Annotated[Database, Depends(get_database)],
-) -> Authenticated:
-    """The caller, if they confirmed their password within ``step_up_max_age_seconds``."""
-    age = utc_now() - current.authenticated_at
-    if age > timedelta(seconds=database.settings.step_up_max_age_seconds):
-        raise StepUpRequired()
-    return current
+def step_up_for(action: str) -> Callable[..., Authenticated]:
+    """A dependency for a sensitive ``action``: if settings list it, the caller must have
+    confirmed their password within ``step_up_max_age_seconds`` (403 step_up_required)."""
+
+    def check(
+        current: Annotated[Authenticated, Depends(get_current)],
+        database: Annotated[Database, Depends(get_database)],
+    ) -> Authenticated:
+        settings = database.settings
+        if action in settings.step_up_actions and not is_recent(
+            current, settings.step_up_max_age_seconds
+        ):
+            raise StepUpRequired()
+        return current
+
+    return check
+
+
+def is_recent(current: Authenticated, max_age_seconds: int) -> bool:
+    return utc_now() - current.authenticated_at <= timedelta(seconds=max_age_seconds)
 
 
 def require(permission: str) -> Callable[..., Authenticated]:
@@ -96,7 +107,6 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 CurrentDep = Annotated[Authenticated, Depends(get_current)]
-RecentAuthDep = Annotated[Authenticated, Depends(get_recently_authenticated)]
 
 
 def user_actor(actor: Actor, current: Authenticated) -> Actor:

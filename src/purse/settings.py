@@ -78,6 +78,16 @@ class Settings(BaseSettings):
 
     # Sensitive actions (changing credentials, 2FA) need a password or TOTP this recent.
     step_up_max_age_seconds: int = 5 * 60
+    # Which actions need that fresh confirmation (names used by the routes).
+    step_up_actions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "change_password",
+            "change_contact",
+            "two_factor",
+            "add_funding_source",
+            "large_transfer",
+        ]
+    )
     totp_issuer: str = "purse"
 
     # Database behaviour.
@@ -114,6 +124,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"custom asset {item!r} must be written CODE:SCALE")
                 pairs[code.strip().upper()] = int(scale)
             return pairs
+        return value
+
+    @field_validator("step_up_actions", mode="before")
+    @classmethod
+    def _parse_step_up_actions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("encryption_keys", mode="before")

@@ -514,3 +514,52 @@ def test_only_admins_change_roles_and_refusals_are_audited(client: TestClient) -
     )
     assert ok.status_code == 200
     assert client.get("/v1/me", headers=bearer(user_token)).json()["role"] == "agent"
+
+
+def test_password_change_needs_step_up_and_signs_out_other_devices(app_database: Database) -> None:
+    url = app_database.settings.database_url
+    strict = make_settings(url, step_up_max_age_seconds=-1)
+    relaxed = make_settings(url, step_up_max_age_seconds=-1, step_up_actions="two_factor")
+    normal = make_settings(url)
+    for settings in (strict, relaxed, normal):
+        database = Database(settings)
+        with TestClient(create_app(settings, database=database)) as client:
+            if settings is strict:
+                sign_up(client)
+                token = sign_in(client).json()["access_token"]
+                refused = client.post(
+                    "/v1/me/password",
+                    headers=bearer(token),
+                    json={"new_password": "orbit-candle-meadow-12"},
+                )
+                assert refused.status_code == 403 and refused.json()["code"] == "step_up_required"
+            elif settings is relaxed:  # an operator took change_password off the list
+                token = sign_in(client).json()["access_token"]
+                weak = client.post(
+                    "/v1/me/password", headers=bearer(token), json={"new_password": "wangwei1"}
+                )
+                assert weak.status_code == 422 and weak.json()["code"] in {
+                    "password_too_weak",
+                    "password_blocklisted",
+                }
+                assert sign_in(client).status_code == 201  # nothing changed
+            else:
+                phone = sign_in(client).json()["access_token"]
+                laptop = sign_in(
+                    client, user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"
+                ).json()["access_token"]
+                changed = client.post(
+                    "/v1/me/password",
+                    headers=bearer(phone),
+                    json={"new_password": "orbit-candle-meadow-12"},
+                )
+                assert changed.status_code == 200, changed.text
+                assert (
+                    client.get("/v1/me", headers=bearer(phone)).status_code == 200
+                )  # this device stays
+                assert (
+                    client.get("/v1/me", headers=bearer(laptop)).status_code == 401
+                )  # others are out
+                assert sign_in(client).status_code == 401
+                assert sign_in(client, password="orbit-candle-meadow-12").status_code == 201
+        database.dispose()

@@ -12,8 +12,8 @@ from purse.deps import (
     CurrentDep,
     DatabaseDep,
     IdentityDep,
-    RecentAuthDep,
     require,
+    step_up_for,
     user_actor,
 )
 from purse.identity import schemas, sessions, twofactor
@@ -295,7 +295,10 @@ def step_up(
 
 @router.post("/me/2fa/totp", response_model=schemas.TotpEnrolmentRead)
 def begin_totp(
-    current: RecentAuthDep, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+    current: Annotated[Authenticated, Depends(step_up_for("two_factor"))],
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
 ) -> schemas.TotpEnrolmentRead:
     """Start setting up an authenticator app: scan the QR code or type the secret."""
     enrolment = database.run(
@@ -331,7 +334,10 @@ def confirm_totp(
 
 @router.delete("/me/2fa/totp", status_code=status.HTTP_204_NO_CONTENT)
 def disable_totp(
-    current: RecentAuthDep, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+    current: Annotated[Authenticated, Depends(step_up_for("two_factor"))],
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
 ) -> Response:
     """Turn 2FA off (needs a step-up in the last few minutes)."""
     database.run(
@@ -344,7 +350,10 @@ def disable_totp(
 
 @router.post("/me/2fa/recovery-codes", response_model=schemas.RecoveryCodesRead)
 def regenerate_recovery_codes(
-    current: RecentAuthDep, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
+    current: Annotated[Authenticated, Depends(step_up_for("two_factor"))],
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
 ) -> schemas.RecoveryCodesRead:
     """Ten new recovery codes; the old ones stop working."""
     codes = database.run(
@@ -370,3 +379,25 @@ def change_role(
         )
     )
     return schemas.StatusRead(status="role_changed")
+
+
+@router.post("/me/password", response_model=schemas.StatusRead)
+def change_password(
+    body: schemas.PasswordChange,
+    current: Annotated[Authenticated, Depends(step_up_for("change_password"))],
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Set a new password; every other device is signed out and the user is told."""
+    database.run(
+        lambda session: identity_service.change_password(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            keep_session_id=current.session_id,
+            new_password=body.new_password,
+            actor=user_actor(actor, current),
+        )
+    )
+    return schemas.StatusRead(status="password_changed")

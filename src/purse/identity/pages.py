@@ -7,7 +7,6 @@ language and the fields they typed (never the password).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -15,13 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, recent_activity
-from purse.deps import ActorDep, DatabaseDep, IdentityDep
+from purse.deps import ActorDep, DatabaseDep, IdentityDep, is_recent
 from purse.errors import PurseError
 from purse.i18n import SUPPORTED_LOCALES
 from purse.identity import service as identity_service
 from purse.identity import sessions, twofactor
 from purse.identity.errors import CodeInvalid, SecondFactorRequired, SessionInvalid
-from purse.models import utc_now
 from purse.notify.service import mailbox
 from purse.web.security import check_csrf, cookie_secure, ensure_csrf_token, set_csrf_cookie
 from purse.web.templating import LOCALE_COOKIE, render
@@ -386,9 +384,11 @@ ACTIVITY_LABELS = {
 }
 
 
-def _recent(database: DatabaseDep, current: sessions.Authenticated) -> bool:
-    age = utc_now() - current.authenticated_at
-    return age <= timedelta(seconds=database.settings.step_up_max_age_seconds)
+def _needs_step_up(database: DatabaseDep, current: sessions.Authenticated, action: str) -> bool:
+    settings = database.settings
+    return action in settings.step_up_actions and not is_recent(
+        current, settings.step_up_max_age_seconds
+    )
 
 
 def _step_up_page(
@@ -457,7 +457,7 @@ def two_factor_start(
     current = _signed_in(request, database)
     if current is None:
         return _redirect("/signin")
-    if not _recent(database, current):
+    if _needs_step_up(database, current, "two_factor"):
         return _step_up_page(request, database, identity, current)
     try:
         enrolment = database.run(
@@ -530,7 +530,7 @@ def two_factor_recovery_codes(
     current = _signed_in(request, database)
     if current is None:
         return _redirect("/signin")
-    if not _recent(database, current):
+    if _needs_step_up(database, current, "two_factor"):
         return _step_up_page(request, database, identity, current)
     codes = database.run(
         lambda session: twofactor.regenerate_recovery_codes(
@@ -552,7 +552,7 @@ def two_factor_disable(
     current = _signed_in(request, database)
     if current is None:
         return _redirect("/signin")
-    if not _recent(database, current):
+    if _needs_step_up(database, current, "two_factor"):
         return _step_up_page(request, database, identity, current)
     database.run(
         lambda session: twofactor.disable_totp(
@@ -641,3 +641,43 @@ def dev_mailbox(request: Request, database: DatabaseDep, identity: IdentityDep) 
         lambda session: mailbox(session, cipher=identity.cipher, limit=100), write=False
     )
     return _page(request, database, "mailbox.html", messages=messages)
+
+
+@router.post("/security/password", response_class=HTMLResponse)
+def change_password(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+    csrf_token: Field = "",
+    new_password: Field = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    current = _signed_in(request, database)
+    if current is None:
+        return _redirect("/signin")
+    if _needs_step_up(database, current, "change_password"):
+        return _step_up_page(request, database, identity, current)
+    try:
+        database.run(
+            lambda session: identity_service.change_password(
+                session,
+                identity=identity,
+                user_id=current.user_id,
+                keep_session_id=current.session_id,
+                new_password=new_password,
+                actor=_web_actor(actor, current),
+            )
+        )
+    except PurseError as error:
+        return _page(
+            request, database, "change_password.html", status_code=error.status, error=error
+        )
+    return _redirect("/security?changed=password")
+
+
+@router.get("/security/password", response_class=HTMLResponse)
+def change_password_form(request: Request, database: DatabaseDep) -> Response:
+    if _signed_in(request, database) is None:
+        return _redirect("/signin")
+    return _page(request, database, "change_password.html")

@@ -124,3 +124,7 @@ class RecoveryCodesRead(BaseModel):
 
 class RoleChange(_Strict):
     role: Literal["user", "merchant_member", "agent", "senior_agent", "admin"]
+
+
+class PasswordChange(_Strict):
+    new_password: str = Field(max_length=4096)

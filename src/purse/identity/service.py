@@ -834,3 +834,32 @@ def change_role(
         data={"from": previous, "to": role},
         now=now,
     )
+
+
+def change_password(
+    session: Session,
+    *,
+    identity: Identity,
+    user_id: int,
+    keep_session_id: int | None,
+    new_password: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """A signed-in user sets a new password (after a step-up); other devices are signed out."""
+    now = now or utc_now()
+    user = session.get_one(User, user_id)
+    phone = contact(identity, user, "sms") or ""
+    email = contact(identity, user, "email") or ""
+    identity.policy.check(new_password, user_inputs=[user.handle, user.display_name, phone, email])
+    user.password_hash = identity.hasher.hash(new_password)
+    end_all_sessions(
+        session,
+        user_id=user_id,
+        actor=actor,
+        reason="password_changed",
+        except_session_id=keep_session_id,
+        now=now,
+    )
+    record(session, kind="password_changed", actor=actor, subject_user_id=user_id, now=now)
+    notify_user(session, identity=identity, user=user, template="password_changed", now=now)
