@@ -563,3 +563,58 @@ def test_password_change_needs_step_up_and_signs_out_other_devices(app_database:
                 assert sign_in(client).status_code == 401
                 assert sign_in(client, password="orbit-candle-meadow-12").status_code == 201
         database.dispose()
+
+
+def test_changing_email_confirms_the_new_one_and_tells_the_old(client: TestClient) -> None:
+    sign_up(client)
+    sign_up(client, handle="li_na", phone="+8613900139000", email="li.na@example.com")
+    token = sign_in(client).json()["access_token"]
+    headers = bearer(token)
+    bad = client.post(
+        "/v1/me/contact", headers=headers, json={"channel": "email", "value": "not-an-email"}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "email_invalid"
+    taken = client.post(
+        "/v1/me/contact", headers=headers, json={"channel": "email", "value": "li.na@example.com"}
+    )
+    fresh = client.post(
+        "/v1/me/contact", headers=headers, json={"channel": "email", "value": "WW@Example.com"}
+    )
+    assert taken.status_code == fresh.status_code == 202 and taken.json() == fresh.json()
+    assert (
+        codes_sent(client, "li.na@example.com") == codes_sent(client, "li.na@example.com")[:1]
+    )  # no new code
+    code = codes_sent(client, "ww@example.com")[0]
+    wrong = client.post(
+        "/v1/me/contact/confirm",
+        headers=headers,
+        json={"channel": "email", "code": "000000" if code != "000000" else "111111"},
+    )
+    assert wrong.status_code == 422 and wrong.json()["code"] == "code_invalid"
+    done = client.post(
+        "/v1/me/contact/confirm", headers=headers, json={"channel": "email", "code": code}
+    )
+    assert done.status_code == 200, done.text
+    me = client.get("/v1/me", headers=headers).json()
+    assert me["email_masked"] == "w***w@example.com" and me["email_verified"] is True
+    assert sign_in(client, identifier="ww@example.com").status_code == 201
+    assert sign_in(client, identifier="wang.wei@example.com").status_code == 401
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    told = database.run(
+        lambda s: mailbox(
+            s,
+            cipher=client.app.state.identity.cipher,  # type: ignore[attr-defined]
+            recipient="wang.wei@example.com",
+        ),
+        write=False,
+    )
+    assert "contact_changed_email" in {m.template for m in told}
+    owner = database.run(
+        lambda s: mailbox(
+            s,
+            cipher=client.app.state.identity.cipher,  # type: ignore[attr-defined]
+            recipient="li.na@example.com",
+        ),
+        write=False,
+    )
+    assert "contact_change_attempt" in {m.template for m in owner}

@@ -401,3 +401,48 @@ def change_password(
         )
     )
     return schemas.StatusRead(status="password_changed")
+
+
+@router.post("/me/contact", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.StatusRead)
+def change_contact(
+    body: schemas.ContactChange,
+    current: Annotated[Authenticated, Depends(step_up_for("change_contact"))],
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Start changing the phone or email: a code goes to the new one."""
+    database.run(
+        lambda session: identity_service.request_contact_change(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            channel=body.channel,
+            value=body.value,
+            actor=user_actor(actor, current),
+        )
+    )
+    return schemas.StatusRead(status="sent_if_available")
+
+
+@router.post("/me/contact/confirm", response_model=schemas.StatusRead)
+def confirm_contact(
+    body: schemas.ContactConfirm,
+    current: Annotated[Authenticated, Depends(step_up_for("change_contact"))],
+    database: DatabaseDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> schemas.StatusRead:
+    """Finish the change with the code sent to the new contact."""
+    outcome = database.run(
+        lambda session: identity_service.confirm_contact_change(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            channel=body.channel,
+            code=body.code,
+            actor=user_actor(actor, current),
+        )
+    )
+    outcome.raise_for_error()
+    return schemas.StatusRead(status="contact_changed")

@@ -37,6 +37,9 @@ class User(Base):
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     kyc_level: Mapped[int] = mapped_column(Integer, default=0)
+    # A new phone or email waiting for its code (encrypted); it replaces the old one once confirmed.
+    pending_contact_channel: Mapped[str | None] = mapped_column(String(8))
+    pending_contact_encrypted: Mapped[str | None] = mapped_column(Text)
     # TOTP (RFC 6238): the secret is encrypted; the last accepted time step stops replays.
     totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     totp_pending_secret_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -128,3 +128,13 @@ class RoleChange(_Strict):
 
 class PasswordChange(_Strict):
     new_password: str = Field(max_length=4096)
+
+
+class ContactChange(_Strict):
+    channel: Literal["sms", "email"]
+    value: str = Field(max_length=320, examples=["+8613900139000", "new@example.com"])
+
+
+class ContactConfirm(_Strict):
+    channel: Literal["sms", "email"]
+    code: str = Field(min_length=1, max_length=12)
