@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from purse.errors import (
@@ -60,11 +60,26 @@ def problem_response(
     return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def wants_html(request: Request) -> bool:
+    """A browser on a page route gets an HTML page; API clients always get problem+json."""
+    if request.url.path.startswith("/v1/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def html_problem(request: Request, error: PurseError) -> Response:
+    from purse.web.templating import render
+
+    return render(request, "error.html", status_code=error.status, problem=error)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(PurseError)
-    async def _purse_error(request: Request, error: PurseError) -> JSONResponse:
+    async def _purse_error(request: Request, error: PurseError) -> Response:
         if error.status >= 500:
             log.warning("request.failed", code=error.code, error=repr(error.__cause__ or error))
+        if wants_html(request):
+            return html_problem(request, error)
         return problem_response(request, error)
 
     @app.exception_handler(RequestValidationError)

@@ -142,3 +142,21 @@ def test_get_never_changes_state(database: Database) -> None:
         assert (
             client.get("/security").status_code == 200
         )  # still signed in: GET /signout did nothing
+
+
+def test_a_browser_gets_an_error_page_not_json(database: Database) -> None:
+    with client_for(database) as client:
+        csrf(client)
+        response = client.post(
+            "/signin",
+            data={"identifier": "wang_wei", "password": PASSWORD},
+            headers={"Accept": "text/html,application/xhtml+xml", "Accept-Language": "zh-CN"},
+        )
+        assert response.status_code == 403
+        assert response.headers["content-type"].startswith("text/html")
+        assert 'data-code="csrf_failed"' in response.text
+        assert "此表单已过期" in response.text
+        api = client.post("/v1/auth/token", json={}, headers={"Accept": "text/html"})
+        assert (
+            api.headers["content-type"] == "application/problem+json"
+        )  # the API never answers HTML
