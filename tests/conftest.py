@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from factories import TEST_SECRET, make_settings
+from factories import make_settings
 from pgserver import remove_server, start_server
 from purse import migrate
 from purse.db import Database
@@ -98,6 +98,3 @@ def database(database_url: str) -> Iterator[Database]:
         assert report.ok, f"ledger check failed after the test: {report.problems}"
     finally:
         db.dispose()
-
-
-__all__ = ["TEST_SECRET", "make_settings"]

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from conftest import make_settings
+from factories import make_settings
 from purse.app import create_app
 from purse.db import Database
 from purse.ledger.errors import InsufficientFunds

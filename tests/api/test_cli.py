@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from conftest import TEST_SECRET, make_settings
-from factories import USER, wallets
+from factories import TEST_SECRET, USER, make_settings, wallets
 from purse import migrate
 from purse.cli import app
 from purse.db import Database

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from conftest import make_settings
+from factories import make_settings
 from purse.app import create_app
 from purse.db import Database
 from purse.notify.service import mailbox

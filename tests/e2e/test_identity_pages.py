@@ -7,8 +7,8 @@ import re
 
 import pyotp
 from playwright.sync_api import Browser, Page, expect
+from support import LiveServer, screenshot
 
-from e2e.conftest import LiveServer, screenshot
 from purse.audit.service import Actor
 from purse.identity import twofactor
 from purse.identity.context import Identity

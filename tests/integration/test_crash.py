@@ -12,8 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from conftest import make_settings
-from factories import wallets
+from factories import make_settings, wallets
 from purse.db import Database
 from purse.ledger.models import IdempotencyKey, Transfer
 from purse.ledger.verify import verify_ledger

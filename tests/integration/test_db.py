@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from conftest import make_settings
+from factories import make_settings
 from purse.db import Database, RetryTransaction, is_retryable, sqlalchemy_url
 from purse.errors import DatabaseBusy
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from conftest import make_settings
+from factories import make_settings
 from purse.audit.service import Actor, record, verify_audit
 from purse.db import Database
 from purse.identity import errors

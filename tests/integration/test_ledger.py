@@ -474,7 +474,7 @@ def test_purge_forgets_old_idempotency_keys_only(database: Database) -> None:
 
 
 def test_verify_detects_tampering_and_missing_transfers(database_url: str) -> None:
-    from conftest import make_settings
+    from factories import make_settings
 
     database = Database(make_settings(database_url))
     _, (alice, bob) = wallets(database, count=2, balance_minor=100)

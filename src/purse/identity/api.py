@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
-from sqlalchemy.orm import Session
 
 from purse.deps import (
     ActorDep,
@@ -134,39 +133,18 @@ def create_token(
     user_agent: Annotated[str, Header()] = "",
 ) -> schemas.TokenRead:
     """Sign in with a handle, phone or email and a password; returns an API token pair."""
-
-    def use_case(
-        session: Session,
-    ) -> tuple[identity_service.Outcome, sessions.Issued | None]:
-        outcome = identity_service.login(
+    outcome, issued = database.run(
+        lambda session: identity_service.sign_in(
             session,
             identity=identity,
             identifier=body.identifier,
             password=body.password,
             second_factor=body.second_factor,
-            actor=actor,
-        )
-        if outcome.error is not None or outcome.user_id is None:
-            return outcome, None
-        issued, new_device = sessions.start_session(
-            session,
-            settings=identity.settings,
-            user_id=outcome.user_id,
             kind="api",
             user_agent=user_agent,
             actor=actor,
         )
-        if new_device:
-            identity_service.notify_new_device(
-                session,
-                identity=identity,
-                user_id=outcome.user_id,
-                device=sessions.device_name(user_agent),
-                address=actor.address,
-            )
-        return outcome, issued
-
-    outcome, issued = database.run(use_case)
+    )
     outcome.raise_for_error()  # after the commit, so the failure is counted
     assert issued is not None and issued.refresh_token is not None
     return schemas.TokenRead(

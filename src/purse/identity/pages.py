@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, recent_activity
 from purse.deps import ActorDep, DatabaseDep, IdentityDep, is_recent
@@ -109,36 +108,18 @@ def signin(
     check_csrf(request, csrf_token)
     user_agent = request.headers.get("user-agent", "")
 
-    def use_case(session: Session) -> tuple[identity_service.Outcome, sessions.Issued | None]:
-        outcome = identity_service.login(
+    outcome, issued = database.run(
+        lambda session: identity_service.sign_in(
             session,
             identity=identity,
             identifier=identifier,
             password=password,
             second_factor=second_factor or None,
-            actor=actor,
-        )
-        if outcome.error is not None or outcome.user_id is None:
-            return outcome, None
-        issued, new_device = sessions.start_session(
-            session,
-            settings=identity.settings,
-            user_id=outcome.user_id,
             kind="web",
             user_agent=user_agent,
             actor=actor,
         )
-        if new_device:
-            identity_service.notify_new_device(
-                session,
-                identity=identity,
-                user_id=outcome.user_id,
-                device=sessions.device_name(user_agent),
-                address=actor.address,
-            )
-        return outcome, issued
-
-    outcome, issued = database.run(use_case)
+    )
     if outcome.error is not None or issued is None:
         needs_second = isinstance(outcome.error, SecondFactorRequired) or bool(second_factor)
         return _page(

@@ -42,7 +42,7 @@ from purse.identity.errors import (
 )
 from purse.identity.models import ROLES, AddressFailures, OneTimeCode, User
 from purse.identity.models import Session as SessionRow
-from purse.identity.sessions import end_all_sessions
+from purse.identity.sessions import Issued, device_name, end_all_sessions, start_session
 from purse.identity.twofactor import check_second_factor
 from purse.models import utc_now
 from purse.notify.service import enqueue
@@ -983,3 +983,53 @@ def confirm_contact_change(
         now=now,
     )
     return Outcome(user_id=user_id)
+
+
+def sign_in(
+    session: Session,
+    *,
+    identity: Identity,
+    identifier: str,
+    password: str,
+    second_factor: str | None,
+    kind: str,
+    user_agent: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> tuple[Outcome, Issued | None]:
+    """Check the sign-in and, if it passes, open a web session or an API token pair.
+
+    A first sign-in from a device tells the user on every channel. A refused
+    attempt returns its outcome (no session) so the counters commit before the
+    caller raises the error.
+    """
+    outcome = login(
+        session,
+        identity=identity,
+        identifier=identifier,
+        password=password,
+        second_factor=second_factor,
+        actor=actor,
+        now=now,
+    )
+    if outcome.error is not None or outcome.user_id is None:
+        return outcome, None
+    issued, new_device = start_session(
+        session,
+        settings=identity.settings,
+        user_id=outcome.user_id,
+        kind=kind,
+        user_agent=user_agent,
+        actor=actor,
+        now=now,
+    )
+    if new_device:
+        notify_new_device(
+            session,
+            identity=identity,
+            user_id=outcome.user_id,
+            device=device_name(user_agent),
+            address=actor.address,
+            now=now,
+        )
+    return outcome, issued
