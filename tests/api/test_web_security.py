@@ -137,7 +137,7 @@ def test_get_never_changes_state(database: Database) -> None:
             "/metrics",
         ]:
             response = client.get(path, follow_redirects=False)
-            assert response.status_code in (200, 303, 401, 405), (path, response.status_code)
+            assert response.status_code in (200, 303, 401, 404, 405), (path, response.status_code)
         assert counts() == before
         assert (
             client.get("/security").status_code == 200
@@ -160,3 +160,33 @@ def test_a_browser_gets_an_error_page_not_json(database: Database) -> None:
         assert (
             api.headers["content-type"] == "application/problem+json"
         )  # the API never answers HTML
+
+
+def test_dev_mailbox_only_in_development_on_this_machine_unproxied(database_url: str) -> None:
+    for env, headers, status in [
+        ("development", {}, 200),
+        ("development", {"X-Forwarded-For": "203.0.113.9"}, 404),
+        ("development", {"Forwarded": "for=203.0.113.9"}, 404),
+        ("test", {}, 404),
+    ]:
+        db = Database(make_settings(database_url, env=env))
+        with client_for(db) as client:
+            assert client.get("/dev/mailbox", headers=headers).status_code == status, (env, headers)
+        db.dispose()
+
+
+def test_language_switch_redirects_only_within_the_site(database: Database) -> None:
+    with client_for(database) as client:
+        token = csrf(client)
+        for target, expected in [
+            ("/security", "/security"),
+            ("//evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("https://evil.example", "/"),
+        ]:
+            response = client.post(
+                "/locale",
+                data={"csrf_token": token, "locale": "zh-CN", "next": target},
+                follow_redirects=False,
+            )
+            assert response.status_code == 303 and response.headers["location"] == expected, target

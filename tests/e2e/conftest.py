@@ -22,7 +22,9 @@ from purse.db import Database
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     database = Database(
-        make_settings(f"sqlite:///{tmp_path}/e2e.db", login_delay_after_failures=100)
+        make_settings(
+            f"sqlite:///{tmp_path}/e2e.db", env="development", login_delay_after_failures=100
+        )
     )
     migrate.upgrade(database)
     with LiveServer(database) as server:

@@ -311,3 +311,18 @@ def test_audit_log_is_chained_and_keeps_no_secrets(database: Database, identity:
     database.run(lambda s: s.execute(text("UPDATE audit_events SET kind = 'nothing' WHERE id = 2")))
     report = database.run(lambda s: verify_audit(s), write=False)
     assert report.problems == ["audit event 2 was changed after it was written"]
+
+
+def test_an_expired_lock_starts_afresh(database: Database, identity: Identity) -> None:
+    sign_up(database, identity)
+    now = NOW
+    for _ in range(10):
+        attempt(database, identity, "wangwei", "wrong-password-x", now)
+        now += timedelta(seconds=300)
+    after = now + timedelta(seconds=identity.settings.login_lockout_seconds)
+    one_mistake = attempt(database, identity, "wangwei", "wrong-password-x", after)
+    assert isinstance(one_mistake.error, errors.InvalidCredentials)
+    # One mistake after the lock ran out does not lock the account again.
+    assert (
+        attempt(database, identity, "wangwei", PASSWORD, after + timedelta(seconds=1)).error is None
+    )

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from purse.audit.service import Actor, recent_activity
 from purse.deps import ActorDep, DatabaseDep, IdentityDep, is_recent
-from purse.errors import PurseError
+from purse.errors import NotFound, PurseError
 from purse.i18n import SUPPORTED_LOCALES
 from purse.identity import service as identity_service
 from purse.identity import sessions, twofactor
@@ -75,7 +75,10 @@ def choose_locale(
     next: Field = "/",
 ) -> Response:
     check_csrf(request, csrf_token)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    # Only a path on this site: "//host" and "/\\host" would leave it (browsers read \\ as /).
+    target = (
+        next if next.startswith("/") and not next.startswith("//") and "\\" not in next else "/"
+    )
     response = _redirect(target)
     if locale in SUPPORTED_LOCALES:
         response.set_cookie(
@@ -614,10 +617,15 @@ def signout(
 
 @router.get("/dev/mailbox", response_class=HTMLResponse)
 def dev_mailbox(request: Request, database: DatabaseDep, identity: IdentityDep) -> Response:
-    """What purse would have sent; only outside production, and only to this machine."""
+    """What purse would have sent: only in development, only to this machine, never via a proxy.
+
+    Behind a reverse proxy every visitor looks like 127.0.0.1, so a request that
+    carries forwarding headers is refused too.
+    """
     local = request.client is not None and request.client.host in {"127.0.0.1", "::1", "testclient"}
-    if database.settings.env == "production" or not local:
-        return _page(request, database, "signin.html", status_code=404)
+    proxied = any(h in request.headers for h in ("x-forwarded-for", "forwarded", "x-real-ip"))
+    if database.settings.env != "development" or not local or proxied:
+        return _page(request, database, "error.html", status_code=404, problem=NotFound())
     messages = database.run(
         lambda session: mailbox(session, cipher=identity.cipher, limit=100), write=False
     )

@@ -467,6 +467,9 @@ def check_credentials(
     right; counts failures and locks the account at the limit.
     """
     settings = identity.settings
+    if user.locked_until is not None and user.locked_until <= now:
+        # The lock has run out: a fresh start, not a lock again at the next mistake.
+        user.failed_login_count, user.last_failed_login_at, user.locked_until = 0, None, None
     wait = rules.retry_after_seconds(
         user.failed_login_count,
         user.last_failed_login_at,
