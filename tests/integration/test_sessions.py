@@ -112,6 +112,16 @@ def test_access_tokens_expire_and_disabled_users_are_refused(database: Database)
     )
     with pytest.raises(SessionInvalid):
         check(database, fresh.token, "api", NOW + ttl)
+    refused = database.run(
+        lambda s: sessions.refresh(
+            s,
+            settings=database.settings,
+            refresh_token=fresh.refresh_token or "",
+            actor=ACTOR,
+            now=NOW + ttl,
+        )
+    )
+    assert refused is None  # a disabled user cannot refresh either
 
 
 def test_tokens_are_stored_only_as_hashes(database: Database) -> None:

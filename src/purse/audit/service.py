@@ -6,6 +6,10 @@ place in a hash chain handed out under the chain-head lock: an event changed,
 removed or inserted afterwards breaks the chain, and ``purse audit verify`` says
 where. Never pass a password, code or token in ``data``; the keys that name such
 secrets are refused outright.
+
+Lock order: the audit chain head is the last row a transaction locks. A use case
+that moves money and audits it calls the ledger first and ``record`` after, so
+two such transactions can never hold the two chain heads in opposite orders.
 """
 
 from __future__ import annotations

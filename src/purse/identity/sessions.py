@@ -180,7 +180,8 @@ def refresh(
             # A replaced refresh token came back: someone else holds a copy. End it all.
             _end(db, reused, reason="refresh_token_reused", actor=actor, now=now)
         return None
-    if session.ended_at is not None or session.expires_at <= now:
+    user_status = db.scalar(select(User.status).where(User.id == session.user_id))
+    if session.ended_at is not None or session.expires_at <= now or user_status != "active":
         return None
     token = _PREFIX["api"] + secrets.token_urlsafe(32)
     new_refresh = _REFRESH_PREFIX + secrets.token_urlsafe(32)
