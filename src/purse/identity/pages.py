@@ -61,6 +61,14 @@ def _signed_in(request: Request, database: DatabaseDep) -> sessions.Authenticate
         return None
 
 
+def _signed_in_form(
+    request: Request, database: DatabaseDep, csrf_token: str
+) -> sessions.Authenticated | None:
+    """A form posted from a signed-in page: its CSRF token first, then the session."""
+    check_csrf(request, csrf_token)
+    return _signed_in(request, database)
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, database: DatabaseDep) -> Response:
     return _redirect("/security" if _signed_in(request, database) else "/signin")
@@ -408,8 +416,7 @@ def step_up(
     password: Field = "",
     second_factor: OptionalField = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     outcome = database.run(
@@ -437,8 +444,7 @@ def two_factor_start(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     if _needs_step_up(database, current, "two_factor"):
@@ -466,8 +472,7 @@ def two_factor_confirm(
     csrf_token: Field = "",
     code: Field = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     try:
@@ -510,8 +515,7 @@ def two_factor_recovery_codes(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     if _needs_step_up(database, current, "two_factor"):
@@ -532,8 +536,7 @@ def two_factor_disable(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     if _needs_step_up(database, current, "two_factor"):
@@ -560,8 +563,7 @@ def end_session(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     database.run(
@@ -579,8 +581,7 @@ def end_session(
 def end_others(
     request: Request, database: DatabaseDep, actor: ActorDep, csrf_token: Field = ""
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     database.run(
@@ -641,8 +642,7 @@ def change_password(
     csrf_token: Field = "",
     new_password: Field = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = _signed_in_form(request, database, csrf_token)
     if current is None:
         return _redirect("/signin")
     if _needs_step_up(database, current, "change_password"):
