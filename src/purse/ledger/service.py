@@ -747,6 +747,7 @@ def post_hold(
     reason_code: str,
     initiator: Initiator,
     amount_minor: int | None = None,
+    reference: str | None = None,
     idempotency_scope: str | None = None,
     idempotency_key: str | None = None,
     now: datetime | None = None,
@@ -758,6 +759,7 @@ def post_hold(
         pending_id=pending_id,
         amount_minor=amount_minor,
         reason_code=reason_code,
+        reference=reference,
     )
     return _one(
         session,
@@ -776,6 +778,7 @@ def void_hold(
     pending_id: int,
     reason_code: str,
     initiator: Initiator,
+    reference: str | None = None,
     idempotency_scope: str | None = None,
     idempotency_key: str | None = None,
     now: datetime | None = None,
@@ -783,7 +786,10 @@ def void_hold(
 ) -> TransferRecord:
     """Release a hold: the reserved money becomes available again."""
     request = TransferRequest(
-        kind=TransferKind.void_pending, pending_id=pending_id, reason_code=reason_code
+        kind=TransferKind.void_pending,
+        pending_id=pending_id,
+        reason_code=reason_code,
+        reference=reference,
     )
     return _one(
         session,
