@@ -3,11 +3,14 @@
 ::
 
     PurseError                      code, status, title (an English message id), data
-    ├── RequestError (400s)         the caller can fix the request
+    ├── RequestError (400s)         the caller can fix the request (``next_step`` says how)
     │   ├── ValidationFailed        malformed input (FastAPI validation included)
     │   ├── NotFound / MethodNotAllowed / ...
     │   ├── money.errors.*          amount_invalid, amount_scale_exceeded, asset_unknown, ...
-    │   └── ledger.errors.*         the ledger's result codes, in their documented order
+    │   ├── ledger.errors.*         the ledger's result codes, in their documented order
+    │   ├── identity.errors.*       sign-up, sign-in, codes, sessions, permissions
+    │   ├── funding.errors.*        what a bank or card processor answered
+    │   └── wallet.errors.*         the wallet's failure catalogue (recipient, limits, quotes, ...)
     └── ServerError (500s)          our fault; answered generically, logged with the request id
 
 Each concrete class has a unique snake_case ``code`` (subject first), an HTTP
@@ -34,6 +37,11 @@ class PurseError(Exception):
     title: ClassVar[str] = ""
     # Whether the same request may succeed later without the caller changing it.
     retryable: ClassVar[bool] = False
+    # What the person can do about it, in English (the message id of its translation).
+    # Empty when the message says it all.
+    next_step: ClassVar[str] = ""
+    # Data fields whose values are words of the sentence ("daily"), translated with it.
+    translated_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -52,7 +60,19 @@ class PurseError(Exception):
         """The user-facing message in ``locale`` with the data fields filled in."""
         if self.detail_override is not None:
             return self.detail_override
-        return translate(self.title, locale).format(**self.data)
+        return translate(self.title, locale).format(**self._data_in(locale))
+
+    def next_step_message(self, locale: str) -> str:
+        """What the user can do next, in ``locale`` ("" when there is nothing to add)."""
+        if not self.next_step:
+            return ""
+        return translate(self.next_step, locale).format(**self._data_in(locale))
+
+    def _data_in(self, locale: str) -> dict[str, Any]:
+        return {
+            key: translate(str(value), locale) if key in self.translated_fields else value
+            for key, value in self.data.items()
+        }
 
 
 class RequestError(PurseError):

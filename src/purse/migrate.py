@@ -16,9 +16,11 @@ from purse.db import Database
 def target_metadata() -> MetaData:
     """Every table of every domain (importing the models registers them)."""
     import purse.audit.models
+    import purse.funding.models
     import purse.identity.models
     import purse.ledger.models
-    import purse.notify.models  # noqa: F401
+    import purse.notify.models
+    import purse.wallet.models  # noqa: F401
     from purse.models import Base
 
     return Base.metadata

@@ -46,6 +46,7 @@ def problem_response(
         "detail": error.message(locale),
         "code": error.code,
         "retryable": error.retryable,
+        "next_step": error.next_step_message(locale) or None,
         "instance": request.url.path,
         "request_id": getattr(request.state, "request_id", None),
     }

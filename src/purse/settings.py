@@ -17,6 +17,29 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///purse.db"
 SECRET_KEY_MIN_LENGTH = 32
+LIMIT_PERIODS = ("per_transfer", "per_day", "per_month")
+
+
+def _limits(per_transfer: str, per_day: str, per_month: str) -> dict[str, str]:
+    return {"per_transfer": per_transfer, "per_day": per_day, "per_month": per_month}
+
+
+# Money a user may send or withdraw, by KYC level and asset, in major units ("*": any
+# other asset). Level 0 is an account with a confirmed contact and nothing more.
+DEFAULT_WALLET_LIMITS: dict[str, dict[str, dict[str, str]]] = {
+    "0": {
+        "CNY": _limits("2000", "5000", "20000"),
+        "*": _limits("300", "800", "3000"),
+    },
+    "1": {
+        "CNY": _limits("20000", "50000", "200000"),
+        "*": _limits("3000", "8000", "30000"),
+    },
+    "2": {
+        "CNY": _limits("200000", "500000", "2000000"),
+        "*": _limits("30000", "80000", "300000"),
+    },
+}
 
 
 class Environment(StrEnum):
@@ -104,6 +127,29 @@ class Settings(BaseSettings):
     # How long an overdue hold may wait for the expiry job before verify reports it.
     hold_expiry_grace_seconds: int = 300
 
+    # The wallet: which assets users can hold, limits per KYC level (JSON, see
+    # DEFAULT_WALLET_LIMITS), and the calendar that days and months are counted in.
+    wallet_assets: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["CNY", "USD", "EUR", "HKD", "JPY"]
+    )
+    wallet_limits: dict[str, dict[str, dict[str, str]]] = Field(
+        default_factory=lambda: DEFAULT_WALLET_LIMITS
+    )
+    timezone: str = "UTC"
+    note_length_max: int = 140
+    activity_page_size_max: int = 100
+    money_request_ttl_seconds: int = 7 * 24 * 60 * 60
+    # Currency conversion: the spread on the operator's mid rate goes to FX revenue.
+    fx_spread_bps: int = 50
+    fx_quote_ttl_seconds: int = 60
+    # Funding providers: a withdrawal's hold lasts until the provider answers, at most this.
+    withdrawal_hold_seconds: int = 7 * 24 * 60 * 60
+    # After this long without an answer, ask the provider; give up after the last attempt.
+    provider_follow_up_seconds: int = 30
+    provider_attempts_max: int = 20
+    # The built-in simulator settles this long after a charge or payout is accepted.
+    simulator_settle_seconds: float = 3.0
+
     # Background jobs.
     worker_interval_seconds: float = 1.0
     worker_batch_size_max: int = 500
@@ -131,6 +177,37 @@ class Settings(BaseSettings):
     def _parse_step_up_actions(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("wallet_assets", mode="before")
+    @classmethod
+    def _parse_wallet_assets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().upper() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("wallet_limits")
+    @classmethod
+    def _check_wallet_limits(
+        cls, value: dict[str, dict[str, dict[str, str]]]
+    ) -> dict[str, dict[str, dict[str, str]]]:
+        for level, assets in value.items():
+            if not level.isdigit():
+                raise ValueError(f"wallet limit level {level!r} must be a KYC level number")
+            for asset, limits in assets.items():
+                if set(limits) != set(LIMIT_PERIODS):
+                    raise ValueError(f"wallet limits of {asset} need exactly {LIMIT_PERIODS}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
         return value
 
     @field_validator("encryption_keys", mode="before")

@@ -79,3 +79,16 @@ def test_what_counts_as_transient() -> None:
         wrap(sqlite3.IntegrityError("UNIQUE constraint failed"), IntegrityError)
     )
     assert not is_retryable(ValueError("boom"))
+
+
+def test_migrations_build_exactly_the_tables_of_the_models(database: Database) -> None:
+    """A model changed without a migration (or the reverse) shows up here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from purse.migrate import target_metadata
+
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, target_metadata())
+    assert differences == []

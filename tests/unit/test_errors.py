@@ -6,9 +6,11 @@ import string
 
 import pytest
 
+import purse.funding.errors
 import purse.identity.errors
 import purse.ledger.errors
-import purse.money.errors  # noqa: F401 - registers the money and identity errors
+import purse.money.errors
+import purse.wallet.errors  # noqa: F401 - registers every domain's errors
 from purse.errors import PurseError, all_error_classes
 from purse.i18n import catalog, normalize_locale, translate
 
@@ -82,3 +84,25 @@ def test_every_template_string_is_translated() -> None:
     strings |= set(ACTIVITY_LABELS.values())
     missing = sorted(text for text in strings if not catalog("zh-CN").get(text))
     assert not missing, missing
+
+
+def test_the_wallet_catalogue_says_what_to_do_next_in_both_languages() -> None:
+    from purse.wallet.errors import CATALOGUE
+
+    assert len({cls.code for cls in CATALOGUE}) == len(CATALOGUE) >= 35
+    for cls in CATALOGUE:
+        if cls.code in {"amount_out_of_range", "asset_unknown", "conversion_same_asset"}:
+            continue  # the message says it all
+        assert cls.next_step, f"{cls.code} has no next step"
+        zh = catalog("zh-CN").get(cls.next_step)
+        assert zh, f"{cls.code}: next step not translated"
+        assert _placeholders(zh) == _placeholders(cls.next_step)
+        assert _placeholders(cls.next_step) <= _placeholders(cls.title)
+
+
+def test_words_inside_a_message_are_translated_with_it() -> None:
+    from purse.wallet.errors import LimitExceeded, MoneyRequestNotOpen
+
+    error = LimitExceeded(period="daily", limit="CN¥5,000.00", remaining="CN¥0.00")
+    assert error.message("zh-CN") == "超出了您的每日限额 CN¥5,000.00，剩余可用 CN¥0.00。"
+    assert MoneyRequestNotOpen(status="declined").message("zh-CN") == "该请求已处理（已拒绝）。"

@@ -33,11 +33,13 @@ class TransferGroupTooLarge(LedgerError):
 class IdempotencyKeyReused(LedgerError):
     code = "idempotency_key_reused"
     title = "This idempotency key was already used for a different request."
+    next_step = "Use a new key for a new request; reuse a key only to retry the same request."
 
 
 class IdempotencyKeyInvalid(LedgerError):
     code = "idempotency_key_invalid"
     title = "An idempotency key needs a scope and 1 to {length_max} printable characters."
+    next_step = "Use a new UUID for each request."
 
 
 class LinkedTransferFailed(LedgerError):
@@ -135,12 +137,14 @@ class AccountClosed(LedgerError):
     code = "account_closed"
     status = 409
     title = "The account is closed."
+    next_step = "Contact purse support if you did not close it."
 
 
 class AccountFrozen(LedgerError):
     code = "account_frozen"
     status = 409
     title = "The account is frozen; money cannot leave it until support unfreezes it."
+    next_step = "Contact purse support to find out why and to unfreeze it."
 
 
 class ExceedsPendingAmount(LedgerError):
@@ -153,6 +157,7 @@ class InsufficientFunds(LedgerError):
     code = "insufficient_funds"
     status = 409
     title = "There is not enough money in the account."
+    next_step = "Top up your wallet, or send a smaller amount."
     retryable = True  # after a top-up, the same request can succeed
 
 

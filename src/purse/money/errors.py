@@ -7,18 +7,21 @@ class AmountInvalid(RequestError):
     code = "amount_invalid"
     status = 422
     title = "The amount {value!r} is not a decimal number."
+    next_step = "Write the amount with digits and at most one decimal point, like 12.50."
 
 
 class AmountScaleExceeded(RequestError):
     code = "amount_scale_exceeded"
     status = 422
     title = "{asset} amounts have at most {scale} decimal places; {value!r} has more."
+    next_step = "Round the amount to {scale} decimal places."
 
 
 class AmountNotPositive(RequestError):
     code = "amount_not_positive"
     status = 422
     title = "The amount must be greater than zero."
+    next_step = "Enter an amount above zero."
 
 
 class AmountOutOfRange(RequestError):

@@ -1,0 +1,1 @@
+"""The wallet: what a user does with their money, on top of the ledger."""

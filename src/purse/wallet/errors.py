@@ -1,0 +1,230 @@
+"""The wallet's failure catalogue.
+
+Each reason a wallet operation can fail has a stable ``code``, an English
+message (translated into zh-CN by the catalog), the next step the user can take,
+and whether retrying the same request can help. The catalogue a client sees
+(``GET /v1/wallet/failure-reasons``) is these classes plus the ledger's,
+funding's and money's errors that wallet operations can raise (``CATALOGUE``).
+
+A refused operation writes nothing. A top-up or withdrawal that a bank declines
+later is kept, as a failed operation with the reason, so the user can see it.
+"""
+
+from __future__ import annotations
+
+from purse.errors import PurseError, RequestError
+from purse.funding import errors as funding
+from purse.ledger import errors as ledger
+from purse.money import errors as money
+
+
+class WalletError(RequestError):
+    status = 422
+
+
+class IdempotencyKeyMissing(WalletError):
+    code = "idempotency_key_missing"
+    status = 400
+    title = "Requests that move money need an Idempotency-Key header."
+    next_step = "Send a unique key (a UUID) with each new request, and the same key when retrying."
+
+
+class RecipientNotFound(WalletError):
+    code = "recipient_not_found"
+    status = 404
+    title = "No purse account matches {recipient!r}."
+    next_step = "Check the phone number, email or handle with the person you want to pay."
+
+
+class RecipientIsSelf(WalletError):
+    code = "recipient_is_self"
+    title = "You cannot send money to yourself."
+    next_step = "To move money between your currencies, use Convert."
+
+
+class RecipientCannotReceive(WalletError):
+    code = "recipient_cannot_receive"
+    status = 409
+    title = "This account cannot receive money right now."
+    next_step = (
+        "Nothing was sent. Ask the person to contact purse support, or pay them another way."
+    )
+
+
+class AssetNotOffered(WalletError):
+    code = "asset_not_offered"
+    title = "This wallet does not hold {asset}."
+    next_step = "Choose one of the currencies listed in your wallet."
+
+
+class LimitExceeded(WalletError):
+    code = "limit_exceeded"
+    status = 409
+    title = "This would go over your {period} limit of {limit}; {remaining} is left."
+    next_step = (
+        "Send a smaller amount, wait until the limit resets, or verify your identity "
+        "to raise your limits."
+    )
+    translated_fields = ("period",)
+
+
+class NoteTooLong(WalletError):
+    code = "note_too_long"
+    title = "A note may have at most {length_max} characters."
+    next_step = "Shorten the note."
+
+
+class FundingSourceNotFound(WalletError):
+    code = "funding_source_not_found"
+    status = 404
+    title = "This card or bank account is not linked to your wallet."
+    next_step = "Choose one of your linked cards or accounts, or link a new one."
+
+
+class FundingSourceLimitReached(WalletError):
+    code = "funding_source_limit_reached"
+    status = 409
+    title = "You can link at most {count_max} cards and bank accounts."
+    next_step = "Remove one you no longer use first."
+
+
+class FxRateUnavailable(WalletError):
+    code = "fx_rate_unavailable"
+    status = 409
+    title = "There is no exchange rate from {from_asset} to {to_asset} right now."
+    next_step = "Try again later, or convert through another currency."
+    retryable = True
+
+
+class ConversionSameAsset(WalletError):
+    code = "conversion_same_asset"
+    title = "Choose two different currencies to convert between."
+
+
+class ConversionTooSmall(WalletError):
+    code = "conversion_too_small"
+    title = "This amount is too small to convert; it would give less than the smallest unit."
+    next_step = "Convert a larger amount."
+
+
+class QuoteNotFound(WalletError):
+    code = "quote_not_found"
+    status = 404
+    title = "This quote does not exist."
+    next_step = "Ask for a new quote."
+
+
+class QuoteExpired(WalletError):
+    code = "quote_expired"
+    status = 409
+    title = "This quote has expired; rates change, so it was not used."
+    next_step = "Ask for a new quote and confirm it within its time."
+
+
+class QuoteUsed(WalletError):
+    code = "quote_used"
+    status = 409
+    title = "This quote was already used for a conversion."
+    next_step = "Ask for a new quote to convert again."
+
+
+class MoneyRequestNotFound(WalletError):
+    code = "money_request_not_found"
+    status = 404
+    title = "There is no such money request."
+    next_step = "Open the request from your list of requests."
+
+
+class MoneyRequestToSelf(WalletError):
+    code = "money_request_to_self"
+    title = "You cannot ask yourself for money."
+    next_step = "Enter the phone number, email or handle of the person who owes you."
+
+
+class MoneyRequestNotOpen(WalletError):
+    code = "money_request_not_open"
+    status = 409
+    title = "This request was already {status}."
+    next_step = "Your list of requests shows where each one stands."
+    translated_fields = ("status",)
+
+
+class MoneyRequestExpired(WalletError):
+    code = "money_request_expired"
+    status = 409
+    title = "This request has expired."
+    next_step = "Ask the person to send a new request if you still owe them."
+
+
+class OperationNotFound(WalletError):
+    code = "operation_not_found"
+    status = 404
+    title = "There is no transaction with this reference in your wallet."
+    next_step = "Check the reference on your receipt."
+
+
+class StatementMonthInvalid(WalletError):
+    code = "statement_month_invalid"
+    title = "Choose a month in the form YYYY-MM that is not in the future."
+
+
+class StatementNotFound(WalletError):
+    code = "statement_not_found"
+    status = 404
+    title = "There is no such statement."
+
+
+class StatementNotReady(WalletError):
+    code = "statement_not_ready"
+    status = 409
+    title = "This statement is still being prepared."
+    next_step = "Wait a moment; the page shows its progress."
+    retryable = True
+
+
+class CursorInvalid(WalletError):
+    code = "cursor_invalid"
+    title = "This page cursor is not valid."
+    next_step = "Start again from the first page."
+
+
+# Every reason a wallet operation can fail, in the order the catalogue lists them.
+CATALOGUE: tuple[type[PurseError], ...] = (
+    ledger.InsufficientFunds,
+    RecipientNotFound,
+    RecipientIsSelf,
+    RecipientCannotReceive,
+    LimitExceeded,
+    money.AmountScaleExceeded,
+    money.AmountNotPositive,
+    money.AmountInvalid,
+    money.AmountOutOfRange,
+    money.AssetUnknown,
+    AssetNotOffered,
+    NoteTooLong,
+    ledger.AccountFrozen,
+    ledger.AccountClosed,
+    FundingSourceNotFound,
+    FundingSourceLimitReached,
+    funding.CardNumberInvalid,
+    funding.CardExpiryInvalid,
+    funding.BankAccountInvalid,
+    funding.CardExpired,
+    funding.BankInsufficientFunds,
+    funding.BankDeclined,
+    funding.ProviderTimeout,
+    funding.ProviderUnavailable,
+    FxRateUnavailable,
+    ConversionSameAsset,
+    ConversionTooSmall,
+    QuoteNotFound,
+    QuoteExpired,
+    QuoteUsed,
+    MoneyRequestNotFound,
+    MoneyRequestToSelf,
+    MoneyRequestNotOpen,
+    MoneyRequestExpired,
+    IdempotencyKeyMissing,
+    ledger.IdempotencyKeyReused,
+    ledger.IdempotencyKeyInvalid,
+)
