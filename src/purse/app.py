@@ -32,6 +32,8 @@ from purse.identity import pages as identity_pages
 from purse.identity.context import Identity
 from purse.problems import install_problem_handlers, problem_response
 from purse.settings import Settings
+from purse.wallet import api as wallet_api
+from purse.wallet.context import Wallet
 from purse.web.security import SecurityHeadersMiddleware
 from purse.workers.runner import JobRunner
 
@@ -115,7 +117,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runner = JobRunner(database) if run_workers else None
+        runner = JobRunner(database, wallet=wallet) if run_workers else None
         if runner is not None:
             runner.start_thread()
         try:
@@ -134,12 +136,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.identity = Identity(settings)
+    app.state.identity = identity = Identity(settings)
+    app.state.wallet = wallet = Wallet(database, identity)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, registry=registry)
 
     app.include_router(identity_api.router)
     app.include_router(identity_pages.router)
+    app.include_router(wallet_api.router)
+    app.include_router(wallet_api.callbacks)
     app.mount("/static", StaticFiles(packages=[("purse.web", "static")]), name="static")
     app.add_middleware(SecurityHeadersMiddleware)
 

@@ -99,7 +99,7 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
 ) -> None:
-    """Run the background jobs (hold expiry, key purge) until stopped."""
+    """Run the background jobs (hold expiry, provider follow-up, simulator, ...) until stopped."""
     from purse.db import Database
     from purse.logs import configure_logging
     from purse.workers.runner import JobRunner

@@ -78,7 +78,13 @@ def test_ledger_verify_exit_codes(env: str) -> None:
 def test_worker_once_runs_every_job(env: str) -> None:
     result = runner.invoke(app, ["worker", "--once"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"expire_holds": 0, "purge_idempotency_keys": 0}
+    assert json.loads(result.stdout) == {
+        "expire_holds": 0,
+        "purge_idempotency_keys": 0,
+        "simulator_settle": 0,
+        "funding_follow_up": 0,
+        "expire_money_requests": 0,
+    }
 
 
 def test_db_upgrade_on_a_new_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,39 +15,68 @@ import structlog
 from sqlalchemy.orm import Session
 
 from purse.db import Database
+from purse.identity.context import Identity
 from purse.ledger import service as ledger
+from purse.wallet import bank
+from purse.wallet import service as wallet_service
+from purse.wallet.context import Wallet
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A bounded unit of background work; returns how many things it handled.
+
+    ``run`` gets the database and opens its own transactions: most jobs are one
+    transaction (:func:`in_transaction`), but jobs that call a funding provider
+    must call it between transactions, never inside one.
+    """
+
     name: str
-    run: Callable[[Session], int]
+    run: Callable[[Database], int]
 
 
-def default_jobs(database: Database) -> list[Job]:
+def in_transaction(use_case: Callable[[Session], int]) -> Callable[[Database], int]:
+    return lambda database: database.run(use_case)
+
+
+def default_jobs(database: Database, wallet: Wallet | None = None) -> list[Job]:
     settings = database.settings
+    wallet = wallet if wallet is not None else Wallet(database, Identity(settings))
+    batch = settings.worker_batch_size_max
     return [
         Job(
             "expire_holds",
-            lambda session: ledger.expire_overdue_holds(
-                session, limit=settings.worker_batch_size_max
-            ),
+            in_transaction(lambda session: ledger.expire_overdue_holds(session, limit=batch)),
         ),
         Job(
             "purge_idempotency_keys",
-            lambda session: ledger.purge_idempotency_keys(
-                session, retention_seconds=settings.idempotency_key_retention_seconds
+            in_transaction(
+                lambda session: ledger.purge_idempotency_keys(
+                    session, retention_seconds=settings.idempotency_key_retention_seconds
+                )
             ),
+        ),
+        # The built-in simulator's bank settles payments and sends its callbacks.
+        Job("simulator_settle", lambda _database: wallet.simulator.settle_due(limit=batch)),
+        Job(
+            "funding_follow_up",
+            lambda _database: bank.follow_up_provider_operations(wallet, limit=batch),
+        ),
+        Job(
+            "expire_money_requests",
+            in_transaction(lambda session: wallet_service.expire_requests(session, limit=batch)),
         ),
     ]
 
 
 class JobRunner:
-    def __init__(self, database: Database, jobs: list[Job] | None = None) -> None:
+    def __init__(
+        self, database: Database, jobs: list[Job] | None = None, *, wallet: Wallet | None = None
+    ) -> None:
         self.database = database
-        self.jobs = jobs if jobs is not None else default_jobs(database)
+        self.jobs = jobs if jobs is not None else default_jobs(database, wallet)
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -56,7 +85,7 @@ class JobRunner:
         done: dict[str, int] = {}
         for job in self.jobs:
             try:
-                done[job.name] = self.database.run(job.run)
+                done[job.name] = job.run(self.database)
             except Exception as error:
                 log.error(
                     "job.failed", job=job.name, error_type=type(error).__name__, exc_info=error

@@ -1,0 +1,531 @@
+"""The wallet API as a client uses it: each operation, each failure reason, and who may see what.
+
+After every test the ledger check runs (the ``api`` fixture). Refusals are
+problem+json with a stable code and a next step, and leave nothing written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from factories import make_settings
+from purse.app import create_app
+from purse.db import Database
+from purse.funding.provider import AnswerStatus, Event
+from purse.ledger.models import Account
+from purse.ledger.verify import verify_ledger
+from purse.models import utc_now
+from purse.wallet import service
+from purse.wallet.context import Wallet
+from purse.wallet.models import FxQuote
+from wallet_support import PASSWORD, counts, make_user
+
+
+@dataclass
+class Api:
+    client: TestClient
+    database: Database
+
+    @property
+    def wallet(self) -> Wallet:
+        return self.client.app.state.wallet  # type: ignore[attr-defined,no-any-return]
+
+    def token(self, handle: str) -> dict[str, str]:
+        response = self.client.post(
+            "/v1/auth/token", json={"identifier": handle, "password": PASSWORD}
+        )
+        assert response.status_code == 201, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def user(self, handle: str, name: str, **kwargs: Any) -> dict[str, str]:
+        make_user(self.database, self.wallet.identity, handle=handle, display_name=name, **kwargs)
+        return self.token(handle)
+
+    def post(self, path: str, auth: dict[str, str], body: Any, key: str | None = "") -> Any:
+        headers = dict(auth)
+        if key is not None:
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
+        return self.client.post(path, json=body, headers=headers)
+
+    def card(self, auth: dict[str, str], number: str = "4242424242424242") -> int:
+        response = self.client.post(
+            "/v1/wallet/funding-sources",
+            json={
+                "kind": "card",
+                "number": number,
+                "expiry_month": 12,
+                "expiry_year": 2099,
+                "holder_name": "Wang Wei",
+            },
+            headers=auth,
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    def top_up(self, auth: dict[str, str], value: str, currency: str = "CNY") -> Any:
+        source = self.card(auth)
+        response = self.post(
+            "/v1/wallet/top-ups",
+            auth,
+            {"funding_source_id": source, "amount": {"value": value, "currency": currency}},
+        )
+        assert response.status_code == 202, response.text
+        self.wallet.simulator.settle_due()
+        return self.client.get(
+            f"/v1/wallet/operations/{response.json()['reference']}", headers=auth
+        ).json()
+
+    def balance(self, auth: dict[str, str], currency: str = "CNY") -> dict[str, Any]:
+        found = self.client.get("/v1/wallet/balances", headers=auth).json()
+        return next(item for item in found if item["currency"] == currency)
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[Api]:
+    database = Database(make_settings(database_url, simulator_settle_seconds=0))
+    with TestClient(create_app(database.settings, database=database)) as client:
+        yield Api(client=client, database=database)
+    report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
+    assert report.ok, report.problems
+    database.dispose()
+
+
+@pytest.fixture
+def wang(api: Api) -> dict[str, str]:
+    return api.user("wang_wei", "Wang Wei", phone="+8613800138000")
+
+
+@pytest.fixture
+def zhang(api: Api) -> dict[str, str]:
+    return api.user("zhang_wei", "Zhang Wei", email="zhang.wei@example.com")
+
+
+def send_body(to: str = "zhang_wei", value: str = "25.50", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "to": to,
+        "amount": {"value": value, "currency": "CNY"},
+        "note": "dinner",
+    }
+    body.update(changes)
+    return body
+
+
+def test_top_up_then_send_with_masked_name_check(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    topped = api.top_up(wang, "500.00")
+    assert topped["status"] == "completed" and topped["direction"] == "in"
+    assert [step["event"] for step in topped["timeline"]] == ["created", "submitted", "posted"]
+    assert topped["funding_source"]["last4"] == "4242"
+
+    preview = api.client.get("/v1/wallet/recipients?to=zhang.wei@example.com", headers=wang)
+    assert preview.json() == {"handle": "zhang_wei", "masked_name": "Z*** W***"}
+
+    sent = api.post("/v1/wallet/transfers", wang, send_body(), key="dinner-1")
+    assert sent.status_code == 201, sent.text
+    body = sent.json()
+    assert body["amount"] == {"value": "25.50", "currency": "CNY"}
+    assert body["counterparty"] == {"handle": "zhang_wei", "masked_name": "Z*** W***"}
+    assert body["initiator"]["kind"] == "user_session"
+    assert body["initiator"]["authenticated_by"] == "access_token"
+    assert "Idempotent-Replayed" not in sent.headers
+
+    again = api.post("/v1/wallet/transfers", wang, send_body(), key="dinner-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["reference"] == body["reference"]
+    other = api.post("/v1/wallet/transfers", wang, send_body(value="25.51"), key="dinner-1")
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+    assert api.balance(wang)["balance"]["value"] == "474.50"
+    assert api.balance(zhang)["available"]["value"] == "25.50"
+    # The recipient sees the money coming in, and nothing of the sender's device.
+    received = api.client.get(f"/v1/wallet/operations/{body['reference']}", headers=zhang).json()
+    assert received["direction"] == "in" and received["initiator"] is None
+    assert received["counterparty"]["handle"] == "wang_wei"
+    assert received["funding_source"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (send_body(value="1000.00"), 409, "insufficient_funds"),
+        (send_body(to="nobody_here"), 404, "recipient_not_found"),
+        (send_body(to="wang_wei"), 422, "recipient_is_self"),
+        (send_body(value="12.345"), 422, "amount_scale_exceeded"),
+        (send_body(value="0"), 422, "amount_not_positive"),
+        (send_body(value="twelve"), 422, "amount_invalid"),
+        (send_body(value="99999999999999999999"), 422, "amount_out_of_range"),
+        (send_body(amount={"value": "1", "currency": "XYZ"}), 422, "asset_unknown"),
+        (send_body(amount={"value": "1", "currency": "GBP"}), 422, "asset_not_offered"),
+        (send_body(note="n" * 141), 422, "note_too_long"),
+        (send_body(value="20000.01"), 409, "limit_exceeded"),
+        ({**send_body(), "balance": "1000"}, 422, "validation_failed"),
+    ],
+)
+def test_each_refused_send_is_a_problem_and_changes_nothing(
+    api: Api,
+    wang: dict[str, str],
+    zhang: dict[str, str],
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    api.top_up(wang, "100.00")
+    before = counts(api.database)
+    response = api.post("/v1/wallet/transfers", wang, body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == code
+    if code not in {"validation_failed", "amount_out_of_range", "asset_unknown"}:
+        assert problem["next_step"], code
+    assert counts(api.database) == before
+    assert api.balance(wang)["balance"]["value"] == "100.00"
+
+
+def test_problems_speak_chinese_and_say_whether_to_retry(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    response = api.client.post(
+        "/v1/wallet/transfers",
+        json=send_body(value="5"),
+        headers={**wang, "Idempotency-Key": "k", "Accept-Language": "zh-CN"},
+    )
+    problem = response.json()
+    assert problem["code"] == "insufficient_funds" and problem["retryable"] is True
+    assert (
+        problem["detail"] == "账户余额不足。" and problem["next_step"] == "请先充值，或减少金额。"
+    )
+
+
+def test_money_posts_need_an_idempotency_key(api: Api, wang: dict[str, str]) -> None:
+    before = counts(api.database)
+    for path, body in [
+        ("/v1/wallet/transfers", send_body()),
+        (
+            "/v1/wallet/top-ups",
+            {"funding_source_id": 1, "amount": {"value": "1", "currency": "CNY"}},
+        ),
+        (
+            "/v1/wallet/withdrawals",
+            {"funding_source_id": 1, "amount": {"value": "1", "currency": "CNY"}},
+        ),
+        ("/v1/wallet/conversions", {"quote_id": "q_x"}),
+        ("/v1/wallet/requests/1/pay", None),
+    ]:
+        response = api.post(path, wang, body, key=None)
+        assert response.status_code == 400 and response.json()["code"] == "idempotency_key_missing"
+        bad = api.post(path, wang, body, key="x" * 256)
+        assert bad.status_code == 422 and bad.json()["code"] == "idempotency_key_invalid", path
+    assert counts(api.database) == before
+
+
+def test_a_frozen_wallet_cannot_send(api: Api, wang: dict[str, str], zhang: dict[str, str]) -> None:
+    api.top_up(wang, "50.00")
+    api.database.run(
+        lambda s: s.execute(
+            update(Account)
+            .where(Account.owner_id == "1", Account.kind == "wallet")
+            .values(status="frozen")
+        )
+    )
+    response = api.post("/v1/wallet/transfers", wang, send_body())
+    assert response.status_code == 409 and response.json()["code"] == "account_frozen"
+    assert "support" in response.json()["next_step"]
+
+
+def test_withdrawal_that_the_bank_declines_releases_the_hold(
+    api: Api, wang: dict[str, str]
+) -> None:
+    api.top_up(wang, "300.00")
+    declining = api.card(wang, "4000000000000002")
+    response = api.post(
+        "/v1/wallet/withdrawals",
+        wang,
+        {"funding_source_id": declining, "amount": {"value": "120.00", "currency": "CNY"}},
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "failed" and body["direction"] == "out"
+    assert body["failure"]["code"] == "bank_declined" and body["failure"]["retryable"] is False
+    assert body["failure"]["next_step"].startswith("Nothing was taken.")
+    assert [step["event"] for step in body["timeline"]] == ["created", "held", "voided", "failed"]
+    balance = api.balance(wang)
+    assert balance["available"]["value"] == balance["balance"]["value"] == "300.00"
+
+    paying = api.card(wang)
+    held = api.post(
+        "/v1/wallet/withdrawals",
+        wang,
+        {"funding_source_id": paying, "amount": {"value": "100.00", "currency": "CNY"}},
+    ).json()
+    assert held["status"] == "pending" and held["hold_expires_at"]
+    assert api.balance(wang)["held"]["value"] == "100.00"
+    pending = api.client.get("/v1/wallet/activity?status=pending", headers=wang).json()
+    assert [item["reference"] for item in pending["items"]] == [held["reference"]]
+    api.wallet.simulator.settle_due()
+    assert api.balance(wang)["balance"]["value"] == "200.00"
+
+
+def test_provider_callbacks_are_verified_and_applied_once(api: Api, wang: dict[str, str]) -> None:
+    source = api.card(wang)
+    started = api.post(
+        "/v1/wallet/top-ups",
+        wang,
+        {"funding_source_id": source, "amount": {"value": "80.00", "currency": "CNY"}},
+    ).json()
+    simulator = api.wallet.simulator
+    event = Event(
+        event_id="evt_1",
+        reference=started["reference"],
+        provider_reference="simpay_x",
+        status=AnswerStatus.succeeded,
+    )
+    headers, body = simulator.sign(event)
+    url = "/v1/funding/providers/simulator/events"
+    first = api.client.post(url, content=body, headers=headers)
+    assert first.status_code == 200 and first.json() == {"status": "applied"}
+    second = api.client.post(url, content=body, headers=headers)
+    assert second.json() == {"status": "duplicate"}
+    assert api.balance(wang)["balance"]["value"] == "80.00"
+
+    tampered = body.replace(b"succeeded", b"declined")
+    assert api.client.post(url, content=tampered, headers=headers).json()["code"] == (
+        "provider_event_invalid"
+    )
+    old_headers, old_body = simulator.sign(event, timestamp=int(utc_now().timestamp()) - 600)
+    assert api.client.post(url, content=old_body, headers=old_headers).status_code == 400
+    assert api.client.post(url.replace("simulator", "acme"), content=body).status_code == 404
+
+
+def test_nobody_reads_or_moves_what_is_not_theirs(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    topped = api.top_up(wang, "60.00")
+    wang_card = topped["funding_source"]["id"]
+    for path in (f"/v1/wallet/operations/{topped['reference']}",):
+        missing = api.client.get(path, headers=zhang)
+        assert missing.status_code == 404 and missing.json()["code"] == "operation_not_found"
+        assert api.client.get(path).status_code == 401
+    stolen = api.post(
+        "/v1/wallet/withdrawals",
+        zhang,
+        {"funding_source_id": wang_card, "amount": {"value": "1.00", "currency": "CNY"}},
+    )
+    assert stolen.status_code == 404 and stolen.json()["code"] == "funding_source_not_found"
+    assert (
+        api.client.delete(f"/v1/wallet/funding-sources/{wang_card}", headers=zhang).status_code
+        == 404
+    )
+    assert api.client.get("/v1/wallet/funding-sources", headers=zhang).json() == []
+    assert api.client.get("/v1/wallet/balances").status_code == 401
+    assert api.client.get("/v1/wallet/activity", headers=zhang).json()["items"] == []
+
+
+def test_activity_pages_filters_and_search(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    api.top_up(wang, "500.00")
+    for note in ("coffee", "books", "coffee beans"):
+        assert (
+            api.post("/v1/wallet/transfers", wang, send_body(note=note, value="1.00")).status_code
+            == 201
+        )
+    first = api.client.get("/v1/wallet/activity?limit=2", headers=wang).json()
+    assert [item["note"] for item in first["items"]] == ["coffee beans", "books"]
+    second = api.client.get(
+        f"/v1/wallet/activity?limit=2&cursor={first['next_cursor']}", headers=wang
+    ).json()
+    assert [item["kind"] for item in second["items"]] == ["send", "top_up"]
+    assert second["next_cursor"] is None
+
+    def search(query: str, auth: dict[str, str] = wang) -> list[str | None]:
+        found = api.client.get(f"/v1/wallet/activity?{query}", headers=auth).json()
+        return [item["note"] for item in found["items"]]
+
+    assert search("q=coffee") == ["coffee beans", "coffee"]
+    assert search("q=Zhang") == ["coffee beans", "books", "coffee"]
+    assert search("q=%25") == []  # a wildcard is searched for, not obeyed
+    assert search("direction=in") == [None]
+    assert search("direction=in", zhang) == ["coffee beans", "books", "coffee"]
+    assert search("kind=top_up&status=completed") == [None]
+    assert search("counterparty=zhang_wei") == ["coffee beans", "books", "coffee"]
+    today = utc_now().date()
+    assert (
+        len(search(f"date_from={today - timedelta(days=1)}&date_to={today + timedelta(days=1)}"))
+        == 4
+    )
+    assert search(f"date_to={today - timedelta(days=2)}") == []
+    bad = api.client.get("/v1/wallet/activity?cursor=abc", headers=wang)
+    assert bad.status_code == 422 and bad.json()["code"] == "cursor_invalid"
+    assert api.client.get("/v1/wallet/activity?limit=1000", headers=wang).status_code == 422
+
+
+def test_convert_with_a_quote_and_refuse_an_expired_one(api: Api, wang: dict[str, str]) -> None:
+    api.top_up(wang, "1000.00")
+    api.database.run(
+        lambda s: service.set_rate(
+            s, base_asset="USD", quote_asset="CNY", rate="7.25", updated_by="t"
+        )
+    )
+    quote = api.client.post(
+        "/v1/wallet/quotes",
+        json={
+            "from_currency": "CNY",
+            "to_currency": "USD",
+            "amount": {"value": "725.00", "currency": "CNY"},
+        },
+        headers=wang,
+    )
+    assert quote.status_code == 201, quote.text
+    priced = quote.json()
+    assert priced["buy"] == {"value": "99.50", "currency": "USD"}
+    assert priced["spread"] == {"value": "0.50", "currency": "USD"}
+    converted = api.post("/v1/wallet/conversions", wang, {"quote_id": priced["id"]})
+    assert converted.status_code == 201, converted.text
+    assert converted.json()["converted"] == {"value": "99.50", "currency": "USD"}
+    assert converted.json()["direction"] == "exchange"
+    assert api.balance(wang, "USD")["balance"]["value"] == "99.50"
+    assert api.balance(wang, "CNY")["balance"]["value"] == "275.00"
+
+    stale = api.client.post(
+        "/v1/wallet/quotes",
+        json={
+            "from_currency": "CNY",
+            "to_currency": "USD",
+            "amount": {"value": "10", "currency": "CNY"},
+        },
+        headers=wang,
+    ).json()
+    api.database.run(
+        lambda s: s.execute(
+            update(FxQuote)
+            .where(FxQuote.id == stale["id"])
+            .values(expires_at=utc_now() - timedelta(seconds=1))
+        )
+    )
+    before = counts(api.database)
+    expired = api.post("/v1/wallet/conversions", wang, {"quote_id": stale["id"]})
+    assert expired.status_code == 409 and expired.json()["code"] == "quote_expired"
+    assert counts(api.database) == before
+    mismatch = api.client.post(
+        "/v1/wallet/quotes",
+        json={
+            "from_currency": "CNY",
+            "to_currency": "USD",
+            "amount": {"value": "10", "currency": "USD"},
+        },
+        headers=wang,
+    )
+    assert mismatch.status_code == 422
+
+
+def test_money_requests_over_the_api(api: Api, wang: dict[str, str], zhang: dict[str, str]) -> None:
+    api.top_up(wang, "100.00")
+    asked = api.client.post(
+        "/v1/wallet/requests",
+        json={
+            "payer": "+86 138 0013 8000",
+            "amount": {"value": "30.00", "currency": "CNY"},
+            "note": "tickets",
+        },
+        headers=zhang,
+    )
+    assert asked.status_code == 201, asked.text
+    request = asked.json()
+    assert request["direction"] == "outgoing" and request["other"]["masked_name"] == "W*** W***"
+    incoming = api.client.get("/v1/wallet/requests", headers=wang).json()
+    assert incoming[0]["direction"] == "incoming" and incoming[0]["status"] == "open"
+    paid = api.post(f"/v1/wallet/requests/{request['id']}/pay", wang, None)
+    assert paid.status_code == 201 and paid.json()["note"] == "tickets"
+    assert api.balance(zhang)["balance"]["value"] == "30.00"
+    assert api.client.get("/v1/wallet/requests", headers=zhang).json()[0]["status"] == "paid"
+    again = api.client.post(f"/v1/wallet/requests/{request['id']}/decline", headers=wang)
+    assert again.status_code == 409 and again.json()["code"] == "money_request_not_open"
+    assert api.client.post("/v1/wallet/requests/999/cancel", headers=zhang).status_code == 404
+
+
+def test_adding_a_card_needs_a_recent_sign_in(database_url: str) -> None:
+    database = Database(make_settings(database_url, step_up_max_age_seconds=0))
+    try:
+        with TestClient(create_app(database.settings, database=database)) as client:
+            api = Api(client=client, database=database)
+            auth = api.user("wang_wei", "Wang Wei")
+            response = client.post(
+                "/v1/wallet/funding-sources",
+                json={
+                    "kind": "bank_account",
+                    "bank_name": "ICBC",
+                    "account_number": "6222020200112233",
+                    "holder_name": "W",
+                },
+                headers=auth,
+            )
+            assert response.status_code == 403 and response.json()["code"] == "step_up_required"
+            assert client.get("/v1/wallet/funding-sources", headers=auth).json() == []
+    finally:
+        database.dispose()
+
+
+def test_card_numbers_are_never_echoed_or_stored(api: Api, wang: dict[str, str]) -> None:
+    response = api.client.post(
+        "/v1/wallet/funding-sources",
+        json={
+            "kind": "card",
+            "number": "4242424242424241",
+            "expiry_month": 1,
+            "expiry_year": 2099,
+            "holder_name": "W",
+        },
+        headers=wang,
+    )
+    assert response.status_code == 422 and response.json()["code"] == "card_number_invalid"
+    assert "4242424242424241" not in response.text
+    invalid = api.client.post(
+        "/v1/wallet/funding-sources",
+        json={
+            "kind": "card",
+            "number": "4242424242424242",
+            "expiry_month": 13,
+            "expiry_year": 2099,
+            "holder_name": "W",
+        },
+        headers=wang,
+    )
+    assert invalid.status_code == 422 and "4242424242424242" not in invalid.text
+
+
+def test_receive_link_qr_spending_and_the_failure_catalogue(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    receive = api.client.get("/v1/wallet/receive", headers=zhang).json()
+    assert receive["link"].endswith("/pay/zhang_wei")
+    qr = api.client.get(receive["qr_svg"], headers=zhang)
+    assert qr.headers["content-type"] == "image/svg+xml" and qr.text.startswith("<?xml")
+
+    api.top_up(wang, "100.00")
+    api.post("/v1/wallet/transfers", wang, send_body(value="12.00"))
+    spent = api.client.get("/v1/wallet/spending?currency=CNY", headers=wang).json()
+    assert (
+        spent["months"][-1]["spent"] == {"value": "12.00", "currency": "CNY"}
+        and len(spent["months"]) == 6
+    )
+    assert spent["counterparties"][0]["counterparty"]["handle"] == "zhang_wei"
+
+    reasons = api.client.get(
+        "/v1/wallet/failure-reasons", headers={"Accept-Language": "zh-CN"}
+    ).json()
+    by_code = {reason["code"]: reason for reason in reasons}
+    assert by_code["provider_timeout"]["retryable"] is True
+    assert by_code["recipient_not_found"]["next_step"] == "请向收款人核对手机号、邮箱或用户名。"
+    assert {"insufficient_funds", "limit_exceeded", "quote_expired", "account_frozen"} <= set(
+        by_code
+    )
