@@ -529,3 +529,39 @@ def test_receive_link_qr_spending_and_the_failure_catalogue(
     assert {"insufficient_funds", "limit_exceeded", "quote_expired", "account_frozen"} <= set(
         by_code
     )
+
+
+def test_statements_are_prepared_by_the_worker_and_downloaded(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    from purse.wallet import statements
+
+    api.top_up(wang, "100.00")
+    api.post("/v1/wallet/transfers", wang, send_body(value="12.00", note="=cmd|' /C calc'!A0"))
+    month = utc_now().strftime("%Y-%m")
+    asked = api.client.post(
+        "/v1/wallet/statements", json={"month": month, "format": "csv"}, headers=wang
+    )
+    assert asked.status_code == 202 and asked.json()["status"] == "queued"
+    statement_id = asked.json()["id"]
+    early = api.client.get(f"/v1/wallet/statements/{statement_id}/file", headers=wang)
+    assert early.status_code == 409 and early.json()["code"] == "statement_not_ready"
+    assert statements.build_statements(api.wallet) == 1
+    ready = api.client.get(f"/v1/wallet/statements/{statement_id}", headers=wang).json()
+    assert ready["status"] == "ready" and ready["lines_done"] == ready["lines_total"] == 2
+    download = api.client.get(ready["file"], headers=wang)
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "attachment" in download.headers["content-disposition"]
+    text = download.content.decode("utf-8-sig")
+    assert "88.00" in text and "'=cmd" in text  # a formula in a note is defused
+    assert api.client.get(ready["file"], headers=zhang).status_code == 404
+    assert [
+        item["id"] for item in api.client.get("/v1/wallet/statements", headers=wang).json()
+    ] == [statement_id]
+    for body, code in [
+        ({"month": "2999-01"}, "statement_month_invalid"),
+        ({"month": "2026-1"}, "validation_failed"),
+        ({"month": month, "format": "xls"}, "validation_failed"),
+    ]:
+        refused = api.client.post("/v1/wallet/statements", json=body, headers=wang)
+        assert refused.status_code == 422 and refused.json()["code"] == code, body

@@ -10,7 +10,7 @@ is committed and outside any transaction (see :mod:`purse.wallet.bank`).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
@@ -23,11 +23,11 @@ from purse.identity.sessions import Authenticated
 from purse.models import utc_now
 from purse.money.amounts import parse_amount
 from purse.problems import request_locale
-from purse.wallet import bank, queries, rules, service
+from purse.wallet import bank, queries, rules, service, statements
 from purse.wallet import schemas as s
 from purse.wallet.context import Caller, Wallet
 from purse.wallet.errors import CATALOGUE, IdempotencyKeyMissing
-from purse.wallet.models import FxRate
+from purse.wallet.models import FxRate, Statement
 from purse.wallet.operations import OperationResult
 
 router = APIRouter(prefix="/v1/wallet", tags=["wallet"])
@@ -556,6 +556,90 @@ def spending(
             )
             for party, amount in found.counterparties
         ],
+    )
+
+
+def _statement_read(statement: Statement) -> s.StatementRead:
+    return s.StatementRead(
+        id=statement.id,
+        month=statement.month,
+        format=statement.format,
+        locale=statement.locale,
+        status=statement.status,
+        lines_done=statement.lines_done,
+        lines_total=statement.lines_total,
+        created_at=statement.created_at,
+        finished_at=statement.finished_at,
+        file=f"/v1/wallet/statements/{statement.id}/file" if statement.status == "ready" else None,
+    )
+
+
+@router.post("/statements", status_code=status.HTTP_202_ACCEPTED, response_model=s.StatementRead)
+def request_statement(
+    request: Request, body: s.StatementCreate, wallet: WalletDep, caller: CallerDep
+) -> s.StatementRead:
+    """Ask for a month's statement; a worker prepares it, poll `GET` for its progress."""
+    created = wallet.database.run(
+        lambda session: statements.request_statement(
+            session,
+            wallet=wallet,
+            caller=caller,
+            month=body.month,
+            format=body.format,
+            locale=request_locale(request),
+        )
+    )
+    return _statement_read(created)
+
+
+@router.get("/statements", response_model=list[s.StatementRead])
+def list_statements(wallet: WalletDep, caller: CallerDep) -> list[s.StatementRead]:
+    """The user's latest statements, newest first."""
+    found = wallet.database.run(
+        lambda session: statements.recent_statements(session, user_id=caller.user_id),
+        write=False,
+    )
+    return [_statement_read(item) for item in found]
+
+
+StatementId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get("/statements/{statement_id}", response_model=s.StatementRead)
+def get_statement(
+    statement_id: StatementId, wallet: WalletDep, caller: CallerDep
+) -> s.StatementRead:
+    """A statement's status and progress."""
+    found = wallet.database.run(
+        lambda session: statements.statement_for(
+            session, user_id=caller.user_id, statement_id=statement_id
+        ),
+        write=False,
+    )
+    return _statement_read(found)
+
+
+@router.get("/statements/{statement_id}/file", response_class=Response)
+def statement_file(statement_id: StatementId, wallet: WalletDep, caller: CallerDep) -> Response:
+    """The statement as CSV or PDF (409 `statement_not_ready` while it is being prepared)."""
+    return statement_download(wallet, caller.user_id, statement_id)
+
+
+def statement_download(wallet: Wallet, user_id: int, statement_id: int) -> Response:
+    def read(session: Any) -> tuple[Statement, bytes]:
+        content = statements.statement_file(session, user_id=user_id, statement_id=statement_id)
+        return statements.statement_for(
+            session, user_id=user_id, statement_id=statement_id
+        ), content
+
+    found, content = wallet.database.run(read, write=False)
+    return Response(
+        content,
+        media_type=statements.MEDIA_TYPES[found.format],
+        headers={
+            "Content-Disposition": f'attachment; filename="{statements.download_name(found)}"',
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

@@ -182,6 +182,14 @@ class StatementNotReady(WalletError):
     retryable = True
 
 
+class StatementFailed(WalletError):
+    code = "statement_failed"
+    status = 409
+    title = "This statement could not be prepared."
+    next_step = "Ask for it again; if it fails again, contact purse support."
+    retryable = True
+
+
 class CursorInvalid(WalletError):
     code = "cursor_invalid"
     title = "This page cursor is not valid."

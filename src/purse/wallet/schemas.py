@@ -265,5 +265,23 @@ class SpendingRead(BaseModel):
     counterparties: list[SpendingPartyRead]
 
 
+class StatementCreate(_Strict):
+    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2026-11"])
+    format: Literal["csv", "pdf"] = "pdf"
+
+
+class StatementRead(BaseModel):
+    id: int
+    month: str
+    format: Literal["csv", "pdf"]
+    locale: str
+    status: Literal["queued", "running", "ready", "failed"]
+    lines_done: int
+    lines_total: int
+    created_at: datetime
+    finished_at: datetime | None
+    file: str | None = Field(description="Where to download it once ready")
+
+
 class ProviderEventRead(BaseModel):
     status: Literal["applied", "duplicate", "unknown", "late"]

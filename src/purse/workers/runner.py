@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from purse.db import Database
 from purse.identity.context import Identity
 from purse.ledger import service as ledger
-from purse.wallet import bank
+from purse.wallet import bank, statements
 from purse.wallet import service as wallet_service
 from purse.wallet.context import Wallet
 
@@ -68,6 +68,7 @@ def default_jobs(database: Database, wallet: Wallet | None = None) -> list[Job]:
             "expire_money_requests",
             in_transaction(lambda session: wallet_service.expire_requests(session, limit=batch)),
         ),
+        Job("build_statements", lambda _database: statements.build_statements(wallet)),
     ]
 
 
