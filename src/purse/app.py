@@ -33,8 +33,10 @@ from purse.identity.context import Identity
 from purse.problems import install_problem_handlers, problem_response
 from purse.settings import Settings
 from purse.wallet import api as wallet_api
+from purse.wallet import pages as wallet_pages
 from purse.wallet.context import Wallet
 from purse.web.security import SecurityHeadersMiddleware
+from purse.web.views import SignInNeeded, sign_in_redirect
 from purse.workers.runner import JobRunner
 
 log = structlog.get_logger(__name__)
@@ -145,6 +147,12 @@ def create_app(
     app.include_router(identity_pages.router)
     app.include_router(wallet_api.router)
     app.include_router(wallet_api.callbacks)
+    app.include_router(wallet_pages.router)
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(_request: Request, needed: SignInNeeded) -> Response:
+        return sign_in_redirect(needed.path)
+
     app.mount("/static", StaticFiles(packages=[("purse.web", "static")]), name="static")
     app.add_middleware(SecurityHeadersMiddleware)
 

@@ -68,6 +68,9 @@ def serve(
         int | None, typer.Option(help="Port to listen on [default: PURSE_PORT or 8000].")
     ] = None,
     workers: Annotated[bool, typer.Option(help="Run the background jobs in this process.")] = True,
+    demo: Annotated[
+        bool, typer.Option(help="Add two demo users with money and history (once).")
+    ] = False,
 ) -> None:
     """Run the API and the background jobs in one process."""
     import uvicorn
@@ -86,13 +89,37 @@ def serve(
     elif not migrate.is_current(database):
         console.print("[red]The database schema is not current.[/red] Run: purse db upgrade")
         raise typer.Exit(1)
+    if demo:
+        _seed_demo(database)
     application = create_app(settings, database=database, run_workers=workers)
     console.print(
         f"purse {__version__} listening on http://{settings.host}:{settings.port} (docs at /docs)"
     )
+    if demo:
+        from purse import demo as demo_data
+
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(
+            f"[bold]Demo:[/bold] open {url}/ and sign in as [bold]wang_wei[/bold] "
+            f"(or [bold]li_na[/bold]) with the password [bold]{demo_data.DEMO_PASSWORD}[/bold]\n"
+            f"      codes sent by SMS and email appear at {url}/dev/mailbox"
+        )
     uvicorn.run(
         application, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
+
+
+def _seed_demo(database: Any) -> None:
+    from purse import demo as demo_data
+    from purse.identity.context import Identity
+    from purse.wallet.context import Wallet
+
+    if database.settings.env == "production":
+        console.print("[red]--demo is refused when PURSE_ENV=production[/red]")
+        raise typer.Exit(2)
+    wallet = Wallet(database, Identity(database.settings))
+    if demo_data.seed(wallet):
+        console.print("demo data added: wang_wei, li_na and lucky_coffee")
 
 
 @app.command()

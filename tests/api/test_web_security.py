@@ -23,6 +23,11 @@ TABLES = [
     "notify_outbox",
     "audit_events",
     "ledger_transfers",
+    "wallet_operations",
+    "wallet_requests",
+    "wallet_statements",
+    "wallet_funding_sources",
+    "wallet_fx_quotes",
 ]
 
 
@@ -67,7 +72,7 @@ def test_forms_need_the_csrf_token_of_their_cookie(database: Database) -> None:
         )
         assert wrong.status_code == 403
         ok = client.post("/signin", data={**form, "csrf_token": token}, follow_redirects=False)
-        assert ok.status_code == 303 and ok.headers["location"] == "/security"
+        assert ok.status_code == 303 and ok.headers["location"] == "/home"
         client.cookies.clear()  # a foreign page cannot send our cookie: the same token alone fails
         alone = client.post("/signin", data={**form, "csrf_token": token}, follow_redirects=False)
         assert alone.status_code == 403
@@ -104,7 +109,12 @@ def test_pages_carry_a_strict_csp(database: Database) -> None:
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
     assert response.headers["x-frame-options"] == "DENY"
-    assert "<script" not in response.text and "style=" not in response.text
+    # Scripts only from our own files (htmx, vendored; purse.js), never inline code or styles.
+    import re
+
+    scripts = re.findall(r"<script[^>]*>", response.text)
+    assert scripts and all(re.search(r'src="/static/[^"]+\.js"', tag) for tag in scripts)
+    assert "style=" not in response.text and "<style" not in response.text
 
 
 def test_get_never_changes_state(database: Database) -> None:
@@ -131,7 +141,23 @@ def test_get_never_changes_state(database: Database) -> None:
             "/dev/mailbox",
             "/signout",
             "/security/sessions/end-others",
+            "/home",
+            "/send",
+            "/send/recipient?to=wang_wei",
+            "/pay/wang_wei",
+            "/request",
+            "/receive",
+            "/receive/qr.svg",
+            "/top-up",
+            "/withdraw",
+            "/convert",
+            "/convert/confirm",
+            "/funding-sources",
+            "/activity",
+            "/statements",
             "/v1/me",
+            "/v1/wallet/balances",
+            "/v1/wallet/activity",
             "/healthz",
             "/readyz",
             "/metrics",
@@ -190,3 +216,16 @@ def test_language_switch_redirects_only_within_the_site(database: Database) -> N
                 follow_redirects=False,
             )
             assert response.status_code == 303 and response.headers["location"] == expected, target
+
+
+def test_sign_in_goes_on_only_to_a_page_of_this_site(database: Database) -> None:
+    with client_for(database) as client:
+        form = {"identifier": "wang_wei", "password": PASSWORD, "csrf_token": csrf(client)}
+        for target, landing in [
+            ("/send?to=zhang_wei", "/send?to=zhang_wei"),
+            ("//evil.example/", "/home"),
+            ("https://evil.example/", "/home"),
+            ("/\\evil.example", "/home"),
+        ]:
+            response = client.post("/signin", data={**form, "next": target}, follow_redirects=False)
+            assert response.headers["location"] == landing, target

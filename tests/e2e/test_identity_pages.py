@@ -62,6 +62,8 @@ def test_sign_up_confirm_and_sign_in(page: Page, live_server: LiveServer, locale
 
     page.locator("#password").fill(PASSWORD)
     page.locator("button.primary").click()
+    expect(page).to_have_url(re.compile(r"/home$"))
+    page.goto(f"{live_server.url}/security")
     expect(page.locator("h1")).to_have_text(text["security"])
     expect(page.locator(".badge")).to_have_text(text["signed_in_here"])
     expect(page.locator(".session strong")).to_contain_text("Mobile Safari on iOS")
@@ -122,6 +124,8 @@ def test_sign_in_with_totp(page: Page, live_server: LiveServer, locale: str) -> 
     page.locator("#password").fill(PASSWORD)
     page.locator("#second_factor").fill(codes[0])
     page.locator("button.primary").click()
+    expect(page).to_have_url(re.compile(r"/home$"))
+    page.goto(f"{live_server.url}/security")
     expect(page.locator("h1")).to_have_text(TEXT[locale]["security"])
 
 
@@ -157,6 +161,8 @@ def test_end_another_session(browser: Browser, live_server: LiveServer, locale: 
         opened.locator("#identifier").fill("zhao_lei")
         opened.locator("#password").fill(PASSWORD)
         opened.locator("button.primary").click()
+        expect(opened).to_have_url(re.compile(r"/home$"))
+        opened.goto(f"{live_server.url}/security")
         expect(opened.locator("h1")).to_have_text(TEXT[locale]["security"])
         pages.append(opened)
     phone_page, laptop_page = pages
@@ -212,6 +218,8 @@ def test_forgot_password_reset_and_sign_in(
     expect(page.locator(".error")).to_have_attribute("data-code", "invalid_credentials")
     page.locator("#password").fill("lantern-orchid-river-88")
     page.locator("button.primary").click()
+    expect(page).to_have_url(re.compile(r"/home$"))
+    page.goto(f"{live_server.url}/security")
     expect(page.locator("h1")).to_have_text(TEXT[locale]["security"])
 
 
@@ -233,7 +241,7 @@ def test_turn_on_two_factor_from_the_security_centre(
             email="he.ming@example.com",
         )
     )
-    page.goto(f"{live_server.url}/signin")
+    page.goto(f"{live_server.url}/signin?next=/security")  # back to the security centre after
     page.locator("#identifier").fill("he_ming")
     page.locator("#password").fill(PASSWORD)
     page.locator("button.primary").click()
@@ -265,4 +273,6 @@ def test_turn_on_two_factor_from_the_security_centre(
     page.locator("#password").fill(PASSWORD)
     page.locator("#second_factor").fill(recovery)
     page.locator("button.primary").click()
+    expect(page).to_have_url(re.compile(r"/home$"))
+    page.goto(f"{live_server.url}/security")
     expect(page.locator("h1")).to_have_text(TEXT[locale]["security"])

@@ -11,6 +11,7 @@ last 4  what happens
 0002    declined at once: do not honour
 0408    the call times out, but the payment went through; success later
 0259    accepted; the success callback arrives twice
+3220    accepted; the bank takes an hour to settle (a slow payout)
 other   accepted; succeeds ``settle_seconds`` later
 ======  ==============================================================
 
@@ -67,7 +68,9 @@ SCENARIOS = {
     "0002": "do_not_honour",
     "0408": "timeout",
     "0259": "duplicate",
+    "3220": "slow",
 }
+SLOW_SETTLE_SECONDS = 3600
 _SYNC_DECLINES = {"expired": "card_expired", "do_not_honour": "bank_declined"}
 _LATE_DECLINES = {"insufficient_funds": "bank_insufficient_funds"}
 TEST_CARDS = {
@@ -77,6 +80,7 @@ TEST_CARDS = {
     "4000000000000002": "declined: do not honour",
     "4000000000000408": "times out, then succeeds late",
     "4000000000000259": "succeeds; the bank's callback arrives twice",
+    "4000000000003220": "succeeds after an hour",
 }
 
 
@@ -147,6 +151,8 @@ class Simulator:
             now = utc_now()
             decline = _SYNC_DECLINES.get(scenario)
             delay = self.settle_seconds * (3 if scenario == "timeout" else 1)
+            if scenario == "slow":
+                delay = max(delay, SLOW_SETTLE_SECONDS)
             payment = SimulatedPayment(
                 reference=reference,
                 provider_reference="simpay_" + secrets.token_hex(8),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from purse.audit.service import Actor, recent_activity
 from purse.deps import ActorDep, DatabaseDep, IdentityDep, is_recent
@@ -18,60 +18,27 @@ from purse.errors import NotFound, PurseError
 from purse.i18n import SUPPORTED_LOCALES
 from purse.identity import service as identity_service
 from purse.identity import sessions, twofactor
-from purse.identity.errors import CodeInvalid, SecondFactorRequired, SessionInvalid
+from purse.identity.errors import CodeInvalid, SecondFactorRequired
 from purse.notify.service import mailbox
-from purse.web.security import check_csrf, cookie_secure, ensure_csrf_token, set_csrf_cookie
-from purse.web.templating import LOCALE_COOKIE, render
+from purse.web.security import check_csrf, cookie_secure
+from purse.web.templating import LOCALE_COOKIE
+from purse.web.views import (
+    SESSION_COOKIE,
+    local_path,
+    page,
+    redirect,
+    signed_in,
+    signed_in_form,
+)
 
 router = APIRouter(include_in_schema=False)
-SESSION_COOKIE = "purse_session"
 Field = Annotated[str, Form()]
 OptionalField = Annotated[str, Form()]
 
 
-def _page(
-    request: Request,
-    database: DatabaseDep,
-    template: str,
-    status_code: int = 200,
-    **context: object,
-) -> HTMLResponse:
-    ensure_csrf_token(request)
-    response = render(request, template, status_code=status_code, **context)
-    set_csrf_cookie(request, response, database.settings)
-    return response
-
-
-def _redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
-
-
-def _signed_in(request: Request, database: DatabaseDep) -> sessions.Authenticated | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    settings = database.settings
-    try:
-        return database.run(
-            lambda session: sessions.authenticate(
-                session, settings=settings, token=token, kind="web"
-            )
-        )
-    except SessionInvalid:
-        return None
-
-
-def _signed_in_form(
-    request: Request, database: DatabaseDep, csrf_token: str
-) -> sessions.Authenticated | None:
-    """A form posted from a signed-in page: its CSRF token first, then the session."""
-    check_csrf(request, csrf_token)
-    return _signed_in(request, database)
-
-
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, database: DatabaseDep) -> Response:
-    return _redirect("/security" if _signed_in(request, database) else "/signin")
+    return redirect("/home" if signed_in(request, database) else "/signin")
 
 
 @router.post("/locale")
@@ -83,11 +50,7 @@ def choose_locale(
     next: Field = "/",
 ) -> Response:
     check_csrf(request, csrf_token)
-    # Only a path on this site: "//host" and "/\\host" would leave it (browsers read \\ as /).
-    target = (
-        next if next.startswith("/") and not next.startswith("//") and "\\" not in next else "/"
-    )
-    response = _redirect(target)
+    response = redirect(local_path(next))
     if locale in SUPPORTED_LOCALES:
         response.set_cookie(
             LOCALE_COOKIE,
@@ -101,8 +64,8 @@ def choose_locale(
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_form(request: Request, database: DatabaseDep) -> Response:
-    return _page(request, database, "signin.html")
+def signin_form(request: Request, database: DatabaseDep, next: str = "") -> Response:
+    return page(request, database, "signin.html", next=local_path(next, ""))
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -115,6 +78,7 @@ def signin(
     identifier: Field = "",
     password: Field = "",
     second_factor: OptionalField = "",
+    next: OptionalField = "",
 ) -> Response:
     check_csrf(request, csrf_token)
     user_agent = request.headers.get("user-agent", "")
@@ -133,7 +97,7 @@ def signin(
     )
     if outcome.error is not None or issued is None:
         needs_second = isinstance(outcome.error, SecondFactorRequired) or bool(second_factor)
-        return _page(
+        return page(
             request,
             database,
             "signin.html",
@@ -141,8 +105,9 @@ def signin(
             error=None if isinstance(outcome.error, SecondFactorRequired) else outcome.error,
             identifier=identifier,
             second_factor_needed=needs_second,
+            next=local_path(next, ""),
         )
-    response = _redirect("/security")
+    response = redirect(local_path(next, "/home"))
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,
@@ -157,7 +122,7 @@ def signin(
 
 @router.get("/signup", response_class=HTMLResponse)
 def signup_form(request: Request, database: DatabaseDep) -> Response:
-    return _page(request, database, "signup.html", form={})
+    return page(request, database, "signup.html", form={})
 
 
 @router.post("/signup", response_class=HTMLResponse)
@@ -193,10 +158,10 @@ def signup(
             )
         )
     except PurseError as error:
-        return _page(
+        return page(
             request, database, "signup.html", status_code=error.status, error=error, form=form
         )
-    return _page(
+    return page(
         request,
         database,
         "verify.html",
@@ -214,7 +179,7 @@ def _notice(request: Request, message: str) -> str:
 
 @router.get("/verify", response_class=HTMLResponse)
 def verify_form(request: Request, database: DatabaseDep, identifier: str = "") -> Response:
-    return _page(request, database, "verify.html", identifier=identifier)
+    return page(request, database, "verify.html", identifier=identifier)
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -240,7 +205,7 @@ def verify(
         )
     )
     if outcome.error is not None:
-        return _page(
+        return page(
             request,
             database,
             "verify.html",
@@ -248,7 +213,7 @@ def verify(
             error=outcome.error,
             identifier=identifier,
         )
-    return _page(
+    return page(
         request,
         database,
         "signin.html",
@@ -259,7 +224,7 @@ def verify(
 
 @router.get("/forgot", response_class=HTMLResponse)
 def forgot_form(request: Request, database: DatabaseDep) -> Response:
-    return _page(request, database, "forgot.html")
+    return page(request, database, "forgot.html")
 
 
 @router.post("/forgot", response_class=HTMLResponse)
@@ -278,7 +243,7 @@ def forgot(
             session, identity=identity, identifier=identifier, channel=channel, actor=actor
         )
     )
-    return _page(request, database, "reset.html", identifier=identifier)
+    return page(request, database, "reset.html", identifier=identifier)
 
 
 @router.post("/reset", response_class=HTMLResponse)
@@ -309,7 +274,7 @@ def reset(
             )
         )
     except PurseError as error:
-        return _page(
+        return page(
             request,
             database,
             "reset.html",
@@ -321,7 +286,7 @@ def reset(
     if outcome.error is not None:
         needs_second = isinstance(outcome.error, SecondFactorRequired) or bool(second_factor)
         shown = None if isinstance(outcome.error, SecondFactorRequired) else outcome.error
-        return _page(
+        return page(
             request,
             database,
             "reset.html",
@@ -330,7 +295,7 @@ def reset(
             identifier=identifier,
             second_factor_needed=needs_second,
         )
-    return _page(
+    return page(
         request,
         database,
         "signin.html",
@@ -341,9 +306,9 @@ def reset(
 
 @router.get("/security", response_class=HTMLResponse)
 def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> Response:
-    current = _signed_in(request, database)
+    current = signed_in(request, database)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     me, listed, activity = database.run(
         lambda session: (
             identity_service.profile(session, identity=identity, user_id=current.user_id),
@@ -354,7 +319,7 @@ def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> 
         ),
         write=False,
     )
-    return _page(
+    return page(
         request,
         database,
         "security.html",
@@ -383,26 +348,29 @@ def _needs_step_up(database: DatabaseDep, current: sessions.Authenticated, actio
     )
 
 
-def _step_up_page(
+def step_up_page(
     request: Request,
     database: DatabaseDep,
     identity: IdentityDep,
     current: sessions.Authenticated,
     error: PurseError | None = None,
+    next: str = "/security#two-factor",
 ) -> Response:
+    """Ask for the password (and 2FA) again before a sensitive action, then go to ``next``."""
     me = database.run(
         lambda session: identity_service.profile(
             session, identity=identity, user_id=current.user_id
         ),
         write=False,
     )
-    return _page(
+    return page(
         request,
         database,
         "step_up.html",
         status_code=error.status if error else 200,
         error=error,
         two_factor=me.two_factor,
+        next=next,
     )
 
 
@@ -415,10 +383,12 @@ def step_up(
     csrf_token: Field = "",
     password: Field = "",
     second_factor: OptionalField = "",
+    next: OptionalField = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
+    target = local_path(next, "/security#two-factor")
     outcome = database.run(
         lambda session: identity_service.step_up(
             session,
@@ -432,8 +402,8 @@ def step_up(
     )
     if outcome.error is not None:
         shown = None if isinstance(outcome.error, SecondFactorRequired) else outcome.error
-        return _step_up_page(request, database, identity, current, shown)
-    return _redirect("/security#two-factor")
+        return step_up_page(request, database, identity, current, shown, next=target)
+    return redirect(target)
 
 
 @router.post("/security/2fa/start", response_class=HTMLResponse)
@@ -444,11 +414,11 @@ def two_factor_start(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     if _needs_step_up(database, current, "two_factor"):
-        return _step_up_page(request, database, identity, current)
+        return step_up_page(request, database, identity, current)
     try:
         enrolment = database.run(
             lambda session: twofactor.begin_totp(
@@ -459,8 +429,8 @@ def two_factor_start(
             )
         )
     except PurseError:
-        return _redirect("/security#two-factor")
-    return _page(request, database, "two_factor_setup.html", enrolment=enrolment)
+        return redirect("/security#two-factor")
+    return page(request, database, "two_factor_setup.html", enrolment=enrolment)
 
 
 @router.post("/security/2fa/confirm", response_class=HTMLResponse)
@@ -472,9 +442,9 @@ def two_factor_confirm(
     csrf_token: Field = "",
     code: Field = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     try:
         codes = database.run(
             lambda session: twofactor.confirm_totp(
@@ -486,7 +456,7 @@ def two_factor_confirm(
             )
         )
     except PurseError:
-        return _redirect("/security#two-factor")
+        return redirect("/security#two-factor")
     if codes is None:
         enrolment = database.run(
             lambda session: twofactor.begin_totp(
@@ -496,7 +466,7 @@ def two_factor_confirm(
                 actor=_web_actor(actor, current),
             )
         )
-        return _page(
+        return page(
             request,
             database,
             "two_factor_setup.html",
@@ -504,7 +474,7 @@ def two_factor_confirm(
             enrolment=enrolment,
             error=CodeInvalid(),
         )
-    return _page(request, database, "recovery_codes.html", codes=codes)
+    return page(request, database, "recovery_codes.html", codes=codes)
 
 
 @router.post("/security/2fa/recovery-codes", response_class=HTMLResponse)
@@ -515,17 +485,17 @@ def two_factor_recovery_codes(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     if _needs_step_up(database, current, "two_factor"):
-        return _step_up_page(request, database, identity, current)
+        return step_up_page(request, database, identity, current)
     codes = database.run(
         lambda session: twofactor.regenerate_recovery_codes(
             session, identity=identity, user_id=current.user_id, actor=_web_actor(actor, current)
         )
     )
-    return _page(request, database, "recovery_codes.html", codes=codes)
+    return page(request, database, "recovery_codes.html", codes=codes)
 
 
 @router.post("/security/2fa/disable")
@@ -536,17 +506,17 @@ def two_factor_disable(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     if _needs_step_up(database, current, "two_factor"):
-        return _step_up_page(request, database, identity, current)
+        return step_up_page(request, database, identity, current)
     database.run(
         lambda session: twofactor.disable_totp(
             session, identity=identity, user_id=current.user_id, actor=_web_actor(actor, current)
         )
     )
-    return _redirect("/security#two-factor")
+    return redirect("/security#two-factor")
 
 
 def _web_actor(actor: Actor, current: sessions.Authenticated) -> Actor:
@@ -563,9 +533,9 @@ def end_session(
     actor: ActorDep,
     csrf_token: Field = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     database.run(
         lambda session: sessions.end_session(
             session,
@@ -574,16 +544,16 @@ def end_session(
             actor=_web_actor(actor, current),
         )
     )
-    return _redirect("/security")
+    return redirect("/security")
 
 
 @router.post("/security/sessions/end-others")
 def end_others(
     request: Request, database: DatabaseDep, actor: ActorDep, csrf_token: Field = ""
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     database.run(
         lambda session: sessions.end_all_sessions(
             session,
@@ -593,7 +563,7 @@ def end_others(
             except_session_id=current.session_id,
         )
     )
-    return _redirect("/security")
+    return redirect("/security")
 
 
 @router.post("/signout")
@@ -601,7 +571,7 @@ def signout(
     request: Request, database: DatabaseDep, actor: ActorDep, csrf_token: Field = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    current = _signed_in(request, database)
+    current = signed_in(request, database)
     if current is not None:
         database.run(
             lambda session: sessions.end_session(
@@ -611,7 +581,7 @@ def signout(
                 actor=_web_actor(actor, current),
             )
         )
-    response = _redirect("/signin")
+    response = redirect("/signin")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -626,11 +596,11 @@ def dev_mailbox(request: Request, database: DatabaseDep, identity: IdentityDep) 
     local = request.client is not None and request.client.host in {"127.0.0.1", "::1", "testclient"}
     proxied = any(h in request.headers for h in ("x-forwarded-for", "forwarded", "x-real-ip"))
     if database.settings.env != "development" or not local or proxied:
-        return _page(request, database, "error.html", status_code=404, problem=NotFound())
+        return page(request, database, "error.html", status_code=404, problem=NotFound())
     messages = database.run(
         lambda session: mailbox(session, cipher=identity.cipher, limit=100), write=False
     )
-    return _page(request, database, "mailbox.html", messages=messages)
+    return page(request, database, "mailbox.html", messages=messages)
 
 
 @router.post("/security/password", response_class=HTMLResponse)
@@ -642,11 +612,11 @@ def change_password(
     csrf_token: Field = "",
     new_password: Field = "",
 ) -> Response:
-    current = _signed_in_form(request, database, csrf_token)
+    current = signed_in_form(request, database, csrf_token)
     if current is None:
-        return _redirect("/signin")
+        return redirect("/signin")
     if _needs_step_up(database, current, "change_password"):
-        return _step_up_page(request, database, identity, current)
+        return step_up_page(request, database, identity, current)
     try:
         database.run(
             lambda session: identity_service.change_password(
@@ -659,14 +629,14 @@ def change_password(
             )
         )
     except PurseError as error:
-        return _page(
+        return page(
             request, database, "change_password.html", status_code=error.status, error=error
         )
-    return _redirect("/security?changed=password")
+    return redirect("/security?changed=password")
 
 
 @router.get("/security/password", response_class=HTMLResponse)
 def change_password_form(request: Request, database: DatabaseDep) -> Response:
-    if _signed_in(request, database) is None:
-        return _redirect("/signin")
-    return _page(request, database, "change_password.html")
+    if signed_in(request, database) is None:
+        return redirect("/signin")
+    return page(request, database, "change_password.html")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime, format_skeleton
+from babel.numbers import format_compact_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from purse.i18n import SUPPORTED_LOCALES, normalize_locale, translate
+from purse.money.amounts import format_amount, to_decimal
+from purse.money.assets import AssetRegistry
 
 LOCALE_COOKIE = "purse_locale"
 
@@ -31,6 +37,50 @@ def page_locale(request: Request) -> str:
     return normalize_locale(request.headers.get("accept-language", "").split(",")[0])
 
 
+@cache
+def _assets(custom: tuple[tuple[str, int], ...]) -> AssetRegistry:
+    return AssetRegistry(dict(custom))
+
+
+class Formats:
+    """Money, dates and times for people, in the page's language and the operator's time zone."""
+
+    def __init__(self, locale: str, timezone: str, assets: AssetRegistry) -> None:
+        self.locale = locale.replace("-", "_")
+        self.zone = ZoneInfo(timezone)
+        self.assets = assets
+
+    def money(self, amount_minor: int, code: str, *, signed: bool = False) -> str:
+        text = format_amount(abs(amount_minor), self.assets.get(code), self.locale)
+        if amount_minor < 0:
+            return "\u2212" + text
+        return "+" + text if signed else text
+
+    def compact(self, amount_minor: int, code: str) -> str:
+        """A short number for charts: 48,200.00 -> "48K" ("4.8万" in Chinese)."""
+        asset = self.assets.get(code)
+        return format_compact_decimal(
+            to_decimal(amount_minor, asset), locale=self.locale, fraction_digits=1
+        )
+
+    def when(self, moment: datetime | None, length: str = "medium") -> str:
+        return (
+            format_datetime(moment, length, tzinfo=self.zone, locale=self.locale) if moment else ""
+        )
+
+    def day(self, moment: datetime | None) -> str:
+        return (
+            format_date(moment.astimezone(self.zone), "medium", locale=self.locale)
+            if moment
+            else ""
+        )
+
+    def month(self, label: str, skeleton: str = "yMMM") -> str:
+        """ "2026-11" -> "Nov 2026" / "2026年11月" (or "Nov" / "11月" with skeleton "MMM")."""
+        year, month = (int(part) for part in label.split("-"))
+        return format_skeleton(skeleton, date(year, month, 1), locale=self.locale)
+
+
 def render(
     request: Request, template: str, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -40,6 +90,13 @@ def render(
         text = translate(message, locale)
         return text.format(**values) if values else text
 
+    settings = getattr(request.app.state, "settings", None)
+    formats = Formats(
+        locale,
+        settings.timezone if settings else "UTC",
+        _assets(tuple(sorted((settings.custom_assets if settings else {}).items()))),
+    )
+
     html = (
         environment()
         .get_template(template)
@@ -47,6 +104,7 @@ def render(
             request=request,
             locale=locale,
             _=gettext,
+            fmt=formats,
             csrf_token=getattr(request.state, "csrf_token", ""),
             **context,
         )
