@@ -32,6 +32,32 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     database.dispose()
 
 
+@pytest.fixture
+def wallet_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server with its background jobs (the simulator's bank settles in half a second)
+    and the demo's people and history; the ledger must verify after the journey."""
+    from purse import demo
+    from purse.identity.context import Identity
+    from purse.ledger.verify import verify_ledger
+    from purse.wallet.context import Wallet
+
+    database = Database(
+        make_settings(
+            f"sqlite:///{tmp_path}/wallet.db",
+            env="development",
+            simulator_settle_seconds=0.5,
+            worker_interval_seconds=0.2,
+        )
+    )
+    migrate.upgrade(database)
+    demo.seed(Wallet(database, Identity(database.settings)))
+    with LiveServer(database, run_workers=True) as server:
+        yield server
+    report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
+    database.dispose()
+    assert report.ok, report.problems
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium") or "/usr/bin/chromium"

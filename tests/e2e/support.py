@@ -32,12 +32,12 @@ def _free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, run_workers: bool = False) -> None:
         self.database = database
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(database.settings, database=database),
+            create_app(database.settings, database=database, run_workers=run_workers),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -58,7 +58,7 @@ STATUS_LABELS = {
     "ready": "Ready",
 }
 EVENT_LABELS = {
-    "created": "Started",
+    "created": "Created",
     "held": "Money reserved in your wallet",
     "submitted": "Sent to the bank",
     "provider_silent": "The bank has not answered yet; we keep asking",
@@ -891,6 +891,7 @@ def activity(
     database: DatabaseDep,
     wallet: WalletDep,
     cursor: Annotated[str, Query(max_length=20)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
     currency: Annotated[str, Query(max_length=12)] = "",
     direction: Annotated[str, Query(max_length=12)] = "",
     kind: Annotated[str, Query(max_length=12)] = "",
@@ -913,7 +914,12 @@ def activity(
         page_of, pending = database.run(
             lambda session: (
                 queries.activity(
-                    session, wallet=wallet, user_id=caller.user_id, filters=filters, cursor=cursor
+                    session,
+                    wallet=wallet,
+                    user_id=caller.user_id,
+                    filters=filters,
+                    cursor=cursor,
+                    limit=limit,
                 ),
                 queries.pending(session, user_id=caller.user_id) if not cursor else [],
             ),
@@ -947,6 +953,8 @@ def activity(
         from urllib.parse import urlencode
 
         kept = {k: v for k, v in filter_values.items() if v}
+        if limit != 20:
+            kept["limit"] = str(limit)
         next_url = "/activity?" + urlencode({**kept, "cursor": page_of.next_cursor})
     template = "_activity_rows.html" if request.headers.get("hx-request") else "activity.html"
     return _view(

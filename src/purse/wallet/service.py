@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import structlog
@@ -377,14 +377,14 @@ def set_rate(
     if row is None:
         row = FxRate(base_asset=base_asset, quote_asset=quote_asset)
         session.add(row)
-    row.rate = str(value)
+    row.rate = rules.rate_text(value, places=18)
     row.updated_at = now or utc_now()
     row.updated_by = updated_by
     session.flush()
     return row
 
 
-def mid_rate(session: Session, *, from_asset: str, to_asset: str) -> Decimal:
+def mid_rate(session: Session, *, from_asset: str, to_asset: str) -> Fraction:
     direct = session.get(FxRate, (from_asset, to_asset))
     if direct is not None:
         return rules.parse_rate(direct.rate)
@@ -427,8 +427,8 @@ def quote(
         from_amount_minor=amount_minor,
         to_amount_minor=price.to_amount_minor,
         spread_minor=price.spread_minor,
-        mid_rate=str(mid),
-        rate=str(price.rate),
+        mid_rate=rules.rate_text(mid, places=12),
+        rate=rules.rate_text(price.rate),
         expires_at=now + timedelta(seconds=wallet.settings.fx_quote_ttl_seconds),
         created_at=now,
     )
