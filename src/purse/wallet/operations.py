@@ -11,7 +11,7 @@ Two rules hold for every wallet use case:
   transaction helper runs it again, which then replays. Each operation also
   gives the ledger keys derived from its reference, so no transfer of an
   operation can be posted twice even if wallet code were to run twice.
-* **Lock order.** The user's row (``FOR UPDATE``, for limits), then the
+* **Lock order.** The user's row (``FOR NO KEY UPDATE``, for limits), then the
   operation, then wallet rows, then the ledger's accounts in id order, then the
   ledger's chain head. Nothing in the wallet locks in another order, so
   concurrent operations cannot deadlock.
@@ -189,8 +189,15 @@ def initiator_of(operation: Operation) -> Initiator:
 
 
 def lock_user(session: Session, user_id: int) -> User:
-    user = session.scalars(select(User).where(User.id == user_id).with_for_update()).one()
-    return user
+    """Serialise the money-moving operations of one user (for the limit check).
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: an operation's foreign key to its
+    counterparty takes a ``KEY SHARE`` lock on that user's row, which ``FOR
+    UPDATE`` would block. Two people paying each other at once would then each
+    hold their own row and wait for the other's: a deadlock.
+    """
+    query = select(User).where(User.id == user_id).with_for_update(key_share=True)
+    return session.scalars(query).one()
 
 
 def clean_note(wallet: Wallet, note: str | None) -> str | None:
