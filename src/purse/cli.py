@@ -25,11 +25,13 @@ ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (see PERFORMANCE.md).", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts, for operators.", no_args_is_help=True)
+fx_app = typer.Typer(help="Exchange rates for conversions.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
+app.add_typer(fx_app, name="fx")
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -260,6 +262,66 @@ def user_create(
     finally:
         database.dispose()
     console.print(f"created user {user_id} ({handle}, {role})")
+
+
+@fx_app.command("set")
+def fx_set(
+    base: Annotated[str, typer.Argument(help="The currency priced, e.g. USD.")],
+    quote: Annotated[str, typer.Argument(help="The currency it is priced in, e.g. CNY.")],
+    rate: Annotated[str, typer.Argument(help="Units of QUOTE for one BASE, e.g. 7.21.")],
+) -> None:
+    """Set the mid rate of a pair; quotes add the spread (PURSE_FX_SPREAD_BPS)."""
+    from purse.db import Database
+    from purse.errors import PurseError
+    from purse.wallet import service
+
+    settings = load_settings()
+    base, quote = base.upper(), quote.upper()
+    offered = settings.wallet_assets
+    if base not in offered or quote not in offered:
+        console.print(
+            f"[red]both currencies must be in PURSE_WALLET_ASSETS ({', '.join(offered)})[/red]"
+        )
+        raise typer.Exit(2)
+    database = Database(settings)
+    try:
+        row = database.run(
+            lambda session: service.set_rate(
+                session, base_asset=base, quote_asset=quote, rate=rate, updated_by="cli"
+            )
+        )
+    except (ValueError, PurseError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        database.dispose()
+    console.print(f"1 {row.base_asset} = {row.rate} {row.quote_asset}")
+
+
+@fx_app.command("rates")
+def fx_rates() -> None:
+    """List the mid rates."""
+    from sqlalchemy import select
+
+    from purse.db import Database
+    from purse.wallet.models import FxRate
+
+    database = Database(load_settings())
+    rows = database.run(
+        lambda session: list(session.scalars(select(FxRate).order_by(FxRate.base_asset))),
+        write=False,
+    )
+    database.dispose()
+    table = Table("base", "quote", "rate", "updated", "by", title="exchange rates")
+    for row in rows:
+        table.add_row(
+            row.base_asset,
+            row.quote_asset,
+            row.rate,
+            f"{row.updated_at:%Y-%m-%d %H:%M}",
+            row.updated_by,
+        )
+    Console().print(table)
 
 
 @bench_app.command("ledger")

@@ -189,3 +189,67 @@ def test_user_create_and_audit_verify(env: str) -> None:
     broken = runner.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 1 and "changed after it was written" in broken.stdout
     database.dispose()
+
+
+def test_fx_rates_are_set_and_listed(env: str) -> None:
+    done = runner.invoke(app, ["fx", "set", "usd", "CNY", "7.2100"])
+    assert done.exit_code == 0, done.output
+    assert "1 USD = 7.21 CNY" in done.output
+    listed = runner.invoke(app, ["fx", "rates"])
+    assert listed.exit_code == 0 and "7.21" in listed.stdout and "cli" in listed.stdout
+    for arguments in (["usd", "CNY", "-1"], ["usd", "CNY", "abc"], ["usd", "GBP", "9"]):
+        refused = runner.invoke(app, ["fx", "set", *arguments])
+        assert refused.exit_code == 2, arguments
+
+
+def test_serve_demo_gives_a_newcomer_a_wallet_to_try(tmp_path: Path) -> None:
+    from purse.demo import DEMO_PASSWORD
+
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PURSE_")}
+    environment["PURSE_PASSWORD_HASH_MEMORY_COST_KIB"] = "8192"  # quick, like the rest of the suite
+    command = [sys.executable, "-m", "purse.cli", "serve", "--demo", "--port", str(port)]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, (
+                    process.stdout.read().decode() if process.stdout else ""
+                )
+                assert time.monotonic() < deadline, "purse serve --demo did not start in 60 s"
+                time.sleep(0.2)
+        token = httpx.post(
+            f"{base}/v1/auth/token", json={"identifier": "wang_wei", "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        balances = {
+            b["currency"]: b for b in httpx.get(f"{base}/v1/wallet/balances", headers=auth).json()
+        }
+        assert set(balances) == {"CNY", "USD"} and balances["CNY"]["held"]["value"] == "300.00"
+        activity = httpx.get(f"{base}/v1/wallet/activity?limit=100", headers=auth).json()["items"]
+        kinds = {item["kind"] for item in activity}
+        assert {"top_up", "send", "convert", "withdrawal"} <= kinds
+        assert any(item["status"] == "pending" for item in activity)
+        asked = httpx.get(f"{base}/v1/wallet/requests", headers=auth).json()
+        assert [r["status"] for r in asked] == ["open"]
+        assert len(httpx.get(f"{base}/v1/wallet/funding-sources", headers=auth).json()) == 3
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert DEMO_PASSWORD in output and "wang_wei" in output
+    again = subprocess.run(
+        [sys.executable, "-m", "purse.cli", "ledger", "verify"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
