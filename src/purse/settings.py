@@ -144,9 +144,10 @@ class Settings(BaseSettings):
     fx_quote_ttl_seconds: int = 60
     # Funding providers: a withdrawal's hold lasts until the provider answers, at most this.
     withdrawal_hold_seconds: int = 7 * 24 * 60 * 60
-    # After this long without an answer, ask the provider; give up after the last attempt.
+    # After this long without an answer, ask the provider, doubling the wait after each try
+    # (at most an hour); give up after the last attempt (about a day with these values).
     provider_follow_up_seconds: int = 30
-    provider_attempts_max: int = 20
+    provider_attempts_max: int = 30
     # The built-in simulator settles this long after a charge or payout is accepted.
     simulator_settle_seconds: float = 3.0
 

@@ -215,7 +215,9 @@ def test_follow_up_submits_what_a_crash_left_behind(wallet: Wallet, wang: Caller
     wallet.simulator.deliver = None
     wallet.simulator.settle_due()
     assert operation(wallet.database, operation_id).status == "pending"
-    assert bank.follow_up_provider_operations(wallet, now=later + timedelta(seconds=31)) == 1
+    # Asked too soon after the last try: it waits (the wait doubles after each try).
+    assert bank.follow_up_provider_operations(wallet, now=later + timedelta(seconds=31)) == 0
+    assert bank.follow_up_provider_operations(wallet, now=later + timedelta(seconds=61)) == 1
     assert operation(wallet.database, operation_id).status == "completed"
     assert balance(wallet.database, wang).balance_minor == 3_000  # type: ignore[union-attr]
 
@@ -241,8 +243,8 @@ def test_giving_up_on_a_silent_bank_releases_the_hold(database_url: str) -> None
         operation_id = start(wallet, wang, "withdrawal", source, 5_000)
         bank.submit_to_provider(wallet, operation_id=operation_id)  # times out
         moment = utc_now()
-        for step in (1, 2):
-            bank.follow_up_provider_operations(wallet, now=moment + timedelta(seconds=31 * step))
+        for seconds in (31, 92):
+            bank.follow_up_provider_operations(wallet, now=moment + timedelta(seconds=seconds))
         failed = operation(database, operation_id)
         assert (failed.status, failed.failure_code) == ("failed", "provider_timeout")
         assert balance(database, wang).available_minor == 9_000  # type: ignore[union-attr]
@@ -310,3 +312,8 @@ def test_bad_card_details_are_refused(
         )
     assert refused.value.code == code
     assert wallet.database.run(lambda s: s.scalar(select(Operation.id)), write=False) is None
+
+
+def test_follow_ups_back_off_to_an_hour() -> None:
+    delays = [bank.follow_up_delay_seconds(n, base_seconds=30) for n in (1, 2, 3, 7, 8, 100)]
+    assert delays == [60, 120, 240, 3600, 3600, 3600]

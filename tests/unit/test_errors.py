@@ -89,6 +89,7 @@ def test_every_template_string_is_translated() -> None:
         wallet_pages.STATUS_LABELS,
         wallet_pages.EVENT_LABELS,
         wallet_pages.DESCRIPTIONS,
+        wallet_pages.NOTICES,
     ):
         strings |= set(labels.values())
     missing = sorted(text for text in strings if not catalog("zh-CN").get(text))

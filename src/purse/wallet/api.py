@@ -14,11 +14,14 @@ from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from purse.deps import require, step_up_for
 from purse.errors import NotFound, ValidationFailed
+from purse.funding.provider import BankAccountDetails, CardDetails
 from purse.i18n import translate
+from purse.identity.models import User
 from purse.identity.sessions import Authenticated
 from purse.models import utc_now
 from purse.money.amounts import parse_amount
@@ -225,8 +228,6 @@ def add_funding_source(
     _fresh: Annotated[Authenticated, Depends(step_up_for("add_funding_source"))],
 ) -> s.FundingSourceRead:
     """Link a card or bank account (needs a recent password confirmation: step-up)."""
-    from purse.funding.provider import BankAccountDetails, CardDetails
-
     card = bank_account = None
     if isinstance(body, s.CardCreate):
         card = CardDetails(
@@ -271,9 +272,7 @@ def _funding(
     caller: Caller,
     result: OperationResult,
 ) -> s.OperationRead:
-    operation = result.operation
-    if operation.status == "pending" and operation.provider_stage == "created":
-        bank.submit_to_provider(wallet, operation_id=operation.id)
+    bank.submit_if_unsent(wallet, result.operation)
     return _operation(request, response, wallet, caller, result)
 
 
@@ -330,8 +329,6 @@ def withdraw(
 @router.get("/fx-rates", response_model=list[s.FxRateRead])
 def fx_rates(wallet: WalletDep, caller: CallerDep) -> list[s.FxRateRead]:
     """The operator's mid rates; quotes add the spread."""
-    from sqlalchemy import select
-
     rows = wallet.database.run(
         lambda session: list(session.scalars(select(FxRate).order_by(FxRate.base_asset))),
         write=False,
@@ -508,8 +505,6 @@ def qr_svg(link: str) -> str:
 @router.get("/receive", response_model=s.ReceiveRead)
 def receive(request: Request, wallet: WalletDep, caller: CallerDep) -> s.ReceiveRead:
     """The user's payment link and QR code: they open the send page with this wallet filled in."""
-    from purse.identity.models import User
-
     handle = wallet.database.run(
         lambda session: session.get_one(User, caller.user_id).handle, write=False
     )
@@ -521,8 +516,6 @@ def receive(request: Request, wallet: WalletDep, caller: CallerDep) -> s.Receive
 @router.get("/receive/qr.svg", response_class=Response)
 def receive_qr(request: Request, wallet: WalletDep, caller: CallerDep) -> Response:
     """The QR code of the user's payment link."""
-    from purse.identity.models import User
-
     handle = wallet.database.run(
         lambda session: session.get_one(User, caller.user_id).handle, write=False
     )

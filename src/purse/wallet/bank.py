@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+FOLLOW_UP_DELAY_SECONDS_MAX = 60 * 60
+
 
 # Top-up and withdrawal -------------------------------------------------------------------
 
@@ -73,45 +75,17 @@ def start_top_up(
     now: datetime | None = None,
 ) -> OperationResult:
     """Write a pending top-up; :func:`submit_to_provider` then asks the bank to charge it."""
-    now = now or utc_now()
-    fingerprint = rules.fingerprint(
-        {"kind": "top_up", "source": funding_source_id, "asset": asset, "amount": amount_minor}
-    )
-    replayed = replay(
-        session, caller=caller, idempotency_key=idempotency_key, fingerprint=fingerprint
-    )
-    if replayed is not None:
-        return OperationResult(replayed, replayed=True)
-    offered = wallet.offered(asset)
-    source = get_funding_source(session, caller=caller, funding_source_id=funding_source_id)
-    user = session.get_one(User, caller.user_id)
-    limits = rules.limits_for(
-        wallet.settings.wallet_limits, kyc_level=user.kyc_level, asset=offered
-    )
-    if limits is not None:
-        rules.check_limits(
-            limits,
-            amount_minor=amount_minor,
-            spent_today_minor=0,
-            spent_month_minor=0,
-            asset=offered,
-            locale=user.locale,
-        )
-    account_id(session, owner=user_owner(caller.user_id), asset=offered.code)
-    operation = new_operation(
+    return _start(
         session,
+        wallet=wallet,
         caller=caller,
         kind="top_up",
-        asset=offered.code,
+        funding_source_id=funding_source_id,
+        asset=asset,
         amount_minor=amount_minor,
         idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        now=now,
-        funding_source_id=source.id,
-        provider=source.provider,
-        provider_stage="created",
+        now=now or utc_now(),
     )
-    return OperationResult(operation)
 
 
 def start_withdrawal(
@@ -126,9 +100,33 @@ def start_withdrawal(
     now: datetime | None = None,
 ) -> OperationResult:
     """Hold the amount in the wallet; :func:`submit_to_provider` then asks the bank to pay out."""
-    now = now or utc_now()
+    return _start(
+        session,
+        wallet=wallet,
+        caller=caller,
+        kind="withdrawal",
+        funding_source_id=funding_source_id,
+        asset=asset,
+        amount_minor=amount_minor,
+        idempotency_key=idempotency_key,
+        now=now or utc_now(),
+    )
+
+
+def _start(
+    session: Session,
+    *,
+    wallet: Wallet,
+    caller: Caller,
+    kind: str,
+    funding_source_id: int,
+    asset: str,
+    amount_minor: int,
+    idempotency_key: str,
+    now: datetime,
+) -> OperationResult:
     fingerprint = rules.fingerprint(
-        {"kind": "withdrawal", "source": funding_source_id, "asset": asset, "amount": amount_minor}
+        {"kind": kind, "source": funding_source_id, "asset": asset, "amount": amount_minor}
     )
     replayed = replay(
         session, caller=caller, idempotency_key=idempotency_key, fingerprint=fingerprint
@@ -137,19 +135,35 @@ def start_withdrawal(
         return OperationResult(replayed, replayed=True)
     offered = wallet.offered(asset)
     source = get_funding_source(session, caller=caller, funding_source_id=funding_source_id)
-    user = lock_user(session, caller.user_id)
-    check_limits(
-        session, wallet=wallet, user=user, asset=offered, amount_minor=amount_minor, now=now
-    )
-    wallet_account = account_id(
-        session, owner=user_owner(caller.user_id), asset=offered.code, create=False
-    )
-    if wallet_account is None:
-        raise ledger_errors.InsufficientFunds()
+    owner = user_owner(caller.user_id)
+    if kind == "top_up":
+        # Money coming in counts only against the per-transfer limit.
+        user = session.get_one(User, caller.user_id)
+        limits = rules.limits_for(
+            wallet.settings.wallet_limits, kyc_level=user.kyc_level, asset=offered
+        )
+        if limits is not None:
+            rules.check_limits(
+                limits,
+                amount_minor=amount_minor,
+                spent_today_minor=0,
+                spent_month_minor=0,
+                asset=offered,
+                locale=user.locale,
+            )
+        wallet_account = account_id(session, owner=owner, asset=offered.code)
+    else:
+        user = lock_user(session, caller.user_id)
+        check_limits(
+            session, wallet=wallet, user=user, asset=offered, amount_minor=amount_minor, now=now
+        )
+        wallet_account = account_id(session, owner=owner, asset=offered.code, create=False)
+        if wallet_account is None:
+            raise ledger_errors.InsufficientFunds()
     operation = new_operation(
         session,
         caller=caller,
-        kind="withdrawal",
+        kind=kind,
         asset=offered.code,
         amount_minor=amount_minor,
         idempotency_key=idempotency_key,
@@ -158,7 +172,11 @@ def start_withdrawal(
         funding_source_id=source.id,
         provider=source.provider,
         provider_stage="created",
+        provider_due_at=now + timedelta(seconds=wallet.settings.provider_follow_up_seconds),
     )
+    if kind == "top_up":
+        return OperationResult(operation)
+    assert wallet_account is not None
     held = ledger.hold(
         session,
         debit_account_id=wallet_account,
@@ -205,6 +223,12 @@ def _provider_call(session: Session, *, operation_id: int) -> ProviderCall | Non
         amount_minor=operation.amount_minor,
         reference=operation.reference,
     )
+
+
+def submit_if_unsent(wallet: Wallet, operation: Operation) -> None:
+    """Ask the provider about an operation just written (or replayed) that it has not seen."""
+    if operation.status == "pending" and operation.provider_stage == "created":
+        submit_to_provider(wallet, operation_id=operation.id)
 
 
 def submit_to_provider(wallet: Wallet, *, operation_id: int) -> None:
@@ -469,9 +493,7 @@ def follow_up_provider_operations(
     Safe in several workers at once: each step locks the operation and does
     nothing if it is no longer pending, and providers de-duplicate by reference.
     """
-    settings = wallet.settings
     now = now or utc_now()
-    quiet_since = now - timedelta(seconds=settings.provider_follow_up_seconds)
     rows = wallet.database.run(
         lambda session: session.execute(
             select(
@@ -485,9 +507,9 @@ def follow_up_provider_operations(
             .where(
                 Operation.status == "pending",
                 Operation.provider_stage.in_(("created", "submitted")),
-                Operation.updated_at <= quiet_since,
+                Operation.provider_due_at <= now,
             )
-            .order_by(Operation.updated_at)
+            .order_by(Operation.provider_due_at)
             .limit(limit)
         ).all(),
         write=False,
@@ -497,10 +519,25 @@ def follow_up_provider_operations(
     return len(rows)
 
 
+def follow_up_delay_seconds(attempts: int, *, base_seconds: int) -> int:
+    """How long to wait after the ``attempts``-th try: doubling from the base, at most an hour."""
+    return int(min(FOLLOW_UP_DELAY_SECONDS_MAX, base_seconds * 2 ** min(attempts, 20)))
+
+
 def _follow_up(wallet: Wallet, row: Any, *, now: datetime) -> None:
     database = wallet.database
     attempts = row.provider_attempts + 1
-    database.run(partial(_count_attempt, operation_id=row.id, attempts=attempts, now=now))
+    delay = follow_up_delay_seconds(
+        attempts, base_seconds=wallet.settings.provider_follow_up_seconds
+    )
+    database.run(
+        partial(
+            _count_attempt,
+            operation_id=row.id,
+            attempts=attempts,
+            due_at=now + timedelta(seconds=delay),
+        )
+    )
     hold_over = row.hold_expires_at is not None and row.hold_expires_at <= now
     if attempts > wallet.settings.provider_attempts_max or hold_over:
         database.run(partial(give_up, wallet=wallet, operation_id=row.id, now=now))
@@ -516,7 +553,7 @@ def _follow_up(wallet: Wallet, row: Any, *, now: datetime) -> None:
         )
 
 
-def _count_attempt(session: Session, *, operation_id: int, attempts: int, now: datetime) -> None:
+def _count_attempt(session: Session, *, operation_id: int, attempts: int, due_at: datetime) -> None:
     operation = lock_operation(session, operation_id)
     operation.provider_attempts = max(operation.provider_attempts, attempts)
-    operation.updated_at = now
+    operation.provider_due_at = due_at

@@ -99,6 +99,8 @@ class Operation(Base):
     provider_stage: Mapped[str | None] = mapped_column(String(16))
     provider_attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the follow-up job should next ask the provider (backing off after each try).
+    provider_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ledger_group_id: Mapped[int | None] = mapped_column(BigInteger)
     hold_transfer_id: Mapped[int | None] = mapped_column(BigInteger)
     hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -123,7 +125,7 @@ class Operation(Base):
         Index("ix_wallet_operations_counterparty", "counterparty_user_id", "id"),
         # Limits sum a user's outgoing money per asset since the start of a day or month.
         Index("ix_wallet_operations_limits", "user_id", "asset", "created_at"),
-        Index("ix_wallet_operations_provider", "status", "provider_stage", "updated_at"),
+        Index("ix_wallet_operations_provider_due", "status", "provider_due_at"),
     )
 
 

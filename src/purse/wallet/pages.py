@@ -12,15 +12,17 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.deps import DatabaseDep, IdentityDep, is_recent
-from purse.errors import PurseError
+from purse.errors import NotFound, PurseError
 from purse.funding.provider import BankAccountDetails, CardDetails
 from purse.funding.simulator import TEST_CARDS, Simulator
+from purse.i18n import translate
 from purse.identity import sessions
 from purse.identity.models import User
 from purse.identity.pages import step_up_page
@@ -68,6 +70,10 @@ EVENT_LABELS = {
     "failed": "Failed",
     "needs_review": "Passed to support to check",
 }
+NOTICES = {
+    "asked": "Request sent. They will see it in purse.",
+    "added": "Linked. You can use it to top up and withdraw.",
+}
 DESCRIPTIONS = {
     "in": "From {name}",
     "out": "To {name}",
@@ -78,8 +84,6 @@ DESCRIPTIONS = {
 
 
 def _describe(locale: str) -> Any:
-    from purse.i18n import translate
-
     def describe(view: queries.OperationView) -> str:
         if view.kind == "send":
             name = f"@{view.counterparty.handle}" if view.counterparty else "?"
@@ -347,8 +351,6 @@ def send_confirm(
 @router.get("/pay/{handle}")
 def pay_link(handle: str, amount: str = "", currency: str = "") -> Response:
     """A payment link from someone's QR code opens the send page with them filled in."""
-    from urllib.parse import urlencode
-
     query = {"to": handle[:32], "amount": amount[:40], "currency": currency[:12]}
     return redirect("/send?" + urlencode({k: v for k, v in query.items() if v}))
 
@@ -392,9 +394,7 @@ def request_form(request: Request, database: DatabaseDep, wallet: WalletDep) -> 
     caller = _caller(_current(request, database))
     notice = None
     if request.query_params.get("asked"):
-        from purse.i18n import translate
-
-        notice = translate("Request sent. They will see it in purse.", page_locale(request))
+        notice = translate(NOTICES["asked"], page_locale(request))
     return _requests_page(request, database, wallet, caller, notice=notice)
 
 
@@ -470,8 +470,6 @@ def answer_request(
     caller = _form_caller(request, database, csrf_token)
     answers = {"decline": "declined", "cancel": "cancelled"}
     if answer not in answers:
-        from purse.errors import NotFound
-
         raise NotFound()
     try:
         database.run(
@@ -605,9 +603,7 @@ def _start_funding(
             error=error,
             form=form,
         )
-    operation = result.operation
-    if operation.status == "pending" and operation.provider_stage == "created":
-        bank.submit_to_provider(wallet, operation_id=operation.id)
+    bank.submit_if_unsent(wallet, result.operation)
     return _receipt(result, "started")
 
 
@@ -798,9 +794,7 @@ def funding_sources(request: Request, database: DatabaseDep, wallet: WalletDep) 
     caller = _caller(_current(request, database))
     notice = None
     if request.query_params.get("added"):
-        from purse.i18n import translate
-
-        notice = translate("Linked. You can use it to top up and withdraw.", page_locale(request))
+        notice = translate(NOTICES["added"], page_locale(request))
     return _sources_page(request, database, wallet, caller, notice=notice)
 
 
@@ -950,8 +944,6 @@ def activity(
     }
     next_url = None
     if page_of.next_cursor:
-        from urllib.parse import urlencode
-
         kept = {k: v for k, v in filter_values.items() if v}
         if limit != 20:
             kept["limit"] = str(limit)
