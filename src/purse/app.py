@@ -147,6 +147,7 @@ def create_app(
     app.include_router(identity_pages.router)
     app.include_router(wallet_api.router)
     app.include_router(wallet_api.callbacks)
+    app.include_router(wallet_api.operators)
     app.include_router(wallet_pages.router)
 
     @app.exception_handler(SignInNeeded)

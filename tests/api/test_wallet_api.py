@@ -20,6 +20,7 @@ from factories import make_settings
 from purse.app import create_app
 from purse.db import Database
 from purse.funding.provider import AnswerStatus, Event
+from purse.identity.models import User
 from purse.ledger.models import Account
 from purse.ledger.verify import verify_ledger
 from purse.models import utc_now
@@ -565,3 +566,19 @@ def test_statements_are_prepared_by_the_worker_and_downloaded(
     ]:
         refused = api.client.post("/v1/wallet/statements", json=body, headers=wang)
         assert refused.status_code == 422 and refused.json()["code"] == code, body
+
+
+def test_operators_read_every_balance_at_one_moment(api: Api, wang: dict[str, str]) -> None:
+    api.top_up(wang, "70.00")
+    make_user(api.database, api.wallet.identity, handle="zhang_wei", display_name="Zhang Wei")
+    api.database.run(
+        lambda s: s.execute(update(User).where(User.handle == "zhang_wei").values(role="admin"))
+    )
+    admin = api.token("zhang_wei")
+    found = api.client.get("/v1/admin/balances?currency=CNY", headers=admin)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["wallets_total"] == 1 and body["total"] == {"value": "70.00", "currency": "CNY"}
+    assert body["wallets"][0]["handle"] == "wang_wei"
+    refused = api.client.get("/v1/admin/balances", headers=wang)
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"

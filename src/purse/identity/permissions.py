@@ -14,7 +14,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "merchant_member": _USER | {"merchant:own"},
     "agent": _USER | {"support:work"},
     "senior_agent": _USER | {"support:work", "support:approve"},
-    "admin": _USER | {"support:work", "support:approve", "users:manage", "audit:read"},
+    "admin": _USER
+    | {"support:work", "support:approve", "users:manage", "audit:read", "ledger:read"},
 }
 assert set(PERMISSIONS) == set(ROLES)
 

@@ -35,6 +35,7 @@ from purse.wallet.operations import OperationResult
 
 router = APIRouter(prefix="/v1/wallet", tags=["wallet"])
 callbacks = APIRouter(prefix="/v1/funding", tags=["funding providers"])
+operators = APIRouter(prefix="/v1/admin", tags=["operators"])
 
 
 def get_wallet(request: Request) -> Wallet:
@@ -666,3 +667,31 @@ async def provider_event(
     event = provider.parse_event(headers=request.headers, body=body[:65536])
     outcome = await run_in_threadpool(wallet.deliver, provider_name, event)
     return s.ProviderEventRead(status=outcome)
+
+
+@operators.get("/balances", response_model=s.AllBalancesRead)
+def all_balances(
+    wallet: WalletDep,
+    _admin: Annotated[Authenticated, Depends(require("ledger:read"))],
+    currency: Annotated[str, Query(min_length=2, max_length=12)] = "CNY",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> s.AllBalancesRead:
+    """Every user wallet in a currency and their sum, read at one moment (admins only)."""
+    asset = wallet.assets.get(currency)
+    found, count, total = wallet.database.run(
+        lambda session: queries.all_balances(session, asset=asset.code, limit=limit),
+        write=False,
+    )
+    return s.AllBalancesRead(
+        currency=asset.code,
+        wallets_total=count,
+        total=s.Money.of(total, asset.code, wallet.assets),
+        wallets=[
+            s.WalletBalanceRead(
+                handle=item.handle,
+                balance=s.Money.of(item.balance_minor, asset.code, wallet.assets),
+                available=s.Money.of(item.available_minor, asset.code, wallet.assets),
+            )
+            for item in found
+        ],
+    )

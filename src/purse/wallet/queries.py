@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from purse.errors import PurseError, all_error_classes
@@ -513,3 +513,43 @@ def spending(
             for i, amount in top
         ],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class WalletBalance:
+    handle: str
+    balance_minor: int
+    available_minor: int
+
+
+def all_balances(
+    session: Session, *, asset: str, limit: int
+) -> tuple[list[WalletBalance], int, int]:
+    """Every user wallet in ``asset`` (up to ``limit``), with the sum of all of them.
+
+    For operators: read in one transaction (REPEATABLE READ on PostgreSQL, one
+    read transaction on SQLite), so the sum is of one moment, never half of a
+    transfer. Returns the wallets, how many there are, and the total balance.
+    """
+    rows = session.execute(
+        select(User.handle, Account)
+        .join(WalletAccount, WalletAccount.account_id == Account.id)
+        .join(User, WalletAccount.owner == literal("user:") + cast(User.id, String))
+        .where(WalletAccount.asset == asset, Account.kind == "wallet")
+        .order_by(User.handle)
+        .limit(limit)
+    ).all()
+    count, total = session.execute(
+        select(
+            func.count(), func.coalesce(func.sum(Account.credits_posted - Account.debits_posted), 0)
+        ).where(Account.asset == asset, Account.kind == "wallet", Account.owner_kind == "user")
+    ).one()
+    wallets = [
+        WalletBalance(
+            handle=handle,
+            balance_minor=account.credits_posted - account.debits_posted,
+            available_minor=account.credits_posted - account.debits_posted - account.debits_pending,
+        )
+        for handle, account in rows
+    ]
+    return wallets, int(count), int(total)

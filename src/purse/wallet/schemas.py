@@ -283,5 +283,18 @@ class StatementRead(BaseModel):
     file: str | None = Field(description="Where to download it once ready")
 
 
+class WalletBalanceRead(BaseModel):
+    handle: str
+    balance: Money
+    available: Money
+
+
+class AllBalancesRead(BaseModel):
+    currency: str
+    wallets_total: int = Field(description="How many user wallets hold this currency")
+    total: Money = Field(description="The sum of all of them, read at one moment")
+    wallets: list[WalletBalanceRead]
+
+
 class ProviderEventRead(BaseModel):
     status: Literal["applied", "duplicate", "unknown", "late"]

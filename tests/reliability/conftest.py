@@ -1,0 +1,49 @@
+"""Fixtures of the reliability suite: seeded databases (as an operator would seed them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pytest
+from sqlalchemy import update
+
+from factories import make_settings
+from purse.db import Database
+from purse.identity.context import Identity
+from purse.identity.models import User
+from purse.wallet.context import Wallet
+from wallet_support import make_user, top_up
+
+
+def seed(database_url: str, *, people: dict[str, int], admins: Iterable[str] = ()) -> None:
+    """Users with a CNY balance each (topped up through the simulator), and admins."""
+    database = Database(make_settings(database_url, simulator_settle_seconds=0))
+    wallet = Wallet(database, Identity(database.settings))
+    try:
+        for handle, balance_minor in people.items():
+            caller = make_user(
+                database, wallet.identity, handle=handle, display_name=handle.title(), kyc_level=2
+            )
+            while balance_minor > 0:  # top-ups are capped per transfer by the KYC limits
+                step = min(balance_minor, 10_000_000)
+                top_up(wallet, caller, amount_minor=step)
+                balance_minor -= step
+        for handle in admins:
+            make_user(database, wallet.identity, handle=handle, display_name=handle.title())
+            database.run(
+                lambda s, h=handle: s.execute(
+                    update(User).where(User.handle == h).values(role="admin")
+                )
+            )
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def seeded(database_url: str) -> Callable[..., None]:
+    return lambda **kwargs: seed(database_url, **kwargs)
+
+
+@pytest.fixture
+def database_kind(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgres"
