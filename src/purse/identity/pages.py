@@ -27,6 +27,7 @@ from purse.web.views import (
     local_path,
     page,
     redirect,
+    require_signed_in,
     signed_in,
     signed_in_form,
 )
@@ -306,9 +307,7 @@ def reset(
 
 @router.get("/security", response_class=HTMLResponse)
 def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> Response:
-    current = signed_in(request, database)
-    if current is None:
-        return redirect("/signin")
+    current = require_signed_in(request, database)
     me, listed, activity = database.run(
         lambda session: (
             identity_service.profile(session, identity=identity, user_id=current.user_id),
@@ -637,6 +636,5 @@ def change_password(
 
 @router.get("/security/password", response_class=HTMLResponse)
 def change_password_form(request: Request, database: DatabaseDep) -> Response:
-    if signed_in(request, database) is None:
-        return redirect("/signin")
+    require_signed_in(request, database)
     return page(request, database, "change_password.html")

@@ -1,0 +1,366 @@
+"""The authorization matrix: every route of the app, as each kind of caller, on user A's objects.
+
+Every route in the app's route table must be classified below; a new route that
+is not fails the test until someone decides who may call it. Then each route is
+called, against a real server, by: nobody (anonymous), user B (with user A's
+object ids in the path), a user (on admin routes) and an admin. Expected
+refusals: 401 or a redirect to sign-in for nobody, a CSRF refusal for forms
+without a token, 404 for someone else's object, 403 for a missing permission.
+Nothing may answer 5xx, and A's objects must be unchanged afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import PASSWORD, Client, Server, Summary
+from routes import route_table
+
+from factories import make_settings
+from purse.app import create_app
+
+PUBLIC_API = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/openapi.json"),
+    ("GET", "/redoc"),
+    ("GET", "/static/{path}"),
+    ("GET", "/v1/wallet/failure-reasons"),
+    ("POST", "/v1/auth/codes"),
+    ("POST", "/v1/auth/password-reset"),
+    ("POST", "/v1/auth/password-reset/confirm"),
+    ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/signup"),
+    ("POST", "/v1/auth/token"),
+    ("POST", "/v1/auth/verify"),
+}
+PUBLIC_PAGES = {
+    ("GET", "/"),
+    ("GET", "/signin"),
+    ("GET", "/signup"),
+    ("GET", "/verify"),
+    ("GET", "/forgot"),
+    ("GET", "/pay/{handle}"),
+    ("GET", "/dev/mailbox"),  # 404 unless development, on this machine, unproxied
+}
+PUBLIC_FORMS = {
+    ("POST", "/locale"),
+    ("POST", "/signin"),
+    ("POST", "/signup"),
+    ("POST", "/verify"),
+    ("POST", "/forgot"),
+    ("POST", "/reset"),
+    ("POST", "/signout"),
+}
+PROVIDER_CALLBACKS = {("POST", "/v1/funding/providers/{provider_name}/events")}
+ADMIN_API = {
+    ("GET", "/v1/admin/balances"),
+    ("PUT", "/v1/admin/users/{user_id}/role"),
+}
+USER_API = {
+    ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/step-up"),
+    ("GET", "/v1/me"),
+    ("POST", "/v1/me/2fa/recovery-codes"),
+    ("DELETE", "/v1/me/2fa/totp"),
+    ("POST", "/v1/me/2fa/totp"),
+    ("POST", "/v1/me/2fa/totp/confirm"),
+    ("POST", "/v1/me/contact"),
+    ("POST", "/v1/me/contact/confirm"),
+    ("POST", "/v1/me/password"),
+    ("GET", "/v1/me/sessions"),
+    ("POST", "/v1/me/sessions/end-others"),
+    ("DELETE", "/v1/me/sessions/{session_id}"),
+    ("GET", "/v1/wallet/activity"),
+    ("GET", "/v1/wallet/balances"),
+    ("POST", "/v1/wallet/conversions"),
+    ("GET", "/v1/wallet/funding-sources"),
+    ("POST", "/v1/wallet/funding-sources"),
+    ("DELETE", "/v1/wallet/funding-sources/{funding_source_id}"),
+    ("GET", "/v1/wallet/fx-rates"),
+    ("GET", "/v1/wallet/operations/{reference}"),
+    ("POST", "/v1/wallet/quotes"),
+    ("GET", "/v1/wallet/receive"),
+    ("GET", "/v1/wallet/receive/qr.svg"),
+    ("GET", "/v1/wallet/recipients"),
+    ("GET", "/v1/wallet/requests"),
+    ("POST", "/v1/wallet/requests"),
+    ("POST", "/v1/wallet/requests/{request_id}/cancel"),
+    ("POST", "/v1/wallet/requests/{request_id}/decline"),
+    ("POST", "/v1/wallet/requests/{request_id}/pay"),
+    ("GET", "/v1/wallet/spending"),
+    ("GET", "/v1/wallet/statements"),
+    ("POST", "/v1/wallet/statements"),
+    ("GET", "/v1/wallet/statements/{statement_id}"),
+    ("GET", "/v1/wallet/statements/{statement_id}/file"),
+    ("POST", "/v1/wallet/top-ups"),
+    ("POST", "/v1/wallet/transfers"),
+    ("POST", "/v1/wallet/withdrawals"),
+}
+USER_PAGES = {
+    ("GET", "/activity"),
+    ("GET", "/activity/{reference}"),
+    ("GET", "/activity/{reference}/receipt"),
+    ("GET", "/convert"),
+    ("GET", "/funding-sources"),
+    ("GET", "/home"),
+    ("GET", "/receive"),
+    ("GET", "/receive/qr.svg"),
+    ("GET", "/request"),
+    ("GET", "/security"),
+    ("GET", "/security/password"),
+    ("GET", "/send"),
+    ("GET", "/send/recipient"),
+    ("GET", "/statements"),
+    ("GET", "/statements/{statement_id}"),
+    ("GET", "/statements/{statement_id}/download"),
+    ("GET", "/top-up"),
+    ("GET", "/withdraw"),
+}
+USER_FORMS = {
+    ("POST", "/convert/confirm"),
+    ("POST", "/convert/quote"),
+    ("POST", "/funding-sources"),
+    ("POST", "/funding-sources/{funding_source_id}/remove"),
+    ("POST", "/request"),
+    ("POST", "/requests/{request_id}/pay"),
+    ("POST", "/requests/{request_id}/{answer}"),
+    ("POST", "/security/2fa/confirm"),
+    ("POST", "/security/2fa/disable"),
+    ("POST", "/security/2fa/recovery-codes"),
+    ("POST", "/security/2fa/start"),
+    ("POST", "/security/password"),
+    ("POST", "/security/sessions/end-others"),
+    ("POST", "/security/sessions/{session_id}/end"),
+    ("POST", "/security/step-up"),
+    ("POST", "/send"),
+    ("POST", "/send/confirm"),
+    ("POST", "/statements"),
+    ("POST", "/top-up"),
+    ("POST", "/withdraw"),
+}
+CLASSES: dict[str, set[tuple[str, str]]] = {
+    "public_api": PUBLIC_API,
+    "public_page": PUBLIC_PAGES,
+    "public_form": PUBLIC_FORMS,
+    "provider_callback": PROVIDER_CALLBACKS,
+    "admin_api": ADMIN_API,
+    "user_api": USER_API,
+    "user_page": USER_PAGES,
+    "user_form": USER_FORMS,
+}
+PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+def classify(route: tuple[str, str]) -> str | None:
+    return next((name for name, routes in CLASSES.items() if route in routes), None)
+
+
+def test_every_route_is_classified_once(tmp_path: Path) -> None:
+    routes = route_table(create_app(make_settings(f"sqlite:///{tmp_path}/routes.db")))
+    unclassified = [route for route in routes if classify(route) is None]
+    assert not unclassified, f"decide who may call these, then classify them: {unclassified}"
+    listed = [route for routes in CLASSES.values() for route in routes]
+    assert len(listed) == len(set(listed)), "a route is in two classes"
+    assert set(listed) <= set(routes), f"classified but gone: {set(listed) - set(routes)}"
+
+
+def _web_session(base_url: str, handle: str) -> tuple[httpx.Client, str]:
+    """A browser-like client signed in through the sign-in form; returns it and its CSRF token."""
+    browser = httpx.Client(base_url=base_url, timeout=10, follow_redirects=False)
+    browser.get("/signin")
+    token = browser.cookies["purse_csrf"]
+    signed = browser.post(
+        "/signin", data={"identifier": handle, "password": PASSWORD, "csrf_token": token}
+    )
+    assert signed.status_code == 303, signed.text
+    return browser, token
+
+
+def test_authorization_matrix(
+    database_url: str, database_kind: str, seeded: Callable[..., None]
+) -> None:
+    seeded(people={"user_a": 50_000, "user_b": 50_000, "user_c": 0}, admins=["root_admin"])
+    routes = route_table(create_app(make_settings(database_url)))
+    cells: Counter[str] = Counter()
+    unexpected: list[str] = []
+    server_errors: list[str] = []
+
+    with Server(database_url, f"authorization-{database_kind}") as server:
+        a, b, admin = (Client(server.url, h) for h in ("user_a", "user_b", "root_admin"))
+        # User A's objects: a card, a top-up, a request to user C, a statement, a session.
+        card = a.call(
+            "POST",
+            "/v1/wallet/funding-sources",
+            json={
+                "kind": "card",
+                "number": "4242424242424242",
+                "expiry_month": 12,
+                "expiry_year": 2099,
+                "holder_name": "A",
+            },
+        ).body["id"]
+        topped = a.call(
+            "POST",
+            "/v1/wallet/top-ups",
+            json={"funding_source_id": card, "amount": {"value": "5.00", "currency": "CNY"}},
+            headers={"Idempotency-Key": "a-top-up"},
+        ).body["reference"]
+        asked = a.call(
+            "POST",
+            "/v1/wallet/requests",
+            json={"payer": "user_c", "amount": {"value": "1.00", "currency": "CNY"}},
+        ).body["id"]
+        statement = a.call(
+            "POST", "/v1/wallet/statements", json={"month": "2026-01", "format": "csv"}
+        ).body["id"]
+        a_me = a.call("GET", "/v1/me").body
+        a_session = a.call("GET", "/v1/me/sessions").body["items"][0]["id"]
+        a_objects: dict[str, Any] = {
+            "reference": topped,
+            "funding_source_id": card,
+            "request_id": asked,
+            "statement_id": statement,
+            "session_id": a_session,
+            "user_id": a_me["id"],
+            "handle": "user_a",
+            "provider_name": "simulator",
+            "path": "purse.css",
+            "answer": "cancel",
+        }
+        balance_before = a.call("GET", "/v1/wallet/balances").body
+        cards_before = a.call("GET", "/v1/wallet/funding-sources").body
+        anonymous = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
+        b_browser, b_csrf = _web_session(server.url, "user_b")
+
+        def record(cell: str, response: httpx.Response, allowed: bool) -> None:
+            cells[cell.split(" ")[0]] += 1
+            if response.status_code >= 500:
+                server_errors.append(f"{cell} -> {response.status_code}")
+            elif not allowed:
+                unexpected.append(f"{cell} -> {response.status_code} {response.text[:120]}")
+
+        for method, template in routes:
+            kind = classify((method, template))
+            path = PARAMETER.sub(lambda match: str(a_objects[match.group(1)]), template)
+            json_body = {} if method in ("POST", "PUT") else None
+            headers = {"Idempotency-Key": f"matrix-{method}-{template}"}
+
+            # Nobody.
+            if kind in ("user_form", "public_form"):
+                response = anonymous.request(method, path, data={})
+                code = (
+                    response.json().get("code")
+                    if "json" in response.headers.get("content-type", "")
+                    else None
+                )
+                record(
+                    f"anonymous {method} {template}",
+                    response,
+                    response.status_code == 403 and code == "csrf_failed",
+                )
+            elif kind == "provider_callback":
+                response = anonymous.request(method, path, content=b"{}")
+                record(f"anonymous {method} {template}", response, response.status_code == 400)
+            else:
+                response = anonymous.request(method, path, json=json_body, headers=headers)
+                if kind in ("user_api", "admin_api"):
+                    record(f"anonymous {method} {template}", response, response.status_code == 401)
+                elif kind == "user_page":
+                    signin = response.status_code == 303 and response.headers[
+                        "location"
+                    ].startswith("/signin?next=")
+                    record(f"anonymous {method} {template}", response, signin)
+                else:
+                    record(f"anonymous {method} {template}", response, True)
+
+            # User B on A's objects (routes with an object of A in the path).
+            owned = any(
+                name in template
+                for name in (
+                    "{reference}",
+                    "{funding_source_id}",
+                    "{request_id}",
+                    "{statement_id}",
+                    "{session_id}",
+                )
+            )
+            if owned and kind == "user_api":
+                response = b.http.request(method, path, json=json_body, headers=headers)
+                record(f"user_b {method} {template}", response, response.status_code == 404)
+            elif owned and kind == "user_page":
+                response = b_browser.request(method, path)
+                record(f"user_b {method} {template}", response, response.status_code == 404)
+            elif owned and kind == "user_form":
+                response = b_browser.request(
+                    method, path, data={"csrf_token": b_csrf, "idempotency_key": "k"}
+                )
+                record(f"user_b {method} {template}", response, response.status_code == 404)
+
+            # A user on admin routes; an admin on them.
+            if kind == "admin_api":
+                body = {"role": "admin"} if method == "PUT" else None
+                response = b.http.request(method, path, json=body)
+                record(f"user_b {method} {template}", response, response.status_code == 403)
+                if method == "GET":
+                    response = admin.http.request(method, path)
+                    record(f"admin {method} {template}", response, response.status_code == 200)
+
+        # Mass assignment: fields a caller must not set are refused, not ignored.
+        for path, body in [
+            (
+                "/v1/wallet/transfers",
+                {"to": "user_b", "amount": {"value": "1", "currency": "CNY"}, "balance": "999"},
+            ),
+            (
+                "/v1/wallet/transfers",
+                {"to": "user_b", "amount": {"value": "1", "currency": "CNY"}, "user_id": 1},
+            ),
+            (
+                "/v1/wallet/funding-sources",
+                {
+                    "kind": "card",
+                    "number": "4242424242424242",
+                    "expiry_month": 1,
+                    "expiry_year": 2099,
+                    "holder_name": "B",
+                    "user_id": a_me["id"],
+                },
+            ),
+        ]:
+            response = b.http.post(path, json=body, headers={"Idempotency-Key": "mass"})
+            record(f"mass_assignment POST {path}", response, response.status_code == 422)
+
+        # A's objects are as they were.
+        assert a.call("GET", "/v1/wallet/balances").body == balance_before
+        assert a.call("GET", "/v1/wallet/funding-sources").body == cards_before
+        assert a.call("GET", "/v1/wallet/requests").body["items"][0]["status"] == "open"
+        assert a.call("GET", "/v1/me").body["role"] == "user"
+        for client in (a, b, admin):
+            client.close()
+        anonymous.close()
+        b_browser.close()
+
+    record_ = Summary(
+        "authorization_matrix",
+        database_kind,
+        {
+            "routes": len(routes),
+            "cells_tested": sum(cells.values()),
+            "cells_by_caller": dict(cells),
+            "unexpected_allows": len(unexpected),
+            "unclassified_routes": sum(1 for route in routes if classify(route) is None),
+            "5xx": len(server_errors),
+        },
+    ).emit()
+    assert not server_errors, server_errors
+    assert not unexpected, unexpected
+    assert record_["unclassified_routes"] == 0
