@@ -42,7 +42,7 @@ SERVER_ENV = {
     "PURSE_PASSWORD_HASH_TIME_COST": "1",
     "PURSE_PASSWORD_HASH_MEMORY_COST_KIB": "8192",
     "PURSE_SIMULATOR_SETTLE_SECONDS": "0",
-    "PURSE_LOG_LEVEL": "warning",
+    "PURSE_LOG_LEVEL": "info",  # as in production: every request is logged, and scanned
 }
 
 
@@ -69,6 +69,7 @@ class Server:
         self.workers = workers
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.log_path = RESULTS / f"{name}.server.log"
+        self.log_path.write_bytes(b"")  # this run's log only; restarts append to it
         self.process: subprocess.Popen[bytes] | None = None
 
     def environment(self) -> dict[str, str]:
