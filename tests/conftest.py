@@ -17,23 +17,28 @@ import psycopg
 import pytest
 
 from factories import make_settings
-from pgserver import remove_server, start_server
+from pgserver import PostgresServer, remove_server, start_server
 from purse import migrate
 from purse.db import Database
 from purse.ledger.verify import verify_ledger
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
-    given = os.environ.get("PURSE_TEST_POSTGRES_URL")
-    if given:
-        yield given
+def postgres_server() -> Iterator[PostgresServer | None]:
+    """The throwaway server of this run (None when PURSE_TEST_POSTGRES_URL names another)."""
+    if os.environ.get("PURSE_TEST_POSTGRES_URL"):
+        yield None
         return
     server = start_server()
     try:
-        yield server.url()
+        yield server
     finally:
         remove_server(server)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(postgres_server: PostgresServer | None) -> str:
+    return postgres_server.url() if postgres_server else os.environ["PURSE_TEST_POSTGRES_URL"]
 
 
 def _replace_dbname(url: str, dbname: str) -> str:

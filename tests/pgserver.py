@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,23 @@ class PostgresServer:
         pid_file = self.folder / "data" / "postmaster.pid"
         pid = int(pid_file.read_text().splitlines()[0])
         os.kill(pid, 9)
+
+    def restart_after_crash(self, timeout_seconds: float = 60) -> None:
+        """Start again after :meth:`kill`, with crash recovery.
+
+        The killed postmaster's backends notice its death and exit on their own,
+        but until the last one has, the old shared memory is in use and a new
+        postmaster refuses to start: so try again until it does.
+        """
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                self.start()
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
 
 def start_server() -> PostgresServer:

@@ -16,6 +16,10 @@ Why the transaction helper looks the way it does:
 * Serialization failures, deadlocks, and a busy SQLite are transient: the whole
   use case is run again, a bounded number of times, with jittered back-off.
   Anything else propagates, and the transaction is rolled back.
+* A lost or refused database connection (PostgreSQL restarting, a network
+  fault) is answered as ``database_unavailable`` (503), not retried here: if
+  it broke during COMMIT, the use case may have committed, and only the
+  caller's idempotency key can tell. The caller retries with the same key.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from purse.errors import DatabaseBusy
+from purse.errors import DatabaseBusy, DatabaseUnavailable
 from purse.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -44,6 +48,8 @@ T = TypeVar("T")
 
 _WRITE_OPTION = "purse_write"
 _PG_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+# Connection exceptions (08), and the server shutting down, crashed or starting up (57P0x).
+_PG_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")
 
 
 class RetryTransaction(Exception):  # noqa: N818 - a signal, not an error
@@ -128,6 +134,18 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+def is_unavailable(error: BaseException) -> bool:
+    """Whether the database could not be reached (as opposed to refusing the statement)."""
+    if not isinstance(error, DBAPIError) or isinstance(error.orig, sqlite3.Error):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is None:
+        return isinstance(error, OperationalError)  # psycopg: connection refused, bad, closed
+    return str(sqlstate).startswith(_PG_UNAVAILABLE_SQLSTATE_PREFIXES)
+
+
 class Database:
     """The engine of one database and the ways to open transactions on it."""
 
@@ -166,6 +184,9 @@ class Database:
                 with self.transaction(write=write) as session:
                     return use_case(session)
             except Exception as error:
+                if is_unavailable(error):
+                    log.warning("db.unavailable", error=type(error.__cause__ or error).__name__)
+                    raise DatabaseUnavailable() from error
                 if not is_retryable(error):
                     raise
                 if attempt == attempts_max:

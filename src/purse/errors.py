@@ -121,6 +121,14 @@ class DatabaseBusy(ServerError):
     retryable = True
 
 
+class DatabaseUnavailable(ServerError):
+    code = "database_unavailable"
+    status = 503
+    title = "The service cannot reach its database right now. Try again shortly."
+    next_step = "Send the same request again with the same Idempotency-Key: it never applies twice."
+    retryable = True
+
+
 def all_error_classes() -> dict[str, type[PurseError]]:
     """Every concrete error class by code (import the domains first to fill it)."""
     return dict(_REGISTRY)

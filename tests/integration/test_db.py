@@ -92,3 +92,24 @@ def test_migrations_build_exactly_the_tables_of_the_models(database: Database) -
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, target_metadata())
     assert differences == []
+
+
+def test_a_lost_database_is_unavailable_not_an_internal_error(tmp_path: object) -> None:
+    """PostgreSQL refusing connections (restarting, say) is a 503 the caller retries."""
+    from purse.errors import DatabaseUnavailable
+    from purse.workers.runner import Job, JobRunner, backoff_seconds
+
+    settings = make_settings("postgresql://nobody@/purse?host=/nonexistent-socket-folder")
+    database = Database(settings)
+    try:
+        with pytest.raises(DatabaseUnavailable) as raised:
+            database.run(lambda s: s.execute(text("SELECT 1")).scalar_one())
+        assert raised.value.status == 503 and raised.value.retryable
+        # The worker keeps one traceback per failure streak and backs off while all jobs fail.
+        probe = Job("probe", lambda db: db.run(lambda s: s.execute(text("SELECT 1")).scalar_one()))
+        runner = JobRunner(database, jobs=[probe])
+        assert runner.run_once() == {"probe": -1} and runner.run_once() == {"probe": -1}
+        assert runner._failures == {"probe": 2}
+    finally:
+        database.dispose()
+    assert [backoff_seconds(1.0, n) for n in (0, 1, 2, 5, 10)] == [1.0, 2.0, 4.0, 30.0, 30.0]

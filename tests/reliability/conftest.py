@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
+from harness import close_all
 from sqlalchemy import update
 
 from factories import make_settings
@@ -37,6 +38,13 @@ def seed(database_url: str, *, people: dict[str, int], admins: Iterable[str] = (
             )
     finally:
         database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Every client a test opened is closed after it, passed or failed."""
+    yield
+    close_all()
 
 
 @pytest.fixture

@@ -98,6 +98,12 @@ class Server:
                 raise RuntimeError(f"purse serve did not start in {timeout_seconds} s")
             time.sleep(0.1)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown, no flushing, no goodbye."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
     def signal(self, number: int) -> None:
         assert self.process is not None
         self.process.send_signal(number)
@@ -120,6 +126,40 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Worker:
+    """One ``purse worker`` process (background jobs only)."""
+
+    def __init__(self, database_url: str, name: str) -> None:
+        self.server = Server(database_url, name)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        log = self.server.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            [sys.executable, "-m", "purse.cli", "worker"],
+            env={**self.server.environment(), "PURSE_WORKER_INTERVAL_SECONDS": "0.2"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 def ledger_verify(database_url: str) -> dict[str, Any]:
@@ -151,13 +191,27 @@ class Call:
     seconds: float
 
 
+_OPEN_CLIENTS: list[httpx.Client] = []
+
+
+def track(client: httpx.Client) -> httpx.Client:
+    """Register an httpx client so :func:`close_all` closes it even when a test fails."""
+    _OPEN_CLIENTS.append(client)
+    return client
+
+
+def close_all() -> None:
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS.pop().close()
+
+
 class Client:
     """An integrator's client for one user: httpx, a bearer token, nothing of purse's code."""
 
     def __init__(self, base_url: str, handle: str, *, timeout_seconds: float = 10.0) -> None:
         self.base_url = base_url
         self.handle = handle
-        self.http = httpx.Client(base_url=base_url, timeout=timeout_seconds)
+        self.http = track(httpx.Client(base_url=base_url, timeout=timeout_seconds))
         response = self.http.post(
             "/v1/auth/token", json={"identifier": handle, "password": PASSWORD}
         )

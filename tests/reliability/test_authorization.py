@@ -12,13 +12,14 @@ Nothing may answer 5xx, and A's objects must be unchanged afterwards.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import PASSWORD, Client, Server, Summary
+from harness import PASSWORD, Client, Server, Summary, track
 from routes import route_table
 
 from factories import make_settings
@@ -175,7 +176,7 @@ def test_every_route_is_classified_once(tmp_path: Path) -> None:
 
 def _web_session(base_url: str, handle: str) -> tuple[httpx.Client, str]:
     """A browser-like client signed in through the sign-in form; returns it and its CSRF token."""
-    browser = httpx.Client(base_url=base_url, timeout=10, follow_redirects=False)
+    browser = track(httpx.Client(base_url=base_url, timeout=10, follow_redirects=False))
     browser.get("/signin")
     token = browser.cookies["purse_csrf"]
     signed = browser.post(
@@ -236,9 +237,13 @@ def test_authorization_matrix(
             "path": "purse.css",
             "answer": "cancel",
         }
+        for _ in range(100):  # the worker settles the top-up in the background; wait for it
+            if a.call("GET", f"/v1/wallet/operations/{topped}").body["status"] != "pending":
+                break
+            time.sleep(0.1)
         balance_before = a.call("GET", "/v1/wallet/balances").body
         cards_before = a.call("GET", "/v1/wallet/funding-sources").body
-        anonymous = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
+        anonymous = track(httpx.Client(base_url=server.url, timeout=10, follow_redirects=False))
         b_browser, b_csrf = _web_session(server.url, "user_b")
 
         def record(cell: str, response: httpx.Response, allowed: bool) -> None:

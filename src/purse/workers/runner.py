@@ -72,6 +72,16 @@ def default_jobs(database: Database, wallet: Wallet | None = None) -> list[Job]:
     ]
 
 
+BACKOFF_SECONDS_MAX = 30.0
+
+
+def backoff_seconds(interval_seconds: float, failed_rounds: int) -> float:
+    """The pause between rounds: the interval, doubling while every job fails, at most 30 s."""
+    if failed_rounds <= 0:
+        return interval_seconds
+    return min(BACKOFF_SECONDS_MAX, interval_seconds * float(2 ** min(failed_rounds, 16)))
+
+
 class JobRunner:
     def __init__(
         self, database: Database, jobs: list[Job] | None = None, *, wallet: Wallet | None = None
@@ -80,19 +90,38 @@ class JobRunner:
         self.jobs = jobs if jobs is not None else default_jobs(database, wallet)
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failures: dict[str, int] = {}
+        self._idle_rounds = 0
 
     def run_once(self) -> dict[str, int]:
-        """Run every job once; a failing job is logged and does not stop the others."""
+        """Run every job once; a failing job is logged and does not stop the others.
+
+        A job that keeps failing (the database is down, say) is logged with its
+        traceback the first time only, then as one line with the count, so an
+        outage does not flood the log.
+        """
         done: dict[str, int] = {}
         for job in self.jobs:
             try:
                 done[job.name] = job.run(self.database)
             except Exception as error:
-                log.error(
-                    "job.failed", job=job.name, error_type=type(error).__name__, exc_info=error
-                )
+                streak = self._failures.get(job.name, 0) + 1
+                self._failures[job.name] = streak
+                if streak == 1:
+                    log.error(
+                        "job.failed", job=job.name, error_type=type(error).__name__, exc_info=error
+                    )
+                else:
+                    log.warning(
+                        "job.still_failing",
+                        job=job.name,
+                        error_type=type(error).__name__,
+                        failures=streak,
+                    )
                 done[job.name] = -1
             else:
+                if self._failures.pop(job.name, 0):
+                    log.info("job.recovered", job=job.name)
                 if done[job.name]:
                     log.info("job.done", job=job.name, count=done[job.name])
         return done
@@ -101,8 +130,11 @@ class JobRunner:
         interval = self.database.settings.worker_interval_seconds
         log.info("worker.started", jobs=[job.name for job in self.jobs], interval_seconds=interval)
         while not self.stop_event.is_set():
-            self.run_once()
-            self.stop_event.wait(interval)
+            results = self.run_once()
+            # When every job failed, something they share is down: wait longer each time.
+            failing = all(count < 0 for count in results.values()) if results else False
+            self._idle_rounds = self._idle_rounds + 1 if failing else 0
+            self.stop_event.wait(backoff_seconds(interval, self._idle_rounds))
         log.info("worker.stopped")
 
     def start_thread(self) -> None:
