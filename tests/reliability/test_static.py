@@ -50,7 +50,7 @@ def test_bandit_finds_nothing_of_medium_severity_or_more() -> None:
         "none",
         {
             "findings": len(findings),
-            "files": report["metrics"]["_totals"]["loc"],
+            "lines_of_code": report["metrics"]["_totals"]["loc"],
             "unexplained_nosec": len(silenced),
         },
     ).emit()
