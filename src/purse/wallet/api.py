@@ -9,12 +9,14 @@ is committed and outside any transaction (see :mod:`purse.wallet.bank`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from purse.deps import require, step_up_for
@@ -69,6 +71,26 @@ KeyDep = Annotated[str, Depends(idempotency_key)]
 def _amount(wallet: Wallet, amount: s.AmountIn) -> tuple[str, int]:
     asset = wallet.offered(amount.currency)
     return asset.code, parse_amount(amount.value, asset)
+
+
+def _answer(
+    request: Request,
+    response: Response,
+    wallet: Wallet,
+    caller: Caller,
+    use_case: Callable[[Session], OperationResult],
+) -> s.OperationRead:
+    """Run a use case that completes at once, and read its answer in the same transaction."""
+
+    def run(session: Session) -> tuple[bool, queries.OperationView]:
+        result = use_case(session)
+        view = queries.view_of(session, operation=result.operation, user_id=caller.user_id)
+        return result.replayed, view
+
+    replayed, view = wallet.database.run(run)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return s.OperationRead.of(view, wallet.assets, request_locale(request))
 
 
 def _operation(
@@ -195,7 +217,11 @@ def send(
 ) -> s.OperationRead:
     """Send money to another user at once."""
     asset, amount_minor = _amount(wallet, body.amount)
-    result = wallet.database.run(
+    return _answer(
+        request,
+        response,
+        wallet,
+        caller,
         lambda session: service.send(
             session,
             wallet=wallet,
@@ -205,9 +231,8 @@ def send(
             amount_minor=amount_minor,
             note=body.note,
             idempotency_key=key,
-        )
+        ),
     )
-    return _operation(request, response, wallet, caller, result)
 
 
 @router.get("/funding-sources", response_model=list[s.FundingSourceRead])
@@ -377,12 +402,15 @@ def convert(
     key: KeyDep,
 ) -> s.OperationRead:
     """Convert at a quote's price, as one atomic ledger group."""
-    result = wallet.database.run(
+    return _answer(
+        request,
+        response,
+        wallet,
+        caller,
         lambda session: service.convert(
             session, wallet=wallet, caller=caller, quote_id=body.quote_id, idempotency_key=key
-        )
+        ),
     )
-    return _operation(request, response, wallet, caller, result)
 
 
 def _request_read(view: queries.RequestView, wallet: Wallet) -> s.MoneyRequestRead:
@@ -456,12 +484,15 @@ def pay_request(
     key: KeyDep,
 ) -> s.OperationRead:
     """Pay a request made of the user: the amount is sent at once."""
-    result = wallet.database.run(
+    return _answer(
+        request,
+        response,
+        wallet,
+        caller,
         lambda session: service.pay_request(
             session, wallet=wallet, caller=caller, request_id=request_id, idempotency_key=key
-        )
+        ),
     )
-    return _operation(request, response, wallet, caller, result)
 
 
 @router.post("/requests/{request_id}/decline", response_model=s.MoneyRequestRead)
