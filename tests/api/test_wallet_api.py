@@ -582,3 +582,7 @@ def test_operators_read_every_balance_at_one_moment(api: Api, wang: dict[str, st
     assert body["wallets"][0]["handle"] == "wang_wei"
     refused = api.client.get("/v1/admin/balances", headers=wang)
     assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    unknown = api.client.get("/v1/admin/balances?currency=XYZ", headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["code"] == "asset_unknown"
+    too_many = api.client.get("/v1/admin/balances?limit=5000", headers=admin)
+    assert too_many.status_code == 422 and too_many.json()["code"] == "validation_failed"
