@@ -155,10 +155,34 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 1.0
     worker_batch_size_max: int = 500
 
+    # Notifications. Email goes out over SMTP when ``smtp_url`` is set
+    # ("smtp://host:port"; "smtps://" for TLS, "smtp+starttls://" to upgrade); otherwise
+    # (the embedded default) messages are only shown by the development mailbox. SMS
+    # needs a carrier adapter; without one, the same.
+    smtp_url: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "purse <no-reply@purse.localhost>"
+    smtp_timeout_seconds: float = 10.0
+    # A claimed message is the claimer's for this long; after it, another worker may send it.
+    outbox_lease_seconds: int = 60
+    outbox_batch_size: int = 100
+    outbox_attempts_max: int = 8  # then it is given up (and stays visible to operators)
+
     # HTTP.
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme, _, rest = value.partition("://")
+        if scheme not in ("smtp", "smtps", "smtp+starttls") or not rest.strip("/"):
+            raise ValueError("must look like smtp://host:port (or smtps://, smtp+starttls://)")
+        return value
 
     @field_validator("custom_assets", mode="before")
     @classmethod

@@ -1,8 +1,8 @@
 """Writing to the outbox, and reading it back for the development mailbox.
 
-Until the channel relays land (email over SMTP, SMS through a carrier adapter),
-messages stay in the outbox; on the embedded default the development mailbox
-shows them, and tests read them through :func:`mailbox`.
+The relay (:mod:`purse.notify.relay`) sends what is written here; delivered
+messages stay in the outbox, so the development mailbox can show them and tests
+can read them through :func:`mailbox`.
 """
 
 from __future__ import annotations
@@ -69,21 +69,19 @@ def mailbox(
 ) -> list[Message]:
     """The newest messages, decrypted (optionally only those to ``recipient``)."""
     rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit))
-    messages = []
-    for row in rows:
-        to = cipher.decrypt(row.recipient_encrypted, context=_RECIPIENT)
-        if recipient is not None and to != recipient:
-            continue
-        messages.append(
-            Message(
-                id=row.id,
-                user_id=row.user_id,
-                channel=row.channel,
-                recipient=to,
-                template=row.template,
-                locale=row.locale,
-                data=json.loads(cipher.decrypt(row.payload_encrypted, context=_PAYLOAD)),
-                created_at=row.created_at,
-            )
-        )
-    return messages
+    messages = [read(row, cipher=cipher) for row in rows]
+    return [m for m in messages if recipient is None or m.recipient == recipient]
+
+
+def read(row: OutboxMessage, *, cipher: FieldCipher) -> Message:
+    """One outbox row, decrypted."""
+    return Message(
+        id=row.id,
+        user_id=row.user_id,
+        channel=row.channel,
+        recipient=cipher.decrypt(row.recipient_encrypted, context=_RECIPIENT),
+        template=row.template,
+        locale=row.locale,
+        data=json.loads(cipher.decrypt(row.payload_encrypted, context=_PAYLOAD)),
+        created_at=row.created_at,
+    )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from purse.db import Database
 from purse.identity.context import Identity
 from purse.ledger import service as ledger
+from purse.notify import relay
 from purse.wallet import bank, statements
 from purse.wallet import service as wallet_service
 from purse.wallet.context import Wallet
@@ -45,6 +46,7 @@ def default_jobs(database: Database, wallet: Wallet | None = None) -> list[Job]:
     settings = database.settings
     wallet = wallet if wallet is not None else Wallet(database, Identity(settings))
     batch = settings.worker_batch_size_max
+    channels = relay.channels_from(settings)
     return [
         Job(
             "expire_holds",
@@ -69,6 +71,12 @@ def default_jobs(database: Database, wallet: Wallet | None = None) -> list[Job]:
             in_transaction(lambda session: wallet_service.expire_requests(session, limit=batch)),
         ),
         Job("build_statements", lambda _database: statements.build_statements(wallet)),
+        Job(
+            "relay_outbox",
+            lambda database: relay.relay_outbox(
+                database, cipher=wallet.identity.cipher, channels=channels
+            ),
+        ),
     ]
 
 
