@@ -16,14 +16,28 @@ from purse.wallet.context import Wallet
 from wallet_support import make_user, top_up
 
 
-def seed(database_url: str, *, people: dict[str, int], admins: Iterable[str] = ()) -> None:
-    """Users with a CNY balance each (topped up through the simulator), and admins."""
+def seed(
+    database_url: str,
+    *,
+    people: dict[str, int],
+    admins: Iterable[str] = (),
+    emails: bool = False,
+) -> None:
+    """Users with a CNY balance each (topped up through the simulator), and admins.
+
+    With ``emails``, each person has the address ``<handle>@example.com``.
+    """
     database = Database(make_settings(database_url, simulator_settle_seconds=0))
     wallet = Wallet(database, Identity(database.settings))
     try:
         for handle, balance_minor in people.items():
             caller = make_user(
-                database, wallet.identity, handle=handle, display_name=handle.title(), kyc_level=2
+                database,
+                wallet.identity,
+                handle=handle,
+                display_name=handle.title(),
+                kyc_level=2,
+                email=f"{handle}@example.com" if emails else None,
             )
             while balance_minor > 0:  # top-ups are capped per transfer by the KYC limits
                 step = min(balance_minor, 10_000_000)

@@ -62,8 +62,16 @@ def free_port() -> int:
 class Server:
     """One ``purse serve`` process on 127.0.0.1, its log in the results folder."""
 
-    def __init__(self, database_url: str, name: str, *, workers: bool = True) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        name: str,
+        *,
+        workers: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -74,7 +82,7 @@ class Server:
 
     def environment(self) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if not k.startswith("PURSE_")}
-        return {**keep, **SERVER_ENV, "PURSE_DATABASE_URL": self.database_url}
+        return {**keep, **SERVER_ENV, "PURSE_DATABASE_URL": self.database_url, **self.extra_env}
 
     def start(self, timeout_seconds: float = 60) -> Server:
         command = [sys.executable, "-m", "purse.cli", "serve", "--port", str(self.port)]
@@ -131,8 +139,8 @@ class Server:
 class Worker:
     """One ``purse worker`` process (background jobs only)."""
 
-    def __init__(self, database_url: str, name: str) -> None:
-        self.server = Server(database_url, name)
+    def __init__(self, database_url: str, name: str, *, env: dict[str, str] | None = None) -> None:
+        self.server = Server(database_url, name, env=env)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
