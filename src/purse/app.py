@@ -30,7 +30,7 @@ from purse.errors import InternalError
 from purse.identity import api as identity_api
 from purse.identity import pages as identity_pages
 from purse.identity.context import Identity
-from purse.problems import install_problem_handlers, problem_response
+from purse.problems import install_problem_handlers, problem_response, problem_responses
 from purse.settings import Settings
 from purse.wallet import api as wallet_api
 from purse.wallet import pages as wallet_pages
@@ -135,6 +135,7 @@ def create_app(
         version=__version__,
         summary="A self-hostable digital wallet on a double-entry ledger.",
         lifespan=lifespan,
+        responses=problem_responses(),
     )
     app.state.settings = settings
     app.state.database = database

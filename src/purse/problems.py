@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from purse.errors import (
@@ -24,11 +25,54 @@ from purse.errors import (
     ValidationFailed,
 )
 from purse.i18n import normalize_locale
+from purse.routing import allowed_methods
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://purse.dev/problems/"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: every error purse answers with, with a stable ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    retryable: bool
+    next_step: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+
+
+_PROBLEM_STATUSES = {
+    400: "The request is malformed (a missing Idempotency-Key, say).",
+    401: "No valid credentials.",
+    403: "Not allowed for this caller, or a recent step-up is needed.",
+    404: "No such object, or not the caller's.",
+    405: "This method is not allowed here.",
+    409: "The request conflicts with the current state (not enough money, say).",
+    422: "The body or a parameter is not valid.",
+    429: "Too many attempts; wait as Retry-After says.",
+    503: "A part purse depends on is unavailable; retry later with the same key.",
+}
+
+
+def problem_responses() -> dict[int | str, dict[str, Any]]:
+    """The errors every API route may answer with, documented in the OpenAPI schema."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        for status, description in _PROBLEM_STATUSES.items()
+    }
 
 
 def request_locale(request: Request) -> str:
@@ -101,7 +145,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         if error.status_code == 404:
             mapped = NotFound()
         elif error.status_code == 405:
-            mapped = MethodNotAllowed()
+            response = problem_response(request, MethodNotAllowed())
+            # Every method the path takes: Starlette's own Allow names only the first route's.
+            response.headers["Allow"] = ", ".join(
+                allowed_methods(request.app, request.url.path)
+            ) or (error.headers or {}).get("Allow", "")
+            return response
         else:
             mapped = HttpError(detail=str(error.detail))
             response = problem_response(request, mapped, extra={"status": error.status_code})

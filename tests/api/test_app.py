@@ -83,6 +83,13 @@ def test_readyz_checks_database_and_migrations(client: TestClient, tmp_path: Pat
 def test_errors_are_problem_json(client: TestClient) -> None:
     assert_problem(client.get("/nowhere"), 404, "not_found")
     assert_problem(client.post("/healthz"), 405, "method_not_allowed")
+    assert client.post("/healthz").headers["allow"] == "GET"
+    # Found by the API fuzz: Starlette's Allow named only the first route on a path.
+    assert client.put("/v1/me/2fa/totp").headers["allow"] == "DELETE, POST"
+    # "end-others" is named by its own route, not taken for a {session_id}.
+    assert client.put("/v1/me/sessions/end-others").headers["allow"] == "POST"
+    assert client.put("/v1/me/sessions/12").headers["allow"] == "DELETE"
+    assert client.delete("/v1/wallet/funding-sources").headers["allow"] == "GET, POST"
     body = assert_problem(
         client.post("/test/validate", json={"amount": 5}), 422, "validation_failed"
     )

@@ -33,7 +33,7 @@ PUBLIC_API = {
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/openapi.json"),
     ("GET", "/redoc"),
-    ("GET", "/static/{path}"),
+    ("GET", "/static/{path:path}"),
     ("GET", "/v1/wallet/failure-reasons"),
     ("POST", "/v1/auth/codes"),
     ("POST", "/v1/auth/password-reset"),
