@@ -20,6 +20,7 @@ from purse.db import Database
 from purse.errors import PurseError
 from purse.funding.provider import Answer, AnswerStatus, BankAccountDetails, CardDetails, Event
 from purse.identity.context import Identity
+from purse.ledger import service as ledger
 from purse.ledger.models import Transfer
 from purse.ledger.verify import verify_ledger
 from purse.models import utc_now
@@ -202,6 +203,54 @@ def test_a_failed_withdrawal_releases_its_hold(
     after = balance(wallet.database, wang)
     assert (after.balance_minor, after.available_minor) == (20_000, 20_000)  # type: ignore[union-attr]
     assert events(wallet, operation_id)[-2:] == ["voided", f"failed:{failed.failure_code}"]
+
+
+@pytest.mark.parametrize("expiry_job_ran_first", [False, True])
+def test_a_payout_reported_after_its_hold_ran_out_is_taken_once(
+    database_url: str, expiry_job_ran_first: bool
+) -> None:
+    """Found by the holds race: the bank's "paid" after the hold's expiry answered 409,
+    leaving the money paid out by the bank and back in the wallet."""
+    database = Database(
+        make_settings(database_url, simulator_settle_seconds=0, withdrawal_hold_seconds=60)
+    )
+    wallet = Wallet(database, Identity(database.settings))
+    try:
+        wang = make_user(database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+        top_up(wallet, wang, amount_minor=20_000)
+        source = add_card(wallet, wang, "4000000000003220")  # a slow bank
+        operation_id = start(wallet, wang, "withdrawal", source, 12_000)
+        bank.submit_to_provider(wallet, operation_id=operation_id)
+        reference = operation(database, operation_id).reference
+        after_expiry = utc_now() + timedelta(seconds=61)
+        if expiry_job_ran_first:
+            database.run(lambda s: ledger.expire_overdue_holds(s, now=after_expiry))
+        answer = database.run(
+            lambda s: bank.handle_provider_event(
+                s,
+                wallet=wallet,
+                provider_name="simulator",
+                event=Event(
+                    event_id="late-1",
+                    reference=reference,
+                    provider_reference="bank-1",
+                    status=AnswerStatus.succeeded,
+                ),
+                now=after_expiry,
+            )
+        )
+        paid = operation(database, operation_id)
+        assert (answer, paid.status) == ("applied", "completed")
+        # The hold's release (by the job or by the callback) is the ledger's, without a reference.
+        assert transfers_of(wallet, reference) == ["pending", "posted"]
+        assert balance(database, wang).balance_minor == 8_000  # type: ignore[union-attr]
+        assert "expired" in events(wallet, operation_id)
+        report = database.run(
+            lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False
+        )
+        assert report.ok, report.problems
+    finally:
+        database.dispose()
 
 
 def test_follow_up_submits_what_a_crash_left_behind(wallet: Wallet, wang: Caller) -> None:

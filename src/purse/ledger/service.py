@@ -875,6 +875,29 @@ def expire_overdue_holds(session: Session, *, now: datetime | None = None, limit
     return sum(1 for result in results if result.ok)
 
 
+def expire_hold(session: Session, *, pending_id: int, now: datetime | None = None) -> bool:
+    """Release one hold whose time ran out, as the expiry job would; False if it was not
+    pending any more (or has not run out: the ledger refuses to expire it early)."""
+    _require_transaction(session)
+    [result] = submit(
+        session,
+        groups=[
+            GroupRequest(
+                transfers=(
+                    TransferRequest(
+                        kind=TransferKind.expire_pending,
+                        pending_id=pending_id,
+                        reason_code="hold_expired",
+                    ),
+                ),
+                initiator=SYSTEM_EXPIRY,
+            )
+        ],
+        now=now,
+    )
+    return result.ok
+
+
 def purge_idempotency_keys(
     session: Session, *, retention_seconds: int, now: datetime | None = None
 ) -> int:

@@ -374,16 +374,27 @@ def _complete(session: Session, *, wallet: Wallet, operation: Operation, now: da
         template = "top_up_completed"
     else:
         assert operation.hold_transfer_id is not None
-        record = ledger.post_hold(
-            session,
-            pending_id=operation.hold_transfer_id,
-            reason_code="withdrawal",
-            reference=operation.reference,
-            initiator=initiator_of(operation),
-            idempotency_scope=LEDGER_SCOPE,
-            idempotency_key=f"{operation.reference}:settle",
-            now=now,
-        )
+        try:
+            record = ledger.post_hold(
+                session,
+                pending_id=operation.hold_transfer_id,
+                reason_code="withdrawal",
+                reference=operation.reference,
+                initiator=initiator_of(operation),
+                idempotency_scope=LEDGER_SCOPE,
+                idempotency_key=f"{operation.reference}:settle",
+                now=now,
+            )
+        except (ledger_errors.PendingTransferExpired, ledger_errors.PendingTransferAlreadyExpired):
+            # The bank paid out after the hold ran out. Refusing its callback would leave
+            # the money paid by the bank and back in the wallet; instead do what giving
+            # up and then hearing of the payout does: release the hold, take the amount.
+            ledger.expire_hold(session, pending_id=operation.hold_transfer_id, now=now)
+            add_event(session, operation, "expired", now=now)
+            operation.status, operation.failure_code = "failed", "provider_timeout"
+            operation.provider_stage, operation.updated_at = "answered", now
+            _late_success(session, wallet=wallet, operation=operation, now=now)
+            return
         template = "withdrawal_completed"
     operation.ledger_group_id = record.group_id
     operation.status = "completed"
