@@ -9,9 +9,9 @@ suite's authorization matrix.
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp
 
@@ -36,12 +36,18 @@ def route_table(app: ASGIApp) -> list[tuple[str, str]]:
     return sorted(set(found), key=lambda item: (item[1], item[0]))
 
 
-@cache
-def _patterns(app: ASGIApp) -> list[tuple[re.Pattern[str], str, str]]:
-    return [(compile_path(path)[0], method, path) for method, path in route_table(app)]
+def _patterns(app: Starlette) -> list[tuple[re.Pattern[str], str, str]]:
+    """Compiled once per app, kept on the app (routes do not change once it serves)."""
+    patterns: list[tuple[re.Pattern[str], str, str]] | None = getattr(
+        app.state, "route_patterns", None
+    )
+    if patterns is None:
+        patterns = [(compile_path(path)[0], method, path) for method, path in route_table(app)]
+        app.state.route_patterns = patterns
+    return patterns
 
 
-def allowed_methods(app: ASGIApp, path: str) -> list[str]:
+def allowed_methods(app: Starlette, path: str) -> list[str]:
     """Every method the resource at ``path`` takes, for a 405's ``Allow`` header.
 
     A path named literally by some route (``/v1/me/sessions/end-others``) is that

@@ -62,7 +62,12 @@ def schemathesis(url: str, report: Path, headers: dict[str, str]) -> dict[str, o
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
     done = subprocess.run(  # noqa: S603 - the fuzzer, fixed arguments
-        command, capture_output=True, text=True, timeout=size(120, 600), check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=size(120, 600),
+        check=False,
+        cwd=report,  # its example cache (.schemathesis/) stays with the results
     )
     (report / "output.txt").write_text(done.stdout + done.stderr, encoding="utf-8")
     loaded: dict[str, object] = json.loads((report / "report.json").read_text(encoding="utf-8"))
