@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -16,7 +17,7 @@ from purse.identity.context import Identity
 from purse.models import utc_now
 from purse.notify import relay
 from purse.notify.models import OutboxMessage
-from purse.notify.service import enqueue
+from purse.notify.service import Message, enqueue
 from smtp_support import Inbox, free_port
 
 
@@ -167,3 +168,30 @@ def test_a_bad_smtp_url_is_a_settings_error(database: Database) -> None:
     with pytest.raises(ValidationError, match="smtp://host:port"):
         make_settings(database.settings.database_url, smtp_url="http://mail.example.com")
     assert make_settings(database.settings.database_url, smtp_url="").smtp_url is None
+
+
+def test_a_slow_channel_hands_the_rest_of_its_batch_back(database: Database, inbox: Inbox) -> None:
+    """Past half its lease, a relay stops and releases what it has not sent."""
+    identity = Identity(database.settings)
+    queue(database, identity, count=5)
+    settings = make_settings(database.settings.database_url, outbox_lease_seconds=1)
+    slow_database = Database(settings)
+    sent: list[int] = []
+
+    class Slow:
+        def send(self, message: Message, text: object) -> None:
+            time.sleep(0.6)
+            sent.append(message.id)
+
+    try:
+        delivered = relay.relay_outbox(
+            slow_database, cipher=identity.cipher, channels={"email": Slow()}
+        )
+    finally:
+        slow_database.dispose()
+    assert delivered == len(sent) == 1
+    left = [row for row in rows(database) if row.delivered_at is None]
+    assert len(left) == 4
+    assert all(row.lease_token is None and row.lease_until is None for row in left)
+    assert all(row.attempts == 0 for row in left)  # handed back, not counted as a try
+    assert relay.relay_outbox(database, cipher=identity.cipher, channels=smtp(inbox)) == 4
