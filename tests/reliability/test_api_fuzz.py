@@ -48,7 +48,7 @@ def schemathesis(url: str, report: Path, headers: dict[str, str]) -> dict[str, o
         "--max-examples",
         str(size(10, 100)),
         "--max-time",
-        str(size(12, 300)),
+        str(size(12, 120)),
         "--request-timeout",
         "10",
         "--workers",
