@@ -9,9 +9,12 @@ failure is shrunk and can be replayed from the seed hypothesis prints.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -38,6 +41,8 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 WALLETS = 4
 STEPS = int(os.environ.get("PURSE_MODEL_STEPS", "25"))
 EXAMPLES = int(os.environ.get("PURSE_MODEL_EXAMPLES", "12"))
+STATS: Counter[str] = Counter()
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "reliability"
 
 
 class InjectedFailure(Exception):
@@ -48,6 +53,8 @@ def make_machine(database: Database) -> type[RuleBasedStateMachine]:
     class LedgerMachine(RuleBasedStateMachine):
         @initialize()
         def open_accounts(self) -> None:
+            STATS["examples"] += 1
+
             def make(session: object) -> tuple[int, list[int]]:
                 source = open_system(session)  # type: ignore[arg-type]
                 return source.id, [open_wallet(session, owner_id=str(i)).id for i in range(WALLETS)]  # type: ignore[arg-type]
@@ -341,6 +348,7 @@ def make_machine(database: Database) -> type[RuleBasedStateMachine]:
 
         @invariant()
         def ledger_verifies(self) -> None:
+            STATS["checks"] += 1
             report = database.run(
                 lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False
             )
@@ -350,6 +358,7 @@ def make_machine(database: Database) -> type[RuleBasedStateMachine]:
 
 
 def test_ledger_model(database: Database) -> None:
+    STATS.clear()
     machine = make_machine(database)
     run_state_machine_as_test(
         machine,
@@ -367,3 +376,20 @@ def test_ledger_model(database: Database) -> None:
         ),
     )
     assert PurseError  # the machine reports refusals as results, never raises them
+    # The figures for scripts/torture's table (the run failed above if an invariant broke).
+    kind = "sqlite" if database.settings.database_url.startswith("sqlite") else "postgres"
+    record = {
+        "test": "ledger_model",
+        "database": kind,
+        "size": "full" if os.environ.get("PURSE_RELIABILITY_SIZE") == "full" else "ci",
+        "examples": STATS["examples"],
+        "steps_per_example": STEPS,
+        "invariant_checks": STATS["checks"],
+        "steps": STATS["checks"] - STATS["examples"],
+        "seed": "derandomized" if os.environ.get("PURSE_MODEL_RANDOM") != "1" else "random",
+        "invariant_failures": 0,
+    }
+    print(json.dumps(record))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"ledger_model-{kind}.json").write_text(json.dumps(record) + "\n")
+    assert record["steps"] > 0
