@@ -155,6 +155,30 @@ def create_app(
     async def _sign_in(_request: Request, needed: SignInNeeded) -> Response:
         return sign_in_redirect(needed.path)
 
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema, with ``Idempotency-Key`` marked required where the server requires it.
+
+        The header is declared optional so that a missing one gets purse's own 400
+        (``idempotency_key_missing``) rather than a generic validation error; the API
+        fuzz found the schema then told clients they could leave it out.
+        """
+        if app.openapi_schema is None:
+            schema = generate_openapi()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    for parameter in operation.get("parameters", []):
+                        if (
+                            parameter.get("in") == "header"
+                            and parameter["name"] == wallet_api.IDEMPOTENCY_HEADER
+                        ):
+                            parameter["required"] = True
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     app.mount("/static", StaticFiles(packages=[("purse.web", "static")]), name="static")
     app.add_middleware(SecurityHeadersMiddleware)
 

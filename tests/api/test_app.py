@@ -139,6 +139,17 @@ def test_metrics_docs_and_openapi(client: TestClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = client.get("/openapi.json").json()
     assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    # Found by the API fuzz: the schema must say what the server requires.
+    moves_money = [
+        spec["paths"][path]["post"]
+        for path in ("/v1/wallet/transfers", "/v1/wallet/top-ups", "/v1/wallet/withdrawals")
+    ]
+    for operation in moves_money:
+        [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["in"] == "header" and key["required"] is True
+        problem = operation["responses"]["400"]["content"]["application/problem+json"]
+        assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert client.post("/v1/wallet/transfers", json={}).status_code == 401  # who, before what
 
 
 def test_apps_do_not_share_metrics(database_url: str) -> None:

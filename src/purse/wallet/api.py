@@ -49,11 +49,14 @@ def get_caller(current: Annotated[Authenticated, Depends(require("wallet:own"))]
     return Caller(user_id=current.user_id, session_id=current.session_id, via="api")
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 def idempotency_key(
     key: Annotated[
         str | None,
         Header(
-            alias="Idempotency-Key",
+            alias=IDEMPOTENCY_HEADER,
             description="A unique key per request (a UUID); send the same key to retry",
         ),
     ] = None,
