@@ -15,12 +15,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.orm import Session
 
 from factories import make_settings
 from pgserver import PostgresServer, remove_server, start_server
 from purse import migrate
 from purse.db import Database
-from purse.ledger.verify import verify_ledger
+from purse.ledger.verify import VerifyReport, verify_ledger
+from purse.wallet.verify import check_notifications
 
 
 @pytest.fixture(scope="session")
@@ -91,15 +93,20 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
+def full_check(session: Session) -> VerifyReport:
+    """What ``purse ledger verify`` checks: the ledger, and that money events were told."""
+    report = verify_ledger(session, hold_expiry_grace_seconds=10**9)
+    check_notifications(session, report)
+    return report
+
+
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     """A migrated database of its own; the ledger must verify clean afterwards."""
     db = Database(make_settings(database_url))
     try:
         yield db
-        report = db.run(
-            lambda session: verify_ledger(session, hold_expiry_grace_seconds=10**9), write=False
-        )
+        report = db.run(lambda session: full_check(session), write=False)
         assert report.ok, f"ledger check failed after the test: {report.problems}"
     finally:
         db.dispose()

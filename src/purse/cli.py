@@ -168,17 +168,21 @@ def ledger_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recompute every balance from the transfers and check the invariants. Exit 1 if any fails."""
+    from sqlalchemy.orm import Session
+
     from purse.db import Database
-    from purse.ledger.verify import verify_ledger
+    from purse.ledger.verify import VerifyReport, verify_ledger
+    from purse.wallet.verify import check_notifications
 
     settings = load_settings()
     database = Database(settings)
-    report = database.run(
-        lambda session: verify_ledger(
-            session, hold_expiry_grace_seconds=settings.hold_expiry_grace_seconds
-        ),
-        write=False,
-    )
+
+    def check(session: Session) -> VerifyReport:
+        found = verify_ledger(session, hold_expiry_grace_seconds=settings.hold_expiry_grace_seconds)
+        check_notifications(session, found)
+        return found
+
+    report = database.run(check, write=False)
     database.dispose()
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))

@@ -59,6 +59,7 @@ def notify_user(
     template: str,
     data: dict[str, object] | None = None,
     now: datetime | None = None,
+    event_key: str | None = None,
 ) -> None:
     """Tell the user on every channel they have (security notices go everywhere)."""
     for channel in ("sms", "email"):
@@ -74,4 +75,5 @@ def notify_user(
                 locale=user.locale,
                 data=data or {},
                 now=now or utc_now(),
+                event_key=event_key,
             )

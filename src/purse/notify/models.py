@@ -31,5 +31,11 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(String(200))
     gave_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The event a message reports ("<operation reference>:<template>"), where there is one:
+    # at most one message per event and channel, and the ledger check finds events without.
+    event_key: Mapped[str | None] = mapped_column(String(80))
 
-    __table_args__ = (Index("ix_notify_outbox_pending", "delivered_at", "id"),)
+    __table_args__ = (
+        Index("ix_notify_outbox_pending", "delivered_at", "id"),
+        Index("ux_notify_outbox_event", "event_key", "channel", unique=True),
+    )

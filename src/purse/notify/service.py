@@ -46,8 +46,13 @@ def enqueue(
     locale: str,
     data: dict[str, Any],
     now: datetime | None = None,
+    event_key: str | None = None,
 ) -> int:
-    """Queue one message in the caller's transaction; it is sent only if that commits."""
+    """Queue one message in the caller's transaction; it is sent only if that commits.
+
+    ``event_key`` names the event the message reports; a second message for the
+    same event and channel is refused by the database.
+    """
     assert session.in_transaction()
     message = OutboxMessage(
         user_id=user_id,
@@ -58,6 +63,7 @@ def enqueue(
         payload_encrypted=cipher.encrypt(json.dumps(data, sort_keys=True), context=_PAYLOAD),
         attempts=0,
         created_at=now or utc_now(),
+        event_key=event_key,
     )
     session.add(message)
     session.flush()

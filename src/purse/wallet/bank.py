@@ -484,6 +484,14 @@ def _late_success(session: Session, *, wallet: Wallet, operation: Operation, now
     operation.status = "completed"
     operation.completed_at = now
     add_event(session, operation, "posted", now=now, detail="late")
+    notify_operation(
+        session,
+        wallet=wallet,
+        user_id=operation.user_id,
+        template="withdrawal_completed",
+        operation=operation,
+        now=now,
+    )
 
 
 def give_up(

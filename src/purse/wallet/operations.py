@@ -271,6 +271,7 @@ def notify_operation(
             **data,
         },
         now=now,
+        event_key=f"{operation.reference}:{template}",
     )
 
 
