@@ -163,9 +163,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     mail_from: str = "purse <no-reply@purse.localhost>"
-    smtp_timeout_seconds: float = 10.0
+    smtp_timeout_seconds: float = 5.0
     # A claimed message is the claimer's for this long; after it, another worker may send it.
-    outbox_lease_seconds: int = 60
+    # Short, because a worker that dies leaves its batch waiting this long; a relay starts
+    # no send later than 2 SMTP timeouts before its lease ends (so it cannot overrun it).
+    outbox_lease_seconds: int = 20
     outbox_batch_size: int = 100
     outbox_attempts_max: int = 8  # then it is given up (and stays visible to operators)
 
@@ -252,6 +254,14 @@ class Settings(BaseSettings):
             if not 0 <= scale <= 18:
                 raise ValueError(f"custom asset {code} scale must be between 0 and 18")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        if self.outbox_lease_seconds <= 2 * self.smtp_timeout_seconds:
+            raise ValueError(
+                "PURSE_OUTBOX_LEASE_SECONDS must be more than twice PURSE_SMTP_TIMEOUT_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:

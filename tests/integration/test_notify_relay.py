@@ -167,20 +167,26 @@ def test_concurrent_relays_share_a_backlog_without_sending_twice(
 def test_a_bad_smtp_url_is_a_settings_error(database: Database) -> None:
     with pytest.raises(ValidationError, match="smtp://host:port"):
         make_settings(database.settings.database_url, smtp_url="http://mail.example.com")
+    with pytest.raises(ValidationError, match="more than twice"):
+        make_settings(
+            database.settings.database_url, outbox_lease_seconds=10, smtp_timeout_seconds=5
+        )
     assert make_settings(database.settings.database_url, smtp_url="").smtp_url is None
 
 
 def test_a_slow_channel_hands_the_rest_of_its_batch_back(database: Database, inbox: Inbox) -> None:
-    """Past half its lease, a relay stops and releases what it has not sent."""
+    """Once a send might outlast its lease, a relay stops and releases what it has not sent."""
     identity = Identity(database.settings)
     queue(database, identity, count=5)
-    settings = make_settings(database.settings.database_url, outbox_lease_seconds=1)
+    settings = make_settings(
+        database.settings.database_url, outbox_lease_seconds=2, smtp_timeout_seconds=0.5
+    )
     slow_database = Database(settings)
     sent: list[int] = []
 
     class Slow:
         def send(self, message: Message, text: object) -> None:
-            time.sleep(0.6)
+            time.sleep(1.1)  # past the 2 - 2 x 0.5 = 1 s it may start sends in
             sent.append(message.id)
 
     try:

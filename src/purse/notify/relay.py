@@ -2,9 +2,10 @@
 
 Any number of workers may relay at once. A claim takes only messages nobody
 holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has a single writer) and
-stamps them with a lease token and an expiry, in one short transaction. Sending
-happens outside any transaction. Only the holder of the current lease can mark a
-message delivered, one message at a time, right after the channel accepted it.
+stamps them with a lease token and an expiry (20 s), in one short transaction.
+Sending happens outside any transaction, and stops while there is still time for
+a send to finish inside the lease. Only the holder of the current lease can mark
+a message delivered, one message at a time, right after the channel accepted it.
 
 A worker that dies mid-batch leaves its leases to run out; the next claim sends
 those messages again, with the same Message-ID, so a receiver can tell a repeat
@@ -153,8 +154,11 @@ def relay_outbox(
     )
     delivered = 0
     started = time.monotonic()
+    # A send (connect, then data) takes at most two timeouts: start none that could
+    # still be running when the lease ends, or a second worker could send it too.
+    budget = settings.outbox_lease_seconds - 2 * settings.smtp_timeout_seconds
     for position, message in enumerate(claimed):
-        if time.monotonic() - started > settings.outbox_lease_seconds / 2:
+        if time.monotonic() - started > budget:
             # A slow channel: hand the rest back before the lease can run out under us.
             database.run(
                 partial(release, message_ids=[m.id for m in claimed[position:]], token=token)
