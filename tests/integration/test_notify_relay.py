@@ -86,6 +86,27 @@ def test_email_goes_out_once_with_its_text_and_a_stable_message_id(
     assert all(row.delivered_at is not None and row.lease_token is None for row in rows(database))
 
 
+def test_a_batch_shares_one_smtp_session_and_a_broken_one_is_replaced(
+    database: Database, inbox: Inbox
+) -> None:
+    identity = Identity(database.settings)
+    queue(database, identity, count=3)
+    channel = relay.SmtpChannel(inbox.url, sender="purse <no-reply@purse.test>")
+    sessions: list[object] = []
+    opened = channel._connection
+
+    def counting() -> object:
+        smtp = opened()
+        if not sessions or sessions[-1] is not smtp:
+            sessions.append(smtp)
+        return smtp
+
+    channel._connection = counting  # type: ignore[method-assign]
+    assert relay.relay_outbox(database, cipher=identity.cipher, channels={"email": channel}) == 3
+    assert len(sessions) == 1 and len(inbox.received()) == 3
+    assert getattr(channel._local, "smtp", None) is None  # closed after the batch
+
+
 def test_a_mail_server_that_is_down_is_tried_later_then_given_up(database: Database) -> None:
     identity = Identity(database.settings)
     queue(database, identity)
@@ -188,6 +209,9 @@ def test_a_slow_channel_hands_the_rest_of_its_batch_back(database: Database, inb
         def send(self, message: Message, text: object) -> None:
             time.sleep(1.1)  # past the 2 - 2 x 0.5 = 1 s it may start sends in
             sent.append(message.id)
+
+        def close(self) -> None:
+            return None
 
     try:
         delivered = relay.relay_outbox(

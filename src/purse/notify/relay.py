@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import secrets
 import smtplib
+import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -60,11 +61,18 @@ class Channel(Protocol):
         """Hand the message over, or raise (``OSError`` or :class:`DeliveryFailed`)."""
         ...
 
+    def close(self) -> None:
+        """The batch is over: release any connection kept for it."""
+        ...
+
 
 class DevMailbox:
     """Nothing leaves this machine: the development mailbox page shows the outbox."""
 
     def send(self, message: Message, text: Text) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -91,6 +99,7 @@ class SmtpChannel:
         self.sender = sender
         self.domain = parseaddr(sender)[1].rpartition("@")[2] or "purse.localhost"
         self.timeout_seconds = timeout_seconds
+        self._local = threading.local()  # relays may run in several threads of one process
 
     def message_id(self, message: Message) -> str:
         """Stable per outbox message: a repeat after a crash carries the same id."""
@@ -105,13 +114,39 @@ class SmtpChannel:
         email["Date"] = formatdate(message.created_at.timestamp(), usegmt=True)
         email.set_content(text.body)  # clears Content-* headers: set them after
         email["Content-Language"] = message.locale
-        connect = smtplib.SMTP_SSL if self.scheme == "smtps" else smtplib.SMTP
-        with connect(self.host, self.port, timeout=self.timeout_seconds) as smtp:
-            if self.scheme == "smtp+starttls":
-                smtp.starttls()
-            if self.username and self.password:
-                smtp.login(self.username, self.password)
+        smtp = self._connection()
+        try:
             smtp.send_message(email)
+        except (OSError, smtplib.SMTPException):
+            self.close()  # a broken or refused session: the next send starts a new one
+            raise
+
+    def _connection(self) -> smtplib.SMTP:
+        """This thread's open session, kept for the batch: one handshake, many messages."""
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        if smtp is None:
+            connect = smtplib.SMTP_SSL if self.scheme == "smtps" else smtplib.SMTP
+            smtp = connect(self.host, self.port, timeout=self.timeout_seconds)
+            try:
+                if self.scheme == "smtp+starttls":
+                    smtp.starttls()
+                if self.username and self.password:
+                    smtp.login(self.username, self.password)
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+                raise
+            self._local.smtp = smtp
+        return smtp
+
+    def close(self) -> None:
+        """End this thread's session (after each batch; the server may drop idle ones)."""
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
 
 
 def channels_from(settings: Settings) -> dict[str, Channel]:
@@ -152,6 +187,17 @@ def relay_outbox(
             now=now or utc_now(),
         )
     )
+    try:
+        return _send_batch(database, claimed, token=token, channels=channels)
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+
+def _send_batch(
+    database: Database, claimed: list[Message], *, token: str, channels: Mapping[str, Channel]
+) -> int:
+    settings = database.settings
     delivered = 0
     started = time.monotonic()
     # A send (connect, then data) takes at most two timeouts: start none that could
