@@ -858,20 +858,7 @@ def expire_overdue_holds(session: Session, *, now: datetime | None = None, limit
     pending_ids = list(connection.execute(query).scalars())
     if not pending_ids:
         return 0
-    groups = [
-        GroupRequest(
-            transfers=(
-                TransferRequest(
-                    kind=TransferKind.expire_pending,
-                    pending_id=pending_id,
-                    reason_code="hold_expired",
-                ),
-            ),
-            initiator=SYSTEM_EXPIRY,
-        )
-        for pending_id in pending_ids
-    ]
-    results = submit(session, groups=groups, now=now)
+    results = submit(session, groups=[_expiry(p) for p in pending_ids], now=now)
     return sum(1 for result in results if result.ok)
 
 
@@ -879,23 +866,20 @@ def expire_hold(session: Session, *, pending_id: int, now: datetime | None = Non
     """Release one hold whose time ran out, as the expiry job would; False if it was not
     pending any more (or has not run out: the ledger refuses to expire it early)."""
     _require_transaction(session)
-    [result] = submit(
-        session,
-        groups=[
-            GroupRequest(
-                transfers=(
-                    TransferRequest(
-                        kind=TransferKind.expire_pending,
-                        pending_id=pending_id,
-                        reason_code="hold_expired",
-                    ),
-                ),
-                initiator=SYSTEM_EXPIRY,
-            )
-        ],
-        now=now,
-    )
+    [result] = submit(session, groups=[_expiry(pending_id)], now=now)
     return result.ok
+
+
+def _expiry(pending_id: int) -> GroupRequest:
+    """The system's release of one hold whose time ran out."""
+    return GroupRequest(
+        transfers=(
+            TransferRequest(
+                kind=TransferKind.expire_pending, pending_id=pending_id, reason_code="hold_expired"
+            ),
+        ),
+        initiator=SYSTEM_EXPIRY,
+    )
 
 
 def purge_idempotency_keys(
