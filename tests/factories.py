@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from purse.db import Database
+from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
-from purse.ledger.rules import Initiator
+from purse.ledger.rules import Initiator, TransferKind, TransferRequest
 from purse.settings import Settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -62,13 +63,16 @@ def fund(
     asset: str = "CNY",
     now: datetime | None = None,
 ) -> ledger.TransferRecord:
-    return ledger.transfer(
+    return ledger.submit_transfer(
         session,
-        debit_account_id=source_id,
-        credit_account_id=wallet_id,
-        asset=asset,
-        amount_minor=amount_minor,
-        reason_code="top_up",
+        TransferRequest(
+            kind=TransferKind.posted,
+            debit_account_id=source_id,
+            credit_account_id=wallet_id,
+            asset=asset,
+            amount_minor=amount_minor,
+            reason_code="top_up",
+        ),
         initiator=SYSTEM,
         now=now,
     )
@@ -99,4 +103,4 @@ def wallets(
 
 
 def balance(database: Database, account_id: int) -> ledger.AccountRecord:
-    return database.run(lambda s: ledger.get_account(s, account_id=account_id), write=False)
+    return database.run(lambda s: ledger_queries.get_account(s, account_id=account_id), write=False)

@@ -13,6 +13,7 @@ from purse.funding.provider import CardDetails
 from purse.identity.context import Identity
 from purse.identity.models import User
 from purse.identity.service import create_verified_user
+from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.models import Transfer
 from purse.wallet import bank
@@ -98,7 +99,7 @@ def operation(database: Database, operation_id: int) -> Operation:
 def balance(database: Database, caller: Caller, asset: str = "CNY") -> ledger.AccountRecord | None:
     def read(session: Session) -> ledger.AccountRecord | None:
         found = account_id(session, owner=user_owner(caller.user_id), asset=asset, create=False)
-        return ledger.get_account(session, account_id=found) if found is not None else None
+        return ledger_queries.get_account(session, account_id=found) if found is not None else None
 
     return database.run(read, write=False)
 

@@ -20,6 +20,7 @@ from purse import migrate
 from purse.cli import app
 from purse.db import Database
 from purse.ledger import service as ledger
+from purse.ledger.rules import TransferKind, TransferRequest
 
 runner = CliRunner()
 
@@ -40,13 +41,16 @@ def test_ledger_verify_exit_codes(env: str) -> None:
     database = Database(make_settings(env))
     _, (alice, bob) = wallets(database, count=2, balance_minor=100)
     database.run(
-        lambda s: ledger.transfer(
+        lambda s: ledger.submit_transfer(
             s,
-            debit_account_id=alice,
-            credit_account_id=bob,
-            asset="CNY",
-            amount_minor=5,
-            reason_code="p2p",
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=alice,
+                credit_account_id=bob,
+                asset="CNY",
+                amount_minor=5,
+                reason_code="p2p",
+            ),
             initiator=USER,
         )
     )

@@ -13,7 +13,7 @@ from support import LiveServer, screenshot
 
 from purse.demo import DEMO_PASSWORD
 from purse.identity.models import User
-from purse.ledger import service as ledger
+from purse.ledger import queries as ledger_queries
 from purse.wallet.models import Operation
 from purse.wallet.operations import account_id, user_owner
 
@@ -40,7 +40,7 @@ def balance_minor(
         user_id = session.scalar(select(User.id).where(User.handle == handle))
         found = account_id(session, owner=user_owner(int(user_id or 0)), asset=asset, create=False)
         assert found is not None
-        account = ledger.get_account(session, account_id=found)
+        account = ledger_queries.get_account(session, account_id=found)
         return account.balance_minor, account.available_minor
 
     return server.database.run(read, write=False)

@@ -22,6 +22,7 @@ from purse.errors import PurseError
 from purse.ledger import errors
 from purse.ledger import service as ledger
 from purse.ledger.models import IdempotencyKey, Transfer
+from purse.ledger.rules import TransferKind, TransferRequest
 
 WORKERS = 8
 
@@ -59,13 +60,16 @@ def test_random_transfers_conserve_money_and_apply_each_key_once(database: Datab
                 key, amount = f"w{worker}-{step}", rng.randint(1, 150)
             try:
                 record = database.run(
-                    lambda s, d=debit, c=credit, a=amount, k=key: ledger.transfer(
+                    lambda s, d=debit, c=credit, a=amount, k=key: ledger.submit_transfer(
                         s,
-                        debit_account_id=d,
-                        credit_account_id=c,
-                        asset="CNY",
-                        amount_minor=a,
-                        reason_code="p2p",
+                        TransferRequest(
+                            kind=TransferKind.posted,
+                            debit_account_id=d,
+                            credit_account_id=c,
+                            asset="CNY",
+                            amount_minor=a,
+                            reason_code="p2p",
+                        ),
                         initiator=USER,
                         idempotency_scope="bank",
                         idempotency_key=k,
@@ -105,13 +109,16 @@ def test_overdraft_race_lets_exactly_ten_of_fifty_through(database: Database) ->
     results = race(
         50,
         lambda i: database.run(
-            lambda s: ledger.transfer(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=wallet,
-                credit_account_id=shop,
-                asset="CNY",
-                amount_minor=10,
-                reason_code="pay",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=wallet,
+                    credit_account_id=shop,
+                    asset="CNY",
+                    amount_minor=10,
+                    reason_code="pay",
+                ),
                 initiator=USER,
             )
         ),
@@ -127,13 +134,16 @@ def test_same_key_raced_sixteen_times_moves_money_once(database: Database) -> No
     results = race(
         16,
         lambda i: database.run(
-            lambda s: ledger.transfer(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=wallet,
-                credit_account_id=shop,
-                asset="CNY",
-                amount_minor=7,
-                reason_code="pay",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=wallet,
+                    credit_account_id=shop,
+                    asset="CNY",
+                    amount_minor=7,
+                    reason_code="pay",
+                ),
                 initiator=USER,
                 idempotency_scope="user:1",
                 idempotency_key="once",
@@ -155,37 +165,53 @@ def test_hold_raced_by_post_void_and_expiry_resolves_once(database: Database) ->
     _, (wallet, shop) = wallets(database, count=2, balance_minor=100 * rounds)
     for _ in range(rounds):
         held = database.run(
-            lambda s: ledger.hold(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=wallet,
-                credit_account_id=shop,
-                asset="CNY",
-                amount_minor=100,
-                timeout_seconds=10,
-                reason_code="pay",
+                TransferRequest(
+                    kind=TransferKind.pending,
+                    debit_account_id=wallet,
+                    credit_account_id=shop,
+                    asset="CNY",
+                    amount_minor=100,
+                    timeout_seconds=10,
+                    reason_code="pay",
+                ),
                 initiator=USER,
                 now=created,
             )
         )
         actions: list[Callable[[], Any]] = [
             lambda h=held: database.run(
-                lambda s: ledger.post_hold(
+                lambda s: ledger.submit_transfer(
                     s,
-                    pending_id=h.id,
-                    amount_minor=150,
-                    reason_code="capture",
+                    TransferRequest(
+                        kind=TransferKind.post_pending,
+                        pending_id=h.id,
+                        amount_minor=150,
+                        reason_code="capture",
+                    ),
                     initiator=USER,
                     now=before_expiry,
                 )
             ),
             lambda h=held: database.run(
-                lambda s: ledger.post_hold(
-                    s, pending_id=h.id, reason_code="capture", initiator=USER, now=before_expiry
+                lambda s: ledger.submit_transfer(
+                    s,
+                    TransferRequest(
+                        kind=TransferKind.post_pending, pending_id=h.id, reason_code="capture"
+                    ),
+                    initiator=USER,
+                    now=before_expiry,
                 )
             ),
             lambda h=held: database.run(
-                lambda s: ledger.void_hold(
-                    s, pending_id=h.id, reason_code="cancel", initiator=USER, now=before_expiry
+                lambda s: ledger.submit_transfer(
+                    s,
+                    TransferRequest(
+                        kind=TransferKind.void_pending, pending_id=h.id, reason_code="cancel"
+                    ),
+                    initiator=USER,
+                    now=before_expiry,
                 )
             ),
             lambda: database.run(lambda s: ledger.expire_overdue_holds(s, now=at_expiry)),
@@ -218,14 +244,17 @@ def test_expiry_job_in_four_workers_at_once_expires_each_hold_once(database: Dat
 
     def make_holds(session: object) -> None:
         for _ in range(holds):
-            ledger.hold(
+            ledger.submit_transfer(
                 session,
-                debit_account_id=wallet,
-                credit_account_id=shop,
-                asset="CNY",  # type: ignore[arg-type]
-                amount_minor=1,
-                timeout_seconds=5,
-                reason_code="pay",
+                TransferRequest(
+                    kind=TransferKind.pending,
+                    debit_account_id=wallet,
+                    credit_account_id=shop,
+                    asset="CNY",
+                    amount_minor=1,
+                    timeout_seconds=5,
+                    reason_code="pay",
+                ),
                 initiator=USER,
                 now=created,
             )

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from factories import SYSTEM, USER, balance, fund, open_system, open_wallet, wallets
 from purse.db import Database
 from purse.ledger import errors
+from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.rules import AccountStatus, GroupRequest, TransferKind, TransferRequest
 from purse.ledger.verify import verify_ledger
@@ -21,15 +22,18 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 def test_transfer_moves_money_and_records_initiator(database: Database) -> None:
     _, (alice, bob) = wallets(database, count=2, balance_minor=1_000)
     record = database.run(
-        lambda s: ledger.transfer(
+        lambda s: ledger.submit_transfer(
             s,
-            debit_account_id=alice,
-            credit_account_id=bob,
-            asset="CNY",
-            amount_minor=250,
-            reason_code="p2p",
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=alice,
+                credit_account_id=bob,
+                asset="CNY",
+                amount_minor=250,
+                reason_code="p2p",
+                reference="note:lunch",
+            ),
             initiator=USER,
-            reference="note:lunch",
         )
     )
     assert (record.initiator_kind, record.initiator_id, record.authenticated_by) == (
@@ -39,7 +43,9 @@ def test_transfer_moves_money_and_records_initiator(database: Database) -> None:
     )
     assert balance(database, alice).balance_minor == 750
     assert balance(database, bob).balance_minor == 1_250
-    stored = database.run(lambda s: ledger.get_transfer(s, transfer_id=record.id), write=False)
+    stored = database.run(
+        lambda s: ledger_queries.get_transfer(s, transfer_id=record.id), write=False
+    )
     assert stored == record
 
 
@@ -47,13 +53,16 @@ def test_insufficient_funds_changes_nothing(database: Database) -> None:
     _, (alice, bob) = wallets(database, count=2, balance_minor=100)
     with pytest.raises(errors.InsufficientFunds):
         database.run(
-            lambda s: ledger.transfer(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=alice,
-                credit_account_id=bob,
-                asset="CNY",
-                amount_minor=101,
-                reason_code="p2p",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=alice,
+                    credit_account_id=bob,
+                    asset="CNY",
+                    amount_minor=101,
+                    reason_code="p2p",
+                ),
                 initiator=USER,
             )
         )
@@ -94,7 +103,9 @@ def test_bad_transfers_are_refused(
     if fields["credit_account_id"] == "debit":
         fields["credit_account_id"] = alice
     with pytest.raises(error):
-        database.run(lambda s: ledger.transfer(s, initiator=USER, **fields))  # type: ignore[arg-type]
+        database.run(
+            lambda s: ledger.submit_transfer(s, TransferRequest(**fields), initiator=USER)  # type: ignore[arg-type]
+        )
     assert balance(database, alice).balance_minor == 100
 
 
@@ -184,13 +195,16 @@ def test_idempotency_key_replays_and_refuses_another_request(database: Database)
 
     def send(amount: int, scope: str = "user:1") -> ledger.TransferRecord:
         return database.run(
-            lambda s: ledger.transfer(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=alice,
-                credit_account_id=bob,
-                asset="CNY",
-                amount_minor=amount,
-                reason_code="p2p",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=alice,
+                    credit_account_id=bob,
+                    asset="CNY",
+                    amount_minor=amount,
+                    reason_code="p2p",
+                ),
                 initiator=USER,
                 idempotency_scope=scope,
                 idempotency_key="key-1",
@@ -212,13 +226,16 @@ def test_idempotency_key_must_be_sane(database: Database) -> None:
     for scope, key in [("user:1", ""), ("user:1", "x" * 256), ("", "k"), ("user:1", "bad\nkey")]:
         with pytest.raises(errors.IdempotencyKeyInvalid):
             database.run(
-                lambda s, scope=scope, key=key: ledger.transfer(
+                lambda s, scope=scope, key=key: ledger.submit_transfer(
                     s,
-                    debit_account_id=alice,
-                    credit_account_id=bob,
-                    asset="CNY",
-                    amount_minor=1,
-                    reason_code="p2p",
+                    TransferRequest(
+                        kind=TransferKind.posted,
+                        debit_account_id=alice,
+                        credit_account_id=bob,
+                        asset="CNY",
+                        amount_minor=1,
+                        reason_code="p2p",
+                    ),
                     initiator=USER,
                     idempotency_scope=scope,
                     idempotency_key=key,
@@ -236,14 +253,17 @@ def _hold(
     now: datetime = NOW,
 ) -> ledger.TransferRecord:
     return database.run(
-        lambda s: ledger.hold(
+        lambda s: ledger.submit_transfer(
             s,
-            debit_account_id=debit,
-            credit_account_id=credit,
-            asset="CNY",
-            amount_minor=amount,
-            timeout_seconds=timeout,
-            reason_code="withdrawal",
+            TransferRequest(
+                kind=TransferKind.pending,
+                debit_account_id=debit,
+                credit_account_id=credit,
+                asset="CNY",
+                amount_minor=amount,
+                timeout_seconds=timeout,
+                reason_code="withdrawal",
+            ),
             initiator=USER,
             now=now,
         )
@@ -264,18 +284,29 @@ def test_hold_reserves_and_partial_post_releases_the_rest(database: Database) ->
         _hold(database, alice, shop, 601)
     with pytest.raises(errors.ExceedsPendingAmount):
         database.run(
-            lambda s: ledger.post_hold(
+            lambda s: ledger.submit_transfer(
                 s,
-                pending_id=held.id,
-                amount_minor=401,
-                reason_code="capture",
+                TransferRequest(
+                    kind=TransferKind.post_pending,
+                    pending_id=held.id,
+                    amount_minor=401,
+                    reason_code="capture",
+                ),
                 initiator=USER,
                 now=NOW,
             )
         )
     posted = database.run(
-        lambda s: ledger.post_hold(
-            s, pending_id=held.id, amount_minor=300, reason_code="capture", initiator=USER, now=NOW
+        lambda s: ledger.submit_transfer(
+            s,
+            TransferRequest(
+                kind=TransferKind.post_pending,
+                pending_id=held.id,
+                amount_minor=300,
+                reason_code="capture",
+            ),
+            initiator=USER,
+            now=NOW,
         )
     )
     assert (posted.kind, posted.amount_minor, posted.pending_id) == ("post_pending", 300, held.id)
@@ -284,8 +315,13 @@ def test_hold_reserves_and_partial_post_releases_the_rest(database: Database) ->
     assert balance(database, shop).balance_minor == 1_300
     with pytest.raises(errors.PendingTransferAlreadyPosted):
         database.run(
-            lambda s: ledger.void_hold(
-                s, pending_id=held.id, reason_code="cancel", initiator=USER, now=NOW
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.void_pending, pending_id=held.id, reason_code="cancel"
+                ),
+                initiator=USER,
+                now=NOW,
             )
         )
 
@@ -294,21 +330,36 @@ def test_void_releases_and_cannot_resolve_twice(database: Database) -> None:
     _, (alice, shop) = wallets(database, count=2, balance_minor=500)
     held = _hold(database, alice, shop, 500)
     database.run(
-        lambda s: ledger.void_hold(
-            s, pending_id=held.id, reason_code="cancel", initiator=USER, now=NOW
+        lambda s: ledger.submit_transfer(
+            s,
+            TransferRequest(
+                kind=TransferKind.void_pending, pending_id=held.id, reason_code="cancel"
+            ),
+            initiator=USER,
+            now=NOW,
         )
     )
     assert balance(database, alice).available_minor == 500
     with pytest.raises(errors.PendingTransferAlreadyVoided):
         database.run(
-            lambda s: ledger.void_hold(
-                s, pending_id=held.id, reason_code="cancel", initiator=USER, now=NOW
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.void_pending, pending_id=held.id, reason_code="cancel"
+                ),
+                initiator=USER,
+                now=NOW,
             )
         )
     with pytest.raises(errors.PendingTransferNotFound):
         database.run(
-            lambda s: ledger.post_hold(
-                s, pending_id=999_999, reason_code="capture", initiator=USER, now=NOW
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.post_pending, pending_id=999_999, reason_code="capture"
+                ),
+                initiator=USER,
+                now=NOW,
             )
         )
 
@@ -320,8 +371,13 @@ def test_expiry_job_releases_overdue_holds_once(database: Database) -> None:
     later = NOW + timedelta(seconds=10)
     with pytest.raises(errors.PendingTransferExpired):
         database.run(
-            lambda s: ledger.post_hold(
-                s, pending_id=short.id, reason_code="capture", initiator=USER, now=later
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.post_pending, pending_id=short.id, reason_code="capture"
+                ),
+                initiator=USER,
+                now=later,
             )
         )
     assert database.run(lambda s: ledger.expire_overdue_holds(s, now=later)) == 1
@@ -329,8 +385,13 @@ def test_expiry_job_releases_overdue_holds_once(database: Database) -> None:
     assert balance(database, alice).available_minor == 300
     with pytest.raises(errors.PendingTransferAlreadyExpired):
         database.run(
-            lambda s: ledger.void_hold(
-                s, pending_id=short.id, reason_code="cancel", initiator=USER, now=later
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.void_pending, pending_id=short.id, reason_code="cancel"
+                ),
+                initiator=USER,
+                now=later,
             )
         )
     expire_early = GroupRequest(
@@ -348,19 +409,29 @@ def test_reversal_is_a_new_linked_transfer_and_never_exceeds_the_original(
 ) -> None:
     _, (alice, bob) = wallets(database, count=2, balance_minor=1_000)
     original = database.run(
-        lambda s: ledger.transfer(
+        lambda s: ledger.submit_transfer(
             s,
-            debit_account_id=alice,
-            credit_account_id=bob,
-            asset="CNY",
-            amount_minor=300,
-            reason_code="p2p",
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=alice,
+                credit_account_id=bob,
+                asset="CNY",
+                amount_minor=300,
+                reason_code="p2p",
+            ),
             initiator=USER,
         )
     )
     part = database.run(
-        lambda s: ledger.reverse(
-            s, transfer_id=original.id, amount_minor=100, reason_code="refund", initiator=SYSTEM
+        lambda s: ledger.submit_transfer(
+            s,
+            TransferRequest(
+                kind=TransferKind.posted,
+                reversal_of=original.id,
+                amount_minor=100,
+                reason_code="refund",
+            ),
+            initiator=SYSTEM,
         )
     )
     assert (part.debit_account_id, part.credit_account_id, part.reversal_of) == (
@@ -370,25 +441,52 @@ def test_reversal_is_a_new_linked_transfer_and_never_exceeds_the_original(
     )
     with pytest.raises(errors.ReversalExceedsOriginal) as excinfo:
         database.run(
-            lambda s: ledger.reverse(
-                s, transfer_id=original.id, amount_minor=201, reason_code="refund", initiator=SYSTEM
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    reversal_of=original.id,
+                    amount_minor=201,
+                    reason_code="refund",
+                ),
+                initiator=SYSTEM,
             )
         )
     assert excinfo.value.data["remaining"] == 200
     rest = database.run(
-        lambda s: ledger.reverse(s, transfer_id=original.id, reason_code="refund", initiator=SYSTEM)
+        lambda s: ledger.submit_transfer(
+            s,
+            TransferRequest(
+                kind=TransferKind.posted, reversal_of=original.id, reason_code="refund"
+            ),
+            initiator=SYSTEM,
+        )
     )
     assert rest.amount_minor == 200
     assert balance(database, alice).balance_minor == 1_000
-    assert database.run(lambda s: ledger.get_transfer(s, transfer_id=original.id)) == original
+    assert (
+        database.run(lambda s: ledger_queries.get_transfer(s, transfer_id=original.id)) == original
+    )
     held = _hold(database, alice, bob, 10)
     with pytest.raises(errors.ReversalTargetNotPosted):
         database.run(
-            lambda s: ledger.reverse(s, transfer_id=held.id, reason_code="refund", initiator=SYSTEM)
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.posted, reversal_of=held.id, reason_code="refund"
+                ),
+                initiator=SYSTEM,
+            )
         )
     with pytest.raises(errors.ReversalTargetNotFound):
         database.run(
-            lambda s: ledger.reverse(s, transfer_id=999_999, reason_code="refund", initiator=SYSTEM)
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=TransferKind.posted, reversal_of=999_999, reason_code="refund"
+                ),
+                initiator=SYSTEM,
+            )
         )
 
 
@@ -401,26 +499,32 @@ def test_frozen_account_receives_but_cannot_pay_and_closed_takes_nothing(
     )
     with pytest.raises(errors.AccountFrozen):
         database.run(
-            lambda s: ledger.transfer(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=alice,
-                credit_account_id=bob,
-                asset="CNY",
-                amount_minor=1,
-                reason_code="p2p",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=alice,
+                    credit_account_id=bob,
+                    asset="CNY",
+                    amount_minor=1,
+                    reason_code="p2p",
+                ),
                 initiator=USER,
             )
         )
     # Frozen is reported before insufficient funds (the documented order).
     with pytest.raises(errors.AccountFrozen):
         database.run(
-            lambda s: ledger.transfer(
+            lambda s: ledger.submit_transfer(
                 s,
-                debit_account_id=alice,
-                credit_account_id=bob,
-                asset="CNY",
-                amount_minor=10_000,
-                reason_code="p2p",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=alice,
+                    credit_account_id=bob,
+                    asset="CNY",
+                    amount_minor=10_000,
+                    reason_code="p2p",
+                ),
                 initiator=USER,
             )
         )
@@ -450,13 +554,16 @@ def test_purge_forgets_old_idempotency_keys_only(database: Database) -> None:
     _, (alice, bob) = wallets(database, count=2, balance_minor=100)
     for key, when in (("old", NOW - timedelta(hours=49)), ("new", NOW - timedelta(hours=1))):
         database.run(
-            lambda s, key=key, when=when: ledger.transfer(
+            lambda s, key=key, when=when: ledger.submit_transfer(
                 s,
-                debit_account_id=alice,
-                credit_account_id=bob,
-                asset="CNY",
-                amount_minor=1,
-                reason_code="p2p",
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=alice,
+                    credit_account_id=bob,
+                    asset="CNY",
+                    amount_minor=1,
+                    reason_code="p2p",
+                ),
                 initiator=USER,
                 idempotency_scope="user:1",
                 idempotency_key=key,
@@ -479,13 +586,16 @@ def test_verify_detects_tampering_and_missing_transfers(database_url: str) -> No
     database = Database(make_settings(database_url))
     _, (alice, bob) = wallets(database, count=2, balance_minor=100)
     database.run(
-        lambda s: ledger.transfer(
+        lambda s: ledger.submit_transfer(
             s,
-            debit_account_id=alice,
-            credit_account_id=bob,
-            asset="CNY",
-            amount_minor=40,
-            reason_code="p2p",
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=alice,
+                credit_account_id=bob,
+                asset="CNY",
+                amount_minor=40,
+                reason_code="p2p",
+            ),
             initiator=USER,
         )
     )

@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from factories import USER, open_system, open_wallet
 from purse.db import Database
 from purse.errors import PurseError
+from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.rules import GroupRequest, TransferKind, TransferRequest
 from purse.ledger.verify import verify_ledger
@@ -99,13 +100,16 @@ def make_machine(database: Database) -> type[RuleBasedStateMachine]:
         def top_up(self, wallet: int, amount: int) -> None:
             target = self.wallets[wallet]
             record = database.run(
-                lambda s: ledger.transfer(
+                lambda s: ledger.submit_transfer(
                     s,
-                    debit_account_id=self.source,
-                    credit_account_id=target,
-                    asset="CNY",
-                    amount_minor=amount,
-                    reason_code="top_up",
+                    TransferRequest(
+                        kind=TransferKind.posted,
+                        debit_account_id=self.source,
+                        credit_account_id=target,
+                        asset="CNY",
+                        amount_minor=amount,
+                        reason_code="top_up",
+                    ),
                     initiator=USER,
                     now=self.now,
                 )
@@ -342,7 +346,7 @@ def make_machine(database: Database) -> type[RuleBasedStateMachine]:
                 return
             for account_id, (posted, held) in self.model.items():
                 record = database.run(
-                    lambda s, i=account_id: ledger.get_account(s, account_id=i), write=False
+                    lambda s, i=account_id: ledger_queries.get_account(s, account_id=i), write=False
                 )
                 assert (record.balance_minor, record.debits_pending) == (posted, held), account_id
 

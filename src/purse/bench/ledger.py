@@ -65,7 +65,13 @@ from sqlalchemy.orm import Session
 from purse import migrate
 from purse.db import Database
 from purse.ledger import service
-from purse.ledger.rules import GroupRequest, Initiator, TransferKind, TransferRequest
+from purse.ledger.rules import (
+    DEFAULT_LIMITS,
+    GroupRequest,
+    Initiator,
+    TransferKind,
+    TransferRequest,
+)
 from purse.ledger.verify import verify_ledger
 from purse.settings import Environment, Settings
 
@@ -318,7 +324,7 @@ def _set_up(db: Database, accounts: int) -> Accounts:
         )
         for wallet_id in ids.wallet_ids
     ]
-    step = service.DEFAULT_LIMITS.batch_size_max
+    step = DEFAULT_LIMITS.batch_size_max
     for start in range(0, len(funding), step):
         for result in db.run(partial(service.submit, groups=funding[start : start + step])):
             result.raise_for_error()
@@ -752,8 +758,8 @@ def run_ledger_bench(
         raise ValueError("concurrency must be at least 1")
     if not 0.0 <= hot_share <= 1.0:
         raise ValueError("hot_share must be between 0 and 1")
-    if not 1 <= batch_size <= service.DEFAULT_LIMITS.batch_size_max:
-        raise ValueError(f"batch_size must be 1 to {service.DEFAULT_LIMITS.batch_size_max}")
+    if not 1 <= batch_size <= DEFAULT_LIMITS.batch_size_max:
+        raise ValueError(f"batch_size must be 1 to {DEFAULT_LIMITS.batch_size_max}")
     if not seconds_max > 0:
         raise ValueError("seconds_max must be positive")
 

@@ -19,6 +19,7 @@ from purse.errors import RequestError
 from purse.hashchain import link_hash
 from purse.ledger import errors
 from purse.money.errors import AmountNotPositive, AmountOutOfRange
+from purse.settings import Settings
 
 INT64_MAX = 2**63 - 1
 REASON_CODE_LENGTH_MAX = 64
@@ -62,6 +63,37 @@ _ALREADY_RESOLVED = {
     HoldStatus.voided: errors.PendingTransferAlreadyVoided,
     HoldStatus.expired: errors.PendingTransferAlreadyExpired,
 }
+
+
+def available_minor(*, credits_posted: int, debits_posted: int, debits_pending: int) -> int:
+    """What a debit may still take: posted credits less posted and held debits.
+
+    The one formula for "available" in purse: balances, limits and checks all use it.
+    Pending credits do not count: money on its way in is not there until it is posted.
+    """
+    return credits_posted - debits_posted - debits_pending
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLimits:
+    """The ledger's bounds, from settings (``PURSE_TRANSFER_BATCH_SIZE_MAX`` and the rest)."""
+
+    batch_size_max: int = 8190
+    group_size_max: int = 64
+    hold_timeout_seconds_max: int = 60 * 60 * 24 * 30
+    idempotency_key_length_max: int = 255
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LedgerLimits:
+        return cls(
+            batch_size_max=settings.transfer_batch_size_max,
+            group_size_max=settings.transfer_group_size_max,
+            hold_timeout_seconds_max=settings.hold_timeout_seconds_max,
+            idempotency_key_length_max=settings.idempotency_key_length_max,
+        )
+
+
+DEFAULT_LIMITS = LedgerLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +168,11 @@ class AccountState:
 
     @property
     def available_minor(self) -> int:
-        """What a debit may still take: posted credits less posted and held debits."""
-        return self.credits_posted - self.debits_posted - self.debits_pending
+        return available_minor(
+            credits_posted=self.credits_posted,
+            debits_posted=self.debits_posted,
+            debits_pending=self.debits_pending,
+        )
 
 
 @dataclass(slots=True)
@@ -396,7 +431,7 @@ class BatchState:
             TransferKind.posted,
             TransferKind.pending,
         ):
-            if new_debit.debits_posted + new_debit.debits_pending > new_debit.credits_posted:
+            if new_debit.available_minor < 0:
                 return errors.InsufficientFunds()
         for state in (new_debit, new_credit):
             if (

@@ -25,7 +25,7 @@ transaction helper (``RetryTransaction``), which then replays the winner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -38,7 +38,9 @@ from purse.db import RetryTransaction
 from purse.errors import RequestError
 from purse.ledger import errors
 from purse.ledger.models import Account, ChainHead, Hold, IdempotencyKey, Transfer
+from purse.ledger.queries import AccountRecord, TransferRecord, load_groups
 from purse.ledger.rules import (
+    DEFAULT_LIMITS,
     AccountState,
     AccountStatus,
     BatchState,
@@ -46,6 +48,7 @@ from purse.ledger.rules import (
     HoldState,
     HoldStatus,
     Initiator,
+    LedgerLimits,
     OriginalTransfer,
     TransferKind,
     TransferRequest,
@@ -107,64 +110,6 @@ _UPDATE_HOLDS = (
     .values(status=bindparam("b_status"), resolved_by_id=bindparam("b_by"))
 )
 _INSERT_HOLDS = insert(_holds)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerLimits:
-    batch_size_max: int = 8190
-    group_size_max: int = 64
-    hold_timeout_seconds_max: int = 60 * 60 * 24 * 30
-    idempotency_key_length_max: int = 255
-
-
-DEFAULT_LIMITS = LedgerLimits()
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    id: int
-    asset: str
-    owner_kind: str
-    owner_id: str | None
-    kind: str
-    debits_must_not_exceed_credits: bool
-    status: str
-    debits_pending: int
-    debits_posted: int
-    credits_pending: int
-    credits_posted: int
-    created_at: datetime
-
-    @property
-    def balance_minor(self) -> int:
-        """Posted credits less posted debits: the money that is in the account."""
-        return self.credits_posted - self.debits_posted
-
-    @property
-    def available_minor(self) -> int:
-        """What may still be spent: the balance less money held for pending debits."""
-        return self.credits_posted - self.debits_posted - self.debits_pending
-
-
-@dataclass(frozen=True, slots=True)
-class TransferRecord:
-    id: int
-    group_id: int
-    kind: str
-    debit_account_id: int
-    credit_account_id: int
-    asset: str
-    amount_minor: int
-    pending_id: int | None
-    expires_at: datetime | None
-    reversal_of: int | None
-    reason_code: str
-    reference: str | None
-    initiator_kind: str
-    initiator_id: str
-    authenticated_by: str
-    created_at: datetime
-    hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,15 +176,6 @@ def open_account(
         insert(_accounts).values(row).returning(_accounts.c.id)
     ).scalar_one()
     return AccountRecord(id=account_id, **row)
-
-
-def get_account(session: Session, *, account_id: int) -> AccountRecord:
-    row = (
-        session.connection().execute(select(_accounts).where(_accounts.c.id == account_id)).first()
-    )
-    if row is None:
-        raise errors.AccountNotFound()
-    return AccountRecord(**row._asdict())
 
 
 def set_account_status(
@@ -335,7 +271,7 @@ def submit(
         results[index] = GroupResult(transfers=records)
     if replay_group_ids:
         stored_group_ids = [g for g in replay_group_ids.values() if g >= 0]
-        replayed = _load_groups(connection, stored_group_ids)
+        replayed = load_groups(connection, stored_group_ids)
         for index, group_id in replay_group_ids.items():
             records = written[-1 - group_id] if group_id < 0 else replayed[group_id]
             results[index] = GroupResult(transfers=records, replayed=True)
@@ -611,31 +547,7 @@ def _insert_rows(
     connection.exec_driver_sql(statement, rows)
 
 
-def _load_groups(
-    connection: Connection, group_ids: Iterable[int]
-) -> dict[int, tuple[TransferRecord, ...]]:
-    ids = sorted(set(group_ids))
-    if not ids:
-        return {}
-    grouped: dict[int, list[TransferRecord]] = {i: [] for i in ids}
-    rows = connection.execute(
-        select(_transfers).where(_transfers.c.group_id.in_(ids)).order_by(_transfers.c.id)
-    )
-    for row in rows:
-        grouped[row.group_id].append(TransferRecord(**row._asdict()))
-    return {group_id: tuple(records) for group_id, records in grouped.items()}
-
-
-def get_transfer(session: Session, *, transfer_id: int) -> TransferRecord | None:
-    row = (
-        session.connection()
-        .execute(select(_transfers).where(_transfers.c.id == transfer_id))
-        .first()
-    )
-    return TransferRecord(**row._asdict()) if row is not None else None
-
-
-# Single-transfer helpers. Each raises the transfer's error instead of returning it.
+# One group, or one transfer, at a time: each raises the group's error instead of returning it.
 
 
 def submit_one(
@@ -649,16 +561,17 @@ def submit_one(
     return submit(session, groups=[group], now=now, limits=limits)[0].raise_for_error()
 
 
-def _one(
+def submit_transfer(
     session: Session,
     request: TransferRequest,
     *,
     initiator: Initiator,
-    idempotency_scope: str | None,
-    idempotency_key: str | None,
-    now: datetime | None,
-    limits: LedgerLimits,
+    idempotency_scope: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    limits: LedgerLimits = DEFAULT_LIMITS,
 ) -> TransferRecord:
+    """Apply one transfer of any kind: a posting, a hold, its post or void, a reversal."""
     group = GroupRequest(
         transfers=(request,),
         initiator=initiator,
@@ -666,175 +579,6 @@ def _one(
         idempotency_key=idempotency_key,
     )
     return submit_one(session, group=group, now=now, limits=limits).transfers[0]
-
-
-def transfer(
-    session: Session,
-    *,
-    debit_account_id: int,
-    credit_account_id: int,
-    asset: str,
-    amount_minor: int,
-    reason_code: str,
-    initiator: Initiator,
-    reference: str | None = None,
-    idempotency_scope: str | None = None,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-    limits: LedgerLimits = DEFAULT_LIMITS,
-) -> TransferRecord:
-    """Move ``amount_minor`` of ``asset`` at once from one account to another."""
-    request = TransferRequest(
-        kind=TransferKind.posted,
-        debit_account_id=debit_account_id,
-        credit_account_id=credit_account_id,
-        asset=asset,
-        amount_minor=amount_minor,
-        reason_code=reason_code,
-        reference=reference,
-    )
-    return _one(
-        session,
-        request,
-        initiator=initiator,
-        idempotency_scope=idempotency_scope,
-        idempotency_key=idempotency_key,
-        now=now,
-        limits=limits,
-    )
-
-
-def hold(
-    session: Session,
-    *,
-    debit_account_id: int,
-    credit_account_id: int,
-    asset: str,
-    amount_minor: int,
-    timeout_seconds: int,
-    reason_code: str,
-    initiator: Initiator,
-    reference: str | None = None,
-    idempotency_scope: str | None = None,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-    limits: LedgerLimits = DEFAULT_LIMITS,
-) -> TransferRecord:
-    """Reserve money for a later post; it is released by a void or when it expires."""
-    request = TransferRequest(
-        kind=TransferKind.pending,
-        debit_account_id=debit_account_id,
-        credit_account_id=credit_account_id,
-        asset=asset,
-        amount_minor=amount_minor,
-        timeout_seconds=timeout_seconds,
-        reason_code=reason_code,
-        reference=reference,
-    )
-    return _one(
-        session,
-        request,
-        initiator=initiator,
-        idempotency_scope=idempotency_scope,
-        idempotency_key=idempotency_key,
-        now=now,
-        limits=limits,
-    )
-
-
-def post_hold(
-    session: Session,
-    *,
-    pending_id: int,
-    reason_code: str,
-    initiator: Initiator,
-    amount_minor: int | None = None,
-    reference: str | None = None,
-    idempotency_scope: str | None = None,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-    limits: LedgerLimits = DEFAULT_LIMITS,
-) -> TransferRecord:
-    """Complete a hold, in full or (with ``amount_minor``) in part; the rest is released."""
-    request = TransferRequest(
-        kind=TransferKind.post_pending,
-        pending_id=pending_id,
-        amount_minor=amount_minor,
-        reason_code=reason_code,
-        reference=reference,
-    )
-    return _one(
-        session,
-        request,
-        initiator=initiator,
-        idempotency_scope=idempotency_scope,
-        idempotency_key=idempotency_key,
-        now=now,
-        limits=limits,
-    )
-
-
-def void_hold(
-    session: Session,
-    *,
-    pending_id: int,
-    reason_code: str,
-    initiator: Initiator,
-    reference: str | None = None,
-    idempotency_scope: str | None = None,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-    limits: LedgerLimits = DEFAULT_LIMITS,
-) -> TransferRecord:
-    """Release a hold: the reserved money becomes available again."""
-    request = TransferRequest(
-        kind=TransferKind.void_pending,
-        pending_id=pending_id,
-        reason_code=reason_code,
-        reference=reference,
-    )
-    return _one(
-        session,
-        request,
-        initiator=initiator,
-        idempotency_scope=idempotency_scope,
-        idempotency_key=idempotency_key,
-        now=now,
-        limits=limits,
-    )
-
-
-def reverse(
-    session: Session,
-    *,
-    transfer_id: int,
-    reason_code: str,
-    initiator: Initiator,
-    amount_minor: int | None = None,
-    idempotency_scope: str | None = None,
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-    limits: LedgerLimits = DEFAULT_LIMITS,
-) -> TransferRecord:
-    """Send a posted transfer's money back (all that remains, or ``amount_minor``).
-
-    The original never changes; the reversal is a new transfer that names it.
-    """
-    request = TransferRequest(
-        kind=TransferKind.posted,
-        reversal_of=transfer_id,
-        amount_minor=amount_minor,
-        reason_code=reason_code,
-    )
-    return _one(
-        session,
-        request,
-        initiator=initiator,
-        idempotency_scope=idempotency_scope,
-        idempotency_key=idempotency_key,
-        now=now,
-        limits=limits,
-    )
 
 
 def expire_overdue_holds(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:

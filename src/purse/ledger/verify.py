@@ -30,6 +30,7 @@ from purse.ledger.rules import (
     Initiator,
     PlannedTransfer,
     TransferKind,
+    available_minor,
     hash_fields,
     transfer_hash,
 )
@@ -126,14 +127,17 @@ def _check_balances(connection: Connection, report: VerifyReport) -> None:
         totals = per_asset[row.asset]
         for i in range(4):
             totals[i] += stored[i]
-        if row.debits_must_not_exceed_credits and (
-            row.debits_posted + row.debits_pending > row.credits_posted
-        ):
+        available = available_minor(
+            credits_posted=row.credits_posted,
+            debits_posted=row.debits_posted,
+            debits_pending=row.debits_pending,
+        )
+        if row.debits_must_not_exceed_credits and available < 0:
             report.add(
                 "negative_wallet",
                 f"account {row.id} is below zero",
                 account_id=row.id,
-                available_minor=row.credits_posted - row.debits_posted - row.debits_pending,
+                available_minor=available,
             )
     for account_id in replay:
         report.add(

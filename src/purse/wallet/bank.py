@@ -27,6 +27,7 @@ from purse.funding.provider import Answer, AnswerStatus, Event
 from purse.identity.models import User
 from purse.ledger import errors as ledger_errors
 from purse.ledger import service as ledger
+from purse.ledger.rules import TransferKind, TransferRequest
 from purse.models import utc_now
 from purse.wallet import rules
 from purse.wallet.models import (
@@ -177,15 +178,18 @@ def _start(
     if kind == "top_up":
         return OperationResult(operation)
     assert wallet_account is not None
-    held = ledger.hold(
+    held = ledger.submit_transfer(
         session,
-        debit_account_id=wallet_account,
-        credit_account_id=system_account(session, kind=PROVIDER_CLEARING, asset=offered.code),
-        asset=offered.code,
-        amount_minor=amount_minor,
-        timeout_seconds=wallet.settings.withdrawal_hold_seconds,
-        reason_code="withdrawal",
-        reference=operation.reference,
+        TransferRequest(
+            kind=TransferKind.pending,
+            debit_account_id=wallet_account,
+            credit_account_id=system_account(session, kind=PROVIDER_CLEARING, asset=offered.code),
+            asset=offered.code,
+            amount_minor=amount_minor,
+            timeout_seconds=wallet.settings.withdrawal_hold_seconds,
+            reason_code="withdrawal",
+            reference=operation.reference,
+        ),
         initiator=caller.initiator(),
         idempotency_scope=LEDGER_SCOPE,
         idempotency_key=f"{operation.reference}:hold",
@@ -358,14 +362,19 @@ def handle_provider_event(
 
 def _complete(session: Session, *, wallet: Wallet, operation: Operation, now: datetime) -> None:
     if operation.kind == "top_up":
-        record = ledger.transfer(
+        record = ledger.submit_transfer(
             session,
-            debit_account_id=system_account(session, kind=PROVIDER_CLEARING, asset=operation.asset),
-            credit_account_id=user_account(session, operation),
-            asset=operation.asset,
-            amount_minor=operation.amount_minor,
-            reason_code="top_up",
-            reference=operation.reference,
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=system_account(
+                    session, kind=PROVIDER_CLEARING, asset=operation.asset
+                ),
+                credit_account_id=user_account(session, operation),
+                asset=operation.asset,
+                amount_minor=operation.amount_minor,
+                reason_code="top_up",
+                reference=operation.reference,
+            ),
             initiator=initiator_of(operation),
             idempotency_scope=LEDGER_SCOPE,
             idempotency_key=f"{operation.reference}:settle",
@@ -375,11 +384,14 @@ def _complete(session: Session, *, wallet: Wallet, operation: Operation, now: da
     else:
         assert operation.hold_transfer_id is not None
         try:
-            record = ledger.post_hold(
+            record = ledger.submit_transfer(
                 session,
-                pending_id=operation.hold_transfer_id,
-                reason_code="withdrawal",
-                reference=operation.reference,
+                TransferRequest(
+                    kind=TransferKind.post_pending,
+                    pending_id=operation.hold_transfer_id,
+                    reason_code="withdrawal",
+                    reference=operation.reference,
+                ),
                 initiator=initiator_of(operation),
                 idempotency_scope=LEDGER_SCOPE,
                 idempotency_key=f"{operation.reference}:settle",
@@ -416,11 +428,14 @@ def _fail(
 ) -> None:
     if operation.kind == "withdrawal" and operation.hold_transfer_id is not None:
         try:
-            ledger.void_hold(
+            ledger.submit_transfer(
                 session,
-                pending_id=operation.hold_transfer_id,
-                reason_code="withdrawal_failed",
-                reference=operation.reference,
+                TransferRequest(
+                    kind=TransferKind.void_pending,
+                    pending_id=operation.hold_transfer_id,
+                    reason_code="withdrawal_failed",
+                    reference=operation.reference,
+                ),
                 initiator=initiator_of(operation),
                 idempotency_scope=LEDGER_SCOPE,
                 idempotency_key=f"{operation.reference}:void",
@@ -461,16 +476,19 @@ def _late_success(session: Session, *, wallet: Wallet, operation: Operation, now
         _complete(session, wallet=wallet, operation=operation, now=now)
         return
     try:
-        record = ledger.transfer(
+        record = ledger.submit_transfer(
             session,
-            debit_account_id=user_account(session, operation),
-            credit_account_id=system_account(
-                session, kind=PROVIDER_CLEARING, asset=operation.asset
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=user_account(session, operation),
+                credit_account_id=system_account(
+                    session, kind=PROVIDER_CLEARING, asset=operation.asset
+                ),
+                asset=operation.asset,
+                amount_minor=operation.amount_minor,
+                reason_code="withdrawal",
+                reference=operation.reference,
             ),
-            asset=operation.asset,
-            amount_minor=operation.amount_minor,
-            reason_code="withdrawal",
-            reference=operation.reference,
             initiator=initiator_of(operation),
             idempotency_scope=LEDGER_SCOPE,
             idempotency_key=f"{operation.reference}:late",

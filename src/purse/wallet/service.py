@@ -22,8 +22,9 @@ from purse.identity import service as identity_service
 from purse.identity.context import notify_user
 from purse.identity.models import User
 from purse.ledger import errors as ledger_errors
+from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
-from purse.ledger.rules import AccountStatus, GroupRequest, TransferRequest
+from purse.ledger.rules import AccountStatus, GroupRequest, TransferKind, TransferRequest
 from purse.models import utc_now
 from purse.money.amounts import format_amount
 from purse.wallet import rules
@@ -167,7 +168,7 @@ def _send_to(
         raise ledger_errors.InsufficientFunds()
     target = account_id(session, owner=user_owner(recipient_id), asset=offered.code)
     assert target is not None
-    if ledger.get_account(session, account_id=target).status == AccountStatus.closed:
+    if ledger_queries.get_account(session, account_id=target).status == AccountStatus.closed:
         raise RecipientCannotReceive()
     operation = new_operation(
         session,
@@ -182,14 +183,17 @@ def _send_to(
         note=cleaned_note,
         money_request_id=money_request_id,
     )
-    record = ledger.transfer(
+    record = ledger.submit_transfer(
         session,
-        debit_account_id=source,
-        credit_account_id=target,
-        asset=offered.code,
-        amount_minor=amount_minor,
-        reason_code="p2p_send",
-        reference=operation.reference,
+        TransferRequest(
+            kind=TransferKind.posted,
+            debit_account_id=source,
+            credit_account_id=target,
+            asset=offered.code,
+            amount_minor=amount_minor,
+            reason_code="p2p_send",
+            reference=operation.reference,
+        ),
         initiator=caller.initiator(),
         idempotency_scope=LEDGER_SCOPE,
         idempotency_key=f"{operation.reference}:send",
