@@ -25,16 +25,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from purse import __version__, migrate
+from purse.assembly import Purse, assemble
 from purse.db import Database
 from purse.errors import InternalError
-from purse.identity import api as identity_api
-from purse.identity import pages as identity_pages
-from purse.identity.context import Identity
 from purse.problems import install_problem_handlers, problem_response, problem_responses
 from purse.settings import Settings
-from purse.wallet import api as wallet_api
-from purse.wallet import pages as wallet_pages
-from purse.wallet.context import Wallet
+from purse.wallet.api import IDEMPOTENCY_HEADER
 from purse.web.security import SecurityHeadersMiddleware
 from purse.web.views import SignInNeeded, sign_in_redirect
 from purse.workers.runner import JobRunner
@@ -110,25 +106,31 @@ class RequestContextMiddleware:
 
 
 def create_app(
-    settings: Settings, *, database: Database | None = None, run_workers: bool = False
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    run_workers: bool = False,
+    purse: Purse | None = None,
 ) -> FastAPI:
-    """Build the app for ``settings``; ``run_workers`` also runs the job loop in a thread."""
-    owns_database = database is None
-    database = database if database is not None else Database(settings)
+    """Build the app for ``settings`` (or for an assembled ``purse``).
+
+    ``run_workers`` also runs every lane of background jobs in threads of this process.
+    """
+    purse = purse if purse is not None else assemble(settings, database=database)
+    database = purse.database
     registry = CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runner = JobRunner(database, wallet=wallet) if run_workers else None
+        runner = JobRunner(database, purse.jobs()) if run_workers else None
         if runner is not None:
-            runner.start_thread()
+            runner.start_threads()
         try:
             yield
         finally:
             if runner is not None:
                 runner.stop()
-            if owns_database:
-                database.dispose()
+            purse.dispose()
 
     app = FastAPI(
         title="purse",
@@ -138,18 +140,15 @@ def create_app(
         responses=problem_responses(),
     )
     app.state.settings = settings
+    app.state.purse = purse
     app.state.database = database
-    app.state.identity = identity = Identity(settings)
-    app.state.wallet = wallet = Wallet(database, identity)
+    app.state.identity = purse.identity
+    app.state.funding = purse.funding
+    app.state.wallet = purse.wallet
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, registry=registry)
-
-    app.include_router(identity_api.router)
-    app.include_router(identity_pages.router)
-    app.include_router(wallet_api.router)
-    app.include_router(wallet_api.callbacks)
-    app.include_router(wallet_api.operators)
-    app.include_router(wallet_pages.router)
+    for router in purse.routers():
+        app.include_router(router)
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(_request: Request, needed: SignInNeeded) -> Response:
@@ -171,7 +170,7 @@ def create_app(
                     for parameter in operation.get("parameters", []):
                         if (
                             parameter.get("in") == "header"
-                            and parameter["name"] == wallet_api.IDEMPOTENCY_HEADER
+                            and parameter["name"] == IDEMPOTENCY_HEADER
                         ):
                             parameter["required"] = True
             app.openapi_schema = schema

@@ -79,21 +79,22 @@ def serve(
 
     from purse import migrate
     from purse.app import create_app
-    from purse.db import Database
+    from purse.assembly import assemble
     from purse.logs import configure_logging
 
     settings = load_settings(host=host, port=port)
     configure_logging(settings.log_level)
     _secret_key(settings)
-    database = Database(settings)
+    purse = assemble(settings)
+    database = purse.database
     if database.is_sqlite:
         migrate.upgrade(database)
     elif not migrate.is_current(database):
         console.print("[red]The database schema is not current.[/red] Run: purse db upgrade")
         raise typer.Exit(1)
     if demo:
-        _seed_demo(database)
-    application = create_app(settings, database=database, run_workers=workers)
+        _seed_demo(purse)
+    application = create_app(settings, purse=purse, run_workers=workers)
     console.print(
         f"purse {__version__} listening on http://{settings.host}:{settings.port} (docs at /docs)"
     )
@@ -111,16 +112,13 @@ def serve(
     )
 
 
-def _seed_demo(database: Any) -> None:
+def _seed_demo(purse: Any) -> None:
     from purse import demo as demo_data
-    from purse.identity.context import Identity
-    from purse.wallet.context import Wallet
 
-    if database.settings.env == "production":
+    if purse.settings.env == "production":
         console.print("[red]--demo is refused when PURSE_ENV=production[/red]")
         raise typer.Exit(2)
-    wallet = Wallet(database, Identity(database.settings))
-    if demo_data.seed(wallet):
+    if demo_data.seed(purse):
         console.print("demo data added: wang_wei, li_na and lucky_coffee")
 
 
@@ -129,17 +127,18 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
 ) -> None:
     """Run the background jobs (hold expiry, provider follow-up, simulator, ...) until stopped."""
-    from purse.db import Database
+    from purse.assembly import assemble
     from purse.logs import configure_logging
     from purse.workers.runner import JobRunner
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    database = Database(settings)
-    runner = JobRunner(database)
+    purse = assemble(settings)
+    database = purse.database
+    runner = JobRunner(database, purse.jobs())
     if once:
         print(json.dumps(runner.run_once()))
-        database.dispose()
+        purse.dispose()
         return
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -148,7 +147,7 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.run_forever()
-    database.dispose()
+    purse.dispose()
 
 
 @db_app.command("upgrade")
@@ -168,22 +167,11 @@ def ledger_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recompute every balance from the transfers and check the invariants. Exit 1 if any fails."""
-    from sqlalchemy.orm import Session
+    from purse.assembly import assemble
 
-    from purse.db import Database
-    from purse.ledger.verify import VerifyReport, verify_ledger
-    from purse.wallet.verify import check_notifications
-
-    settings = load_settings()
-    database = Database(settings)
-
-    def check(session: Session) -> VerifyReport:
-        found = verify_ledger(session, hold_expiry_grace_seconds=settings.hold_expiry_grace_seconds)
-        check_notifications(session, found)
-        return found
-
-    report = database.run(check, write=False)
-    database.dispose()
+    purse = assemble(load_settings())
+    report = purse.database.run(purse.verify, write=False)
+    purse.dispose()
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -240,7 +228,7 @@ def user_create(
     from purse.db import Database
     from purse.errors import PurseError
     from purse.identity.context import Identity
-    from purse.identity.service import create_verified_user
+    from purse.identity.signup import create_verified_user
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     database = Database(load_settings())
@@ -277,7 +265,7 @@ def fx_set(
     """Set the mid rate of a pair; quotes add the spread (PURSE_FX_SPREAD_BPS)."""
     from purse.db import Database
     from purse.errors import PurseError
-    from purse.wallet import service
+    from purse.wallet import conversion
 
     settings = load_settings()
     base, quote = base.upper(), quote.upper()
@@ -290,7 +278,7 @@ def fx_set(
     database = Database(settings)
     try:
         row = database.run(
-            lambda session: service.set_rate(
+            lambda session: conversion.set_rate(
                 session, base_asset=base, quote_asset=quote, rate=rate, updated_by="cli"
             )
         )

@@ -16,13 +16,16 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from purse.assembly import Purse
 from purse.audit.service import Actor
+from purse.funding import service as funding_service
 from purse.funding.provider import Answer, AnswerStatus, BankAccountDetails, CardDetails
 from purse.identity.models import User
-from purse.identity.service import create_verified_user
+from purse.identity.principal import Principal
+from purse.identity.signup import create_verified_user
 from purse.models import utc_now
-from purse.wallet import bank, service
-from purse.wallet.context import Caller, Wallet
+from purse.wallet import banking, conversion, service
+from purse.wallet.context import Wallet
 
 DEMO_PASSWORD = "purse-demo-lantern-42"  # noqa: S105 - printed to whoever runs the demo
 RATES = {
@@ -49,8 +52,13 @@ SHOP = DemoUser("lucky_coffee", "Lucky Coffee", "hello@lucky-coffee.example", No
 OPERATOR = Actor(kind="operator", id="demo")
 
 
-def seed(wallet: Wallet, *, now: datetime | None = None) -> bool:
-    """Make the demo data; returns False if it was already there."""
+def seed(purse: Purse, *, now: datetime | None = None) -> bool:
+    """Make the demo data; returns False if it was already there.
+
+    Everything the demo people "did" is recorded as done by the demo seeder
+    (``Principal.demo``), not as if they had signed in: their history says so.
+    """
+    wallet = purse.wallet
     database = wallet.database
     if database.run(
         lambda session: session.scalar(select(User.id).where(User.handle == WANG.handle)),
@@ -62,7 +70,11 @@ def seed(wallet: Wallet, *, now: datetime | None = None) -> bool:
     for (base, counter), rate in RATES.items():
         database.run(
             partial(
-                service.set_rate, base_asset=base, quote_asset=counter, rate=rate, updated_by="demo"
+                conversion.set_rate,
+                base_asset=base,
+                quote_asset=counter,
+                rate=rate,
+                updated_by="demo",
             )
         )
 
@@ -100,7 +112,7 @@ def seed(wallet: Wallet, *, now: datetime | None = None) -> bool:
         send = partial(
             service.send,
             wallet=wallet,
-            caller=sender,
+            principal=sender,
             to=to,
             asset="CNY",
             amount_minor=amount_minor,
@@ -113,22 +125,22 @@ def seed(wallet: Wallet, *, now: datetime | None = None) -> bool:
         happen()
     # Wang asks the slow bank for money: still pending when the demo starts.
     pending = database.run(
-        lambda session: bank.start_withdrawal(
+        lambda session: banking.start_withdrawal(
             session,
             wallet=wallet,
-            caller=wang,
+            principal=wang,
             funding_source_id=slow_bank,
             asset="CNY",
             amount_minor=30_000,
             idempotency_key=str(uuid.uuid4()),
         )
     )
-    bank.submit_to_provider(wallet, operation_id=pending.operation.id)
+    banking.submit_to_provider(wallet, operation_id=pending.operation.id)
     database.run(
         lambda session: service.request_money(
             session,
             wallet=wallet,
-            caller=li,
+            principal=li,
             payer="wang_wei",
             asset="CNY",
             amount_minor=15_000,
@@ -138,7 +150,7 @@ def seed(wallet: Wallet, *, now: datetime | None = None) -> bool:
     return True
 
 
-def _user(wallet: Wallet, person: DemoUser) -> Caller:
+def _user(wallet: Wallet, person: DemoUser) -> Principal:
     def create(session: Session) -> int:
         user_id = create_verified_user(
             session,
@@ -155,35 +167,43 @@ def _user(wallet: Wallet, person: DemoUser) -> Caller:
         session.execute(update(User).where(User.id == user_id).values(kyc_level=1))
         return user_id
 
-    return Caller(user_id=wallet.database.run(create), session_id=None, via="demo")
+    return Principal.demo(wallet.database.run(create))
 
 
-def _card(wallet: Wallet, caller: Caller, number: str, holder: str) -> int:
+def _card(wallet: Wallet, principal: Principal, number: str, holder: str) -> int:
     card = CardDetails(
         number=number, expiry_month=12, expiry_year=utc_now().year + 3, holder_name=holder
     )
-    return wallet.database.run(
-        lambda session: (
-            service.add_funding_source(session, wallet=wallet, caller=caller, card=card).id
+    source = wallet.database.run(
+        lambda session: funding_service.add_funding_source(
+            session,
+            funding=wallet.funding,
+            cipher=wallet.identity.cipher,
+            principal=principal,
+            card=card,
         )
     )
+    return int(source.id)
 
 
-def _account(wallet: Wallet, caller: Caller, bank_name: str, number: str, holder: str) -> int:
+def _account(wallet: Wallet, principal: Principal, bank_name: str, number: str, holder: str) -> int:
     account = BankAccountDetails(bank_name=bank_name, account_number=number, holder_name=holder)
-    return wallet.database.run(
-        lambda session: (
-            service.add_funding_source(
-                session, wallet=wallet, caller=caller, bank_account=account
-            ).id
+    source = wallet.database.run(
+        lambda session: funding_service.add_funding_source(
+            session,
+            funding=wallet.funding,
+            cipher=wallet.identity.cipher,
+            principal=principal,
+            bank_account=account,
         )
     )
+    return int(source.id)
 
 
 def _settled(wallet: Wallet, operation_id: int, when: datetime) -> None:
     """The bank said yes, back then (the demo's past is not replayed through the simulator)."""
     wallet.database.run(
-        lambda session: bank.apply_answer(
+        lambda session: banking.apply_answer(
             session,
             wallet=wallet,
             operation_id=operation_id,
@@ -194,13 +214,18 @@ def _settled(wallet: Wallet, operation_id: int, when: datetime) -> None:
 
 
 def _top_up(
-    wallet: Wallet, caller: Caller, source_id: int, asset: str, amount_minor: int, when: datetime
+    wallet: Wallet,
+    principal: Principal,
+    source_id: int,
+    asset: str,
+    amount_minor: int,
+    when: datetime,
 ) -> None:
     started = wallet.database.run(
-        lambda session: bank.start_top_up(
+        lambda session: banking.start_top_up(
             session,
             wallet=wallet,
-            caller=caller,
+            principal=principal,
             funding_source_id=source_id,
             asset=asset,
             amount_minor=amount_minor,
@@ -212,13 +237,18 @@ def _top_up(
 
 
 def _convert(
-    wallet: Wallet, caller: Caller, source: str, target: str, amount_minor: int, when: datetime
+    wallet: Wallet,
+    principal: Principal,
+    source: str,
+    target: str,
+    amount_minor: int,
+    when: datetime,
 ) -> None:
     quote = wallet.database.run(
-        lambda session: service.quote(
+        lambda session: conversion.quote(
             session,
             wallet=wallet,
-            caller=caller,
+            principal=principal,
             from_asset=source,
             to_asset=target,
             amount_minor=amount_minor,
@@ -226,10 +256,10 @@ def _convert(
         )
     )
     wallet.database.run(
-        lambda session: service.convert(
+        lambda session: conversion.convert(
             session,
             wallet=wallet,
-            caller=caller,
+            principal=principal,
             quote_id=quote.id,
             idempotency_key=str(uuid.uuid4()),
             now=when,
@@ -238,13 +268,13 @@ def _convert(
 
 
 def _withdraw(
-    wallet: Wallet, caller: Caller, source_id: int, amount_minor: int, when: datetime
+    wallet: Wallet, principal: Principal, source_id: int, amount_minor: int, when: datetime
 ) -> None:
     started = wallet.database.run(
-        lambda session: bank.start_withdrawal(
+        lambda session: banking.start_withdrawal(
             session,
             wallet=wallet,
-            caller=caller,
+            principal=principal,
             funding_source_id=source_id,
             asset="CNY",
             amount_minor=amount_minor,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,8 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from purse.audit.service import Actor, record
 from purse.db import Database
 from purse.identity.context import Identity
-from purse.identity.errors import PermissionDenied, SessionInvalid, StepUpRequired
+from purse.identity.errors import PermissionDenied, SessionInvalid
 from purse.identity.permissions import allows
+from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated, authenticate
 from purse.models import utc_now
 
@@ -65,18 +65,12 @@ def step_up_for(action: str) -> Callable[..., Authenticated]:
         current: Annotated[Authenticated, Depends(get_current)],
         database: Annotated[Database, Depends(get_database)],
     ) -> Authenticated:
-        settings = database.settings
-        if action in settings.step_up_actions and not is_recent(
-            current, settings.step_up_max_age_seconds
-        ):
-            raise StepUpRequired()
+        Principal.of_session(current).require_step_up(
+            action, settings=database.settings, now=utc_now()
+        )
         return current
 
     return check
-
-
-def is_recent(current: Authenticated, max_age_seconds: int) -> bool:
-    return utc_now() - current.authenticated_at <= timedelta(seconds=max_age_seconds)
 
 
 def require(permission: str) -> Callable[..., Authenticated]:
@@ -103,10 +97,19 @@ def require(permission: str) -> Callable[..., Authenticated]:
     return check
 
 
+_WALLET_OWNER = require("wallet:own")
+
+
+def wallet_principal(current: Annotated[Authenticated, Depends(_WALLET_OWNER)]) -> Principal:
+    """The caller as a :class:`Principal`, acting on their own wallet."""
+    return Principal.of_session(current)
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 CurrentDep = Annotated[Authenticated, Depends(get_current)]
+WalletPrincipalDep = Annotated[Principal, Depends(wallet_principal)]
 
 
 def user_actor(actor: Actor, current: Authenticated) -> Actor:

@@ -24,11 +24,20 @@ Nothing here imports FastAPI: services raise these, adapters render them.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from purse.i18n import DEFAULT_LOCALE, translate
 
 _REGISTRY: dict[str, type[PurseError]] = {}
+
+
+@runtime_checkable
+class Shown(Protocol):
+    """A data value with a form for people and one for programs (``purse.money.Money``)."""
+
+    def display(self, locale: str) -> str: ...
+
+    def as_json(self) -> dict[str, str]: ...
 
 
 class PurseError(Exception):
@@ -68,11 +77,28 @@ class PurseError(Exception):
             return ""
         return translate(self.next_step, locale).format(**self._data_in(locale))
 
+    def public_data(self, locale: str) -> dict[str, Any]:
+        """The data fields as an answer carries them: an amount as ``{"value", "currency"}``
+        with its display text beside it (``limit`` and ``limit_display``)."""
+        shown: dict[str, Any] = {}
+        for key, value in self.data.items():
+            if isinstance(value, Shown):
+                shown[key] = value.as_json()
+                shown[f"{key}_display"] = value.display(locale)
+            else:
+                shown[key] = value
+        return shown
+
     def _data_in(self, locale: str) -> dict[str, Any]:
-        return {
-            key: translate(str(value), locale) if key in self.translated_fields else value
-            for key, value in self.data.items()
-        }
+        values: dict[str, Any] = {}
+        for key, value in self.data.items():
+            if isinstance(value, Shown):
+                values[key] = value.display(locale)
+            elif key in self.translated_fields:
+                values[key] = translate(str(value), locale)
+            else:
+                values[key] = value
+        return values
 
 
 class RequestError(PurseError):

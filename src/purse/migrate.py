@@ -42,10 +42,29 @@ def current_revision(database: Database) -> str | None:
 
 
 def upgrade(database: Database, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``, in one transaction.
+
+    On SQLite, foreign key enforcement is off while migrations run: rebuilding a
+    table (SQLite's only way to change a constraint) drops it while other tables
+    still refer to it. It can only be switched outside a transaction, so it is set
+    on the connection before the transaction starts; afterwards every foreign key
+    is checked, and a migration that left one dangling is rolled back.
+    """
     config = _config()
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with database.engine.connect() as connection:
+        if database.is_sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if database.is_sqlite:
+                    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if dangling:
+                        raise RuntimeError(f"a migration left dangling foreign keys: {dangling}")
+        finally:
+            if database.is_sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def is_current(database: Database) -> bool:

@@ -94,7 +94,7 @@ def problem_response(
         "instance": request.url.path,
         "request_id": getattr(request.state, "request_id", None),
     }
-    body.update({k: v for k, v in error.data.items() if k not in body})
+    body.update({k: v for k, v in error.public_data(locale).items() if k not in body})
     if extra:
         body.update(extra)
     headers = {"Content-Language": locale}

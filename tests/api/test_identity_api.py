@@ -459,7 +459,7 @@ def test_sensitive_actions_need_a_recent_step_up(app_database: Database) -> None
 
 def test_only_admins_change_roles_and_refusals_are_audited(client: TestClient) -> None:
     from purse.audit.service import Actor
-    from purse.identity.service import create_verified_user
+    from purse.identity.signup import create_verified_user
 
     database: Database = client.app.state.database  # type: ignore[attr-defined]
     identity = client.app.state.identity  # type: ignore[attr-defined]

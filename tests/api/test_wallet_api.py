@@ -24,7 +24,7 @@ from purse.identity.models import User
 from purse.ledger.models import Account
 from purse.ledger.verify import verify_ledger
 from purse.models import utc_now
-from purse.wallet import service
+from purse.wallet import conversion
 from purse.wallet.context import Wallet
 from purse.wallet.models import FxQuote
 from wallet_support import PASSWORD, counts, make_user
@@ -136,7 +136,7 @@ def test_top_up_then_send_with_masked_name_check(
     assert body["amount"] == {"value": "25.50", "currency": "CNY"}
     assert body["counterparty"] == {"handle": "zhang_wei", "masked_name": "Z*** W***"}
     assert body["initiator"]["kind"] == "user_session"
-    assert body["initiator"]["authenticated_by"] == "access_token"
+    assert body["initiator"]["authenticated_by"] == "access_token+password"
     assert "Idempotent-Replayed" not in sent.headers
 
     again = api.post("/v1/wallet/transfers", wang, send_body(), key="dinner-1")
@@ -373,7 +373,7 @@ def test_activity_pages_filters_and_search(
 def test_convert_with_a_quote_and_refuse_an_expired_one(api: Api, wang: dict[str, str]) -> None:
     api.top_up(wang, "1000.00")
     api.database.run(
-        lambda s: service.set_rate(
+        lambda s: conversion.set_rate(
             s, base_asset="USD", quote_asset="CNY", rate="7.25", updated_by="t"
         )
     )

@@ -13,7 +13,7 @@ from purse.app import create_app
 from purse.audit.service import Actor
 from purse.db import Database
 from purse.identity.context import Identity
-from purse.identity.service import create_verified_user
+from purse.identity.signup import create_verified_user
 
 PASSWORD = "river-lamp-quiet-74"
 TABLES = [
@@ -23,10 +23,12 @@ TABLES = [
     "notify_outbox",
     "audit_events",
     "ledger_transfers",
-    "wallet_operations",
+    "operations",
+    "operation_events",
     "wallet_requests",
     "wallet_statements",
-    "wallet_funding_sources",
+    "funding_sources",
+    "identity_access_grants",
     "wallet_fx_quotes",
 ]
 

@@ -16,6 +16,7 @@ from support import CHROMIUM_FLAGS, LiveServer
 
 from factories import make_settings
 from purse import migrate
+from purse.assembly import assemble
 from purse.db import Database
 
 
@@ -37,9 +38,6 @@ def wallet_server(tmp_path: Path) -> Iterator[LiveServer]:
     """A live server with its background jobs (the simulator's bank settles in half a second)
     and the demo's people and history; the ledger must verify after the journey."""
     from purse import demo
-    from purse.identity.context import Identity
-    from purse.ledger.verify import verify_ledger
-    from purse.wallet.context import Wallet
 
     database = Database(
         make_settings(
@@ -50,10 +48,11 @@ def wallet_server(tmp_path: Path) -> Iterator[LiveServer]:
         )
     )
     migrate.upgrade(database)
-    demo.seed(Wallet(database, Identity(database.settings)))
+    purse = assemble(database.settings, database=database)
+    demo.seed(purse)
     with LiveServer(database, run_workers=True) as server:
         yield server
-    report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
+    report = database.run(purse.verify, write=False)
     database.dispose()
     assert report.ok, report.problems
 

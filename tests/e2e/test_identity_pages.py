@@ -12,7 +12,7 @@ from support import LiveServer, screenshot
 from purse.audit.service import Actor
 from purse.identity import twofactor
 from purse.identity.context import Identity
-from purse.identity.service import create_verified_user
+from purse.identity.signup import create_verified_user
 
 PASSWORD = "river-lamp-quiet-74"
 TEXT = {

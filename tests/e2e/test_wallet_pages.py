@@ -14,8 +14,8 @@ from support import LiveServer, screenshot
 from purse.demo import DEMO_PASSWORD
 from purse.identity.models import User
 from purse.ledger import queries as ledger_queries
-from purse.wallet.models import Operation
-from purse.wallet.operations import account_id, user_owner
+from purse.operations.accounts import account_id, user_owner
+from purse.operations.models import Operation
 
 SETTLE_TIMEOUT_MS = 20_000
 

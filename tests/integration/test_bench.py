@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from purse.bench.ledger import MODES, make_workload, run_ledger_bench
+from purse.bench.ledger import MODES, run_ledger_bench
+from purse.bench.workload import make_workload
 
 SMALL: dict[str, Any] = {
     "transfers": 200,

@@ -10,10 +10,12 @@ from sqlalchemy import text
 from factories import make_settings
 from purse.audit.service import Actor, record, verify_audit
 from purse.db import Database
+from purse.identity import codes as identity_codes
 from purse.identity import errors
-from purse.identity import service as identity_service
-from purse.identity.context import Identity
-from purse.identity.service import Outcome
+from purse.identity import signin as identity_signin
+from purse.identity import signup as identity_signup
+from purse.identity.context import Identity, Outcome
+from purse.identity.models import User
 from purse.notify.service import mailbox
 
 NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -36,7 +38,7 @@ def sign_up(
     now: datetime = NOW,
 ) -> int | None:
     return database.run(
-        lambda s: identity_service.sign_up(
+        lambda s: identity_signup.sign_up(
             s,
             identity=identity,
             handle=handle,
@@ -68,7 +70,7 @@ def attempt(
 ) -> Outcome:
     actor = Actor(kind="anonymous", address=address)
     return database.run(
-        lambda s: identity_service.login(
+        lambda s: identity_signin.login(
             s, identity=identity, identifier=identifier, password=password, actor=actor, now=now
         )
     )
@@ -95,7 +97,7 @@ def test_sign_up_stores_contacts_encrypted_and_sends_codes(
         sms_code not in codes and sms_code not in outbox
     )  # codes are hashed, the outbox encrypted
     outcome = database.run(
-        lambda s: identity_service.verify_contact(
+        lambda s: identity_signup.verify_contact(
             s,
             identity=identity,
             user_id=user_id,
@@ -107,7 +109,7 @@ def test_sign_up_stores_contacts_encrypted_and_sends_codes(
     )
     assert outcome.raise_for_error() == user_id
     again = database.run(
-        lambda s: identity_service.verify_contact(
+        lambda s: identity_signup.verify_contact(
             s,
             identity=identity,
             user_id=user_id,
@@ -119,7 +121,7 @@ def test_sign_up_stores_contacts_encrypted_and_sends_codes(
     )
     assert isinstance(again.error, errors.CodeInvalid)  # single use
     late = database.run(
-        lambda s: identity_service.verify_contact(
+        lambda s: identity_signup.verify_contact(
             s,
             identity=identity,
             user_id=user_id,
@@ -162,7 +164,7 @@ def test_five_wrong_codes_then_nothing_and_a_new_code_keeps_the_count(
 
     def verify(code: str, now: datetime = NOW) -> Outcome:
         return database.run(
-            lambda s: identity_service.verify_contact(
+            lambda s: identity_signup.verify_contact(
                 s,
                 identity=identity,
                 user_id=user_id,
@@ -181,20 +183,20 @@ def test_five_wrong_codes_then_nothing_and_a_new_code_keeps_the_count(
     )  # a 6th try, even right, fails
     with pytest.raises(errors.CodeSendThrottled):
         database.run(
-            lambda s: identity_service.send_code(
+            lambda s: identity_codes.send_code(
                 s,
                 identity=identity,
-                user=s.get_one(identity_service.User, user_id),
+                user=s.get_one(User, user_id),
                 purpose="verify_sms",
                 channel="sms",
                 now=NOW + timedelta(seconds=30),
             )
         )
     database.run(
-        lambda s: identity_service.send_code(
+        lambda s: identity_codes.send_code(
             s,
             identity=identity,
-            user=s.get_one(identity_service.User, user_id),
+            user=s.get_one(User, user_id),
             purpose="verify_sms",
             channel="sms",
             now=NOW + timedelta(seconds=61),

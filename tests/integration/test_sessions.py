@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from purse.audit.service import Actor
 from purse.db import Database
-from purse.identity import service as identity_service
 from purse.identity import sessions
+from purse.identity import signup as identity_signup
 from purse.identity.context import Identity
 from purse.identity.errors import SessionInvalid
 
@@ -21,7 +21,7 @@ ACTOR = Actor(kind="anonymous", address="127.0.0.1")
 def make_user(database: Database) -> int:
     identity = Identity(database.settings)
     result = database.run(
-        lambda s: identity_service.sign_up(
+        lambda s: identity_signup.sign_up(
             s,
             identity=identity,
             handle="zhao_lei",

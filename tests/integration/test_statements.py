@@ -22,14 +22,16 @@ from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 from factories import make_settings
+from purse.assembly import assemble
 from purse.db import Database
 from purse.errors import PurseError
-from purse.identity.context import Identity
+from purse.identity.principal import Principal
 from purse.ledger.verify import verify_ledger
 from purse.models import utc_now
-from purse.wallet import bank, service
-from purse.wallet.context import Caller, Wallet
-from purse.wallet.models import Operation, Statement
+from purse.operations.models import Operation
+from purse.wallet import banking, conversion, service
+from purse.wallet.context import Wallet
+from purse.wallet.models import Statement
 from purse.wallet.statements import (
     StatementData,
     build_statements,
@@ -49,7 +51,7 @@ DECLINING_CARD = "4000000000000002"  # the bank refuses at once: the hold is voi
 @pytest.fixture
 def wallet(database_url: str) -> Iterator[Wallet]:
     database = Database(make_settings(database_url, simulator_settle_seconds=0, timezone=TIMEZONE))
-    yield Wallet(database, Identity(database.settings))
+    yield assemble(database.settings, database=database).wallet
     report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
     assert report.ok, report.problems
     database.dispose()
@@ -66,8 +68,8 @@ def next_month(month: str) -> str:
 
 @dataclass(frozen=True)
 class History:
-    wang: Caller
-    zhang: Caller
+    wang: Principal
+    zhang: Principal
     this_month: str
     earlier_month: str
     earlier: str  # zhang paid wang, dated in an earlier month
@@ -80,13 +82,13 @@ class History:
 
 
 def send(
-    wallet: Wallet, caller: Caller, *, to: str, amount_minor: int, note: str, **more: object
+    wallet: Wallet, caller: Principal, *, to: str, amount_minor: int, note: str, **more: object
 ) -> str:
     result = wallet.database.run(
         lambda s: service.send(
             s,
             wallet=wallet,
-            caller=caller,
+            principal=caller,
             to=to,
             asset="CNY",
             amount_minor=amount_minor,
@@ -98,20 +100,20 @@ def send(
     return result.operation.reference
 
 
-def withdraw(wallet: Wallet, caller: Caller, *, card: str, amount_minor: int) -> Operation:
+def withdraw(wallet: Wallet, caller: Principal, *, card: str, amount_minor: int) -> Operation:
     source = add_card(wallet, caller, card)
     started = wallet.database.run(
-        lambda s: bank.start_withdrawal(
+        lambda s: banking.start_withdrawal(
             s,
             wallet=wallet,
-            caller=caller,
+            principal=caller,
             funding_source_id=source,
             asset="CNY",
             amount_minor=amount_minor,
             idempotency_key=str(uuid.uuid4()),
         )
     )
-    bank.submit_to_provider(wallet, operation_id=started.operation.id)
+    banking.submit_to_provider(wallet, operation_id=started.operation.id)
     wallet.simulator.settle_due()
     return operation(wallet.database, started.operation.id)
 
@@ -128,18 +130,18 @@ def make_history(wallet: Wallet) -> History:
     sent = send(wallet, wang, to="zhang_li", amount_minor=2_550, note="lunch")
     received = send(wallet, zhang, to="wang_wei", amount_minor=1_000, note='=HYPERLINK("x")')
     database.run(
-        lambda s: service.set_rate(
+        lambda s: conversion.set_rate(
             s, base_asset="USD", quote_asset="CNY", rate="7.2", updated_by="tests"
         )
     )
     quoted = database.run(
-        lambda s: service.quote(
-            s, wallet=wallet, caller=wang, from_asset="CNY", to_asset="USD", amount_minor=72_000
+        lambda s: conversion.quote(
+            s, wallet=wallet, principal=wang, from_asset="CNY", to_asset="USD", amount_minor=72_000
         )
     )
     converted = database.run(
-        lambda s: service.convert(
-            s, wallet=wallet, caller=wang, quote_id=quoted.id, idempotency_key="fx-1"
+        lambda s: conversion.convert(
+            s, wallet=wallet, principal=wang, quote_id=quoted.id, idempotency_key="fx-1"
         )
     )
     withdrawn = withdraw(wallet, wang, card="4242424242424242", amount_minor=3_000)
@@ -160,7 +162,7 @@ def make_history(wallet: Wallet) -> History:
     )
 
 
-def read(wallet: Wallet, caller: Caller, month: str) -> StatementData:
+def read(wallet: Wallet, caller: Principal, month: str) -> StatementData:
     return wallet.database.run(
         lambda s: statement_data(s, wallet=wallet, user_id=caller.user_id, month=month),
         write=False,
@@ -300,7 +302,7 @@ def statements(wallet: Wallet) -> list[Statement]:
 
 def ask(
     wallet: Wallet,
-    caller: Caller,
+    caller: Principal,
     month: str,
     format: str = "csv",
     *,
@@ -309,7 +311,7 @@ def ask(
 ) -> Statement:
     return wallet.database.run(
         lambda s: request_statement(
-            s, wallet=wallet, caller=caller, month=month, format=format, locale=locale, now=now
+            s, wallet=wallet, principal=caller, month=month, format=format, locale=locale, now=now
         )
     )
 
@@ -325,7 +327,7 @@ def test_the_worker_builds_queued_statements_and_reports_progress(wallet: Wallet
     ]
     with pytest.raises(PurseError) as waiting:
         wallet.database.run(
-            lambda s: statement_file(s, user_id=history.wang.user_id, statement_id=as_csv.id)
+            lambda s: statement_file(s, principal=history.wang, statement_id=as_csv.id)
         )
     assert waiting.value.code == "statement_not_ready"
 
@@ -344,11 +346,11 @@ def test_the_worker_builds_queued_statements_and_reports_progress(wallet: Wallet
     assert [(s.status, s.lines_total, s.lines_done) for s in built] == [("ready", 6, 6)] * 2
     assert all(s.finished_at is not None for s in built)
     csv_bytes = wallet.database.run(
-        lambda s: statement_file(s, user_id=history.wang.user_id, statement_id=as_csv.id)
+        lambda s: statement_file(s, principal=history.wang, statement_id=as_csv.id)
     )
     assert history.sent in csv_bytes.decode("utf-8-sig")
     pdf_bytes = wallet.database.run(
-        lambda s: statement_file(s, user_id=history.wang.user_id, statement_id=as_pdf.id)
+        lambda s: statement_file(s, principal=history.wang, statement_id=as_pdf.id)
     )
     assert "对账单" in pdf_text(pdf_bytes)
     assert build_statements(wallet) == 0  # nothing left
@@ -389,9 +391,7 @@ def test_a_statement_that_cannot_be_built_fails_and_a_stale_one_is_rebuilt(
     ]
     failed = statements(wallet)[0]
     with pytest.raises(PurseError) as no_file:
-        wallet.database.run(
-            lambda s: statement_file(s, user_id=wang.user_id, statement_id=failed.id)
-        )
+        wallet.database.run(lambda s: statement_file(s, principal=wang, statement_id=failed.id))
     assert no_file.value.code == "statement_failed"
 
 
@@ -446,14 +446,12 @@ def test_another_users_statement_is_not_found(wallet: Wallet) -> None:
     wang = make_user(wallet.database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
     zhang = make_user(wallet.database, wallet.identity, handle="zhang_li", display_name="Zhang Li")
     mine = ask(wallet, wang, month_of(utc_now()))
-    found = wallet.database.run(
-        lambda s: statement_for(s, user_id=wang.user_id, statement_id=mine.id)
-    )
+    found = wallet.database.run(lambda s: statement_for(s, principal=wang, statement_id=mine.id))
     assert (found.id, found.status) == (mine.id, "queued")
     for reader in (
-        lambda s: statement_for(s, user_id=zhang.user_id, statement_id=mine.id),
-        lambda s: statement_file(s, user_id=zhang.user_id, statement_id=mine.id),
-        lambda s: statement_for(s, user_id=wang.user_id, statement_id=mine.id + 1),
+        lambda s: statement_for(s, principal=zhang, statement_id=mine.id),
+        lambda s: statement_file(s, principal=zhang, statement_id=mine.id),
+        lambda s: statement_for(s, principal=wang, statement_id=mine.id + 1),
     ):
         with pytest.raises(PurseError) as missing:
             wallet.database.run(reader)

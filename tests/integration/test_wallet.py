@@ -14,15 +14,17 @@ import pytest
 from sqlalchemy import select
 
 from factories import make_settings
+from purse.assembly import assemble
 from purse.db import Database
 from purse.errors import PurseError
-from purse.identity.context import Identity
 from purse.identity.models import User
+from purse.identity.principal import Principal
 from purse.models import utc_now
 from purse.notify.models import OutboxMessage
-from purse.wallet import service
-from purse.wallet.context import Caller, Wallet
-from purse.wallet.models import MoneyRequest, OperationEvent
+from purse.operations.models import OperationEvent
+from purse.wallet import conversion, service
+from purse.wallet.context import Wallet
+from purse.wallet.models import MoneyRequest
 from wallet_support import balance, counts, make_user, top_up
 
 
@@ -31,21 +33,21 @@ def wallet(database_url: str) -> Iterator[Wallet]:
     from purse.ledger.verify import verify_ledger
 
     database = Database(make_settings(database_url, simulator_settle_seconds=0))
-    yield Wallet(database, Identity(database.settings))
+    yield assemble(database.settings, database=database).wallet
     report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
     assert report.ok, report.problems
     database.dispose()
 
 
 @pytest.fixture
-def people(wallet: Wallet) -> tuple[Caller, Caller]:
+def people(wallet: Wallet) -> tuple[Principal, Principal]:
     identity = wallet.identity
     wang = make_user(wallet.database, identity, handle="wang_wei", display_name="Wang Wei")
     zhang = make_user(wallet.database, identity, handle="zhang_li", display_name="Zhang Li")
     return wang, zhang
 
 
-def send(wallet: Wallet, caller: Caller, key: str | None = None, **changes: object) -> object:
+def send(wallet: Wallet, caller: Principal, key: str | None = None, **changes: object) -> object:
     arguments: dict[str, object] = {
         "to": "zhang_li",
         "asset": "CNY",
@@ -55,12 +57,12 @@ def send(wallet: Wallet, caller: Caller, key: str | None = None, **changes: obje
     }
     arguments.update(changes)
     return wallet.database.run(
-        lambda session: service.send(session, wallet=wallet, caller=caller, **arguments)  # type: ignore[arg-type]
+        lambda session: service.send(session, wallet=wallet, principal=caller, **arguments)  # type: ignore[arg-type]
     )
 
 
 def test_send_moves_money_once_and_tells_the_recipient(
-    wallet: Wallet, people: tuple[Caller, Caller]
+    wallet: Wallet, people: tuple[Principal, Principal]
 ) -> None:
     wang, zhang = people
     top_up(wallet, wang, amount_minor=50_000)
@@ -113,7 +115,7 @@ def test_send_moves_money_once_and_tells_the_recipient(
     ],
 )
 def test_a_refused_send_changes_nothing(
-    wallet: Wallet, people: tuple[Caller, Caller], changes: dict[str, object], code: str
+    wallet: Wallet, people: tuple[Principal, Principal], changes: dict[str, object], code: str
 ) -> None:
     wang, _ = people
     top_up(wallet, wang, amount_minor=50_000)
@@ -125,7 +127,7 @@ def test_a_refused_send_changes_nothing(
 
 
 def test_limits_count_the_day_and_say_what_is_left(
-    wallet: Wallet, people: tuple[Caller, Caller]
+    wallet: Wallet, people: tuple[Principal, Principal]
 ) -> None:
     wang, _ = people
     top_up(wallet, wang, amount_minor=600_000)
@@ -145,7 +147,7 @@ def test_limits_count_the_day_and_say_what_is_left(
     send(wallet, wang, amount_minor=100_000)  # exactly what is left
 
 
-def test_recipient_that_cannot_receive(wallet: Wallet, people: tuple[Caller, Caller]) -> None:
+def test_recipient_that_cannot_receive(wallet: Wallet, people: tuple[Principal, Principal]) -> None:
     wang, zhang = people
     top_up(wallet, wang, amount_minor=5_000)
     wallet.database.run(lambda s: s.get_one(User, zhang.user_id).__setattr__("status", "disabled"))
@@ -154,10 +156,12 @@ def test_recipient_that_cannot_receive(wallet: Wallet, people: tuple[Caller, Cal
     assert refused.value.code == "recipient_cannot_receive"
 
 
-def test_find_recipient_shows_a_masked_name(wallet: Wallet, people: tuple[Caller, Caller]) -> None:
+def test_find_recipient_shows_a_masked_name(
+    wallet: Wallet, people: tuple[Principal, Principal]
+) -> None:
     wang, zhang = people
     found = wallet.database.run(
-        lambda s: service.find_recipient(s, wallet=wallet, caller=wang, to="@Zhang_Li")
+        lambda s: service.find_recipient(s, wallet=wallet, principal=wang, to="@Zhang_Li")
     )
     assert (found.user_id, found.handle, found.masked_name) == (
         zhang.user_id,
@@ -166,7 +170,7 @@ def test_find_recipient_shows_a_masked_name(wallet: Wallet, people: tuple[Caller
     )
 
 
-def request_money(wallet: Wallet, requester: Caller, **changes: object) -> MoneyRequest:
+def request_money(wallet: Wallet, requester: Principal, **changes: object) -> MoneyRequest:
     arguments: dict[str, object] = {
         "payer": "wang_wei",
         "asset": "CNY",
@@ -175,33 +179,33 @@ def request_money(wallet: Wallet, requester: Caller, **changes: object) -> Money
     }
     arguments.update(changes)
     return wallet.database.run(
-        lambda s: service.request_money(s, wallet=wallet, caller=requester, **arguments)  # type: ignore[arg-type]
+        lambda s: service.request_money(s, wallet=wallet, principal=requester, **arguments)  # type: ignore[arg-type]
     )
 
 
 def test_money_request_paid_declined_cancelled_and_expired(
-    wallet: Wallet, people: tuple[Caller, Caller]
+    wallet: Wallet, people: tuple[Principal, Principal]
 ) -> None:
     wang, zhang = people
     top_up(wallet, wang, amount_minor=10_000)
     asked = request_money(wallet, zhang)
     paid = wallet.database.run(
         lambda s: service.pay_request(
-            s, wallet=wallet, caller=wang, request_id=asked.id, idempotency_key="pay-1"
+            s, wallet=wallet, principal=wang, request_id=asked.id, idempotency_key="pay-1"
         )
     )
     assert paid.operation.money_request_id == asked.id and paid.operation.note == "cinema"
     assert balance(wallet.database, zhang).balance_minor == 3_000  # type: ignore[union-attr]
     replay = wallet.database.run(
         lambda s: service.pay_request(
-            s, wallet=wallet, caller=wang, request_id=asked.id, idempotency_key="pay-1"
+            s, wallet=wallet, principal=wang, request_id=asked.id, idempotency_key="pay-1"
         )
     )
     assert replay.replayed and replay.operation.id == paid.operation.id
     with pytest.raises(PurseError) as again:
         wallet.database.run(
             lambda s: service.pay_request(
-                s, wallet=wallet, caller=wang, request_id=asked.id, idempotency_key="pay-2"
+                s, wallet=wallet, principal=wang, request_id=asked.id, idempotency_key="pay-2"
             )
         )
     assert again.value.code == "money_request_not_open"
@@ -211,18 +215,20 @@ def test_money_request_paid_declined_cancelled_and_expired(
     with pytest.raises(PurseError) as not_theirs:
         wallet.database.run(
             lambda s: service.pay_request(
-                s, wallet=wallet, caller=zhang, request_id=second.id, idempotency_key="k"
+                s, wallet=wallet, principal=zhang, request_id=second.id, idempotency_key="k"
             )
         )
     assert not_theirs.value.code == "money_request_not_found"
     declined = wallet.database.run(
-        lambda s: service.answer_request(s, caller=wang, request_id=second.id, answer="declined")
+        lambda s: service.answer_request(s, principal=wang, request_id=second.id, answer="declined")
     )
     assert declined.status == "declined"
 
     third = request_money(wallet, zhang, amount_minor=700)
     cancelled = wallet.database.run(
-        lambda s: service.answer_request(s, caller=zhang, request_id=third.id, answer="cancelled")
+        lambda s: service.answer_request(
+            s, principal=zhang, request_id=third.id, answer="cancelled"
+        )
     )
     assert cancelled.status == "cancelled"
 
@@ -231,7 +237,12 @@ def test_money_request_paid_declined_cancelled_and_expired(
     with pytest.raises(PurseError) as late:
         wallet.database.run(
             lambda s: service.pay_request(
-                s, wallet=wallet, caller=wang, request_id=fourth.id, idempotency_key="k4", now=later
+                s,
+                wallet=wallet,
+                principal=wang,
+                request_id=fourth.id,
+                idempotency_key="k4",
+                now=later,
             )
         )
     assert late.value.code == "money_request_expired"
@@ -242,25 +253,25 @@ def test_money_request_paid_declined_cancelled_and_expired(
 
 
 def test_convert_at_the_quoted_price_with_the_spread_to_revenue(
-    wallet: Wallet, people: tuple[Caller, Caller]
+    wallet: Wallet, people: tuple[Principal, Principal]
 ) -> None:
     wang, zhang = people
     top_up(wallet, wang, amount_minor=100_000)
     wallet.database.run(
-        lambda s: service.set_rate(
+        lambda s: conversion.set_rate(
             s, base_asset="USD", quote_asset="CNY", rate="7.2", updated_by="tests"
         )
     )
     quoted = wallet.database.run(
-        lambda s: service.quote(
-            s, wallet=wallet, caller=wang, from_asset="CNY", to_asset="USD", amount_minor=72_000
+        lambda s: conversion.quote(
+            s, wallet=wallet, principal=wang, from_asset="CNY", to_asset="USD", amount_minor=72_000
         )
     )
     # 720.00 CNY at 1/7.2 = 100.00 USD; less 0.5% = 99.50 USD; purse keeps 0.50.
     assert (quoted.to_amount_minor, quoted.spread_minor) == (9_950, 50)
     converted = wallet.database.run(
-        lambda s: service.convert(
-            s, wallet=wallet, caller=wang, quote_id=quoted.id, idempotency_key="fx-1"
+        lambda s: conversion.convert(
+            s, wallet=wallet, principal=wang, quote_id=quoted.id, idempotency_key="fx-1"
         )
     )
     assert converted.operation.to_amount_minor == 9_950
@@ -269,14 +280,14 @@ def test_convert_at_the_quoted_price_with_the_spread_to_revenue(
 
     with pytest.raises(PurseError) as used:
         wallet.database.run(
-            lambda s: service.convert(
-                s, wallet=wallet, caller=wang, quote_id=quoted.id, idempotency_key="fx-2"
+            lambda s: conversion.convert(
+                s, wallet=wallet, principal=wang, quote_id=quoted.id, idempotency_key="fx-2"
             )
         )
     assert used.value.code == "quote_used"
     stale = wallet.database.run(
-        lambda s: service.quote(
-            s, wallet=wallet, caller=wang, from_asset="CNY", to_asset="USD", amount_minor=1_000
+        lambda s: conversion.quote(
+            s, wallet=wallet, principal=wang, from_asset="CNY", to_asset="USD", amount_minor=1_000
         )
     )
     before = counts(wallet.database)
@@ -286,8 +297,8 @@ def test_convert_at_the_quoted_price_with_the_spread_to_revenue(
     ]:
         with pytest.raises(PurseError) as refused:
             wallet.database.run(
-                lambda s, c=caller, n=now: service.convert(
-                    s, wallet=wallet, caller=c, quote_id=stale.id, idempotency_key="fx-3", now=n
+                lambda s, c=caller, n=now: conversion.convert(
+                    s, wallet=wallet, principal=c, quote_id=stale.id, idempotency_key="fx-3", now=n
                 )
             )
         assert refused.value.code == code
@@ -304,7 +315,7 @@ def test_convert_at_the_quoted_price_with_the_spread_to_revenue(
 )
 def test_quotes_that_cannot_be_given(
     wallet: Wallet,
-    people: tuple[Caller, Caller],
+    people: tuple[Principal, Principal],
     from_asset: str,
     to_asset: str,
     amount_minor: int,
@@ -312,16 +323,16 @@ def test_quotes_that_cannot_be_given(
 ) -> None:
     wang, _ = people
     wallet.database.run(
-        lambda s: service.set_rate(
+        lambda s: conversion.set_rate(
             s, base_asset="CNY", quote_asset="JPY", rate="0.5", updated_by="tests"
         )
     )
     with pytest.raises(PurseError) as refused:
         wallet.database.run(
-            lambda s: service.quote(
+            lambda s: conversion.quote(
                 s,
                 wallet=wallet,
-                caller=wang,
+                principal=wang,
                 from_asset=from_asset,
                 to_asset=to_asset,
                 amount_minor=amount_minor,

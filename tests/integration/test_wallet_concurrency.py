@@ -17,21 +17,21 @@ from sqlalchemy import func, select, update
 from test_concurrency import race
 
 from factories import make_settings
+from purse.assembly import assemble
 from purse.db import Database
 from purse.errors import PurseError
-from purse.identity.context import Identity
 from purse.identity.models import User
 from purse.ledger.verify import verify_ledger
-from purse.wallet import bank, service
+from purse.operations.models import Operation
+from purse.wallet import banking, service
 from purse.wallet.context import Wallet
-from purse.wallet.models import Operation
 from wallet_support import add_card, balance, make_user, top_up
 
 
 @pytest.fixture
 def wallet(database_url: str) -> Iterator[Wallet]:
     database = Database(make_settings(database_url, simulator_settle_seconds=0, db_pool_size=24))
-    yield Wallet(database, Identity(database.settings))
+    yield assemble(database.settings, database=database).wallet
     report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
     assert report.ok, report.problems
     database.dispose()
@@ -55,10 +55,10 @@ def test_a_daily_limit_holds_under_concurrent_sends_and_withdrawals(wallet: Wall
         key = str(uuid.uuid4())
         if index % 4 == 0:
             return wallet.database.run(
-                lambda s: bank.start_withdrawal(
+                lambda s: banking.start_withdrawal(
                     s,
                     wallet=wallet,
-                    caller=wang,
+                    principal=wang,
                     funding_source_id=card,
                     asset="CNY",
                     amount_minor=100_000,
@@ -69,7 +69,7 @@ def test_a_daily_limit_holds_under_concurrent_sends_and_withdrawals(wallet: Wall
             lambda s: service.send(
                 s,
                 wallet=wallet,
-                caller=wang,
+                principal=wang,
                 to="zhang_li",
                 asset="CNY",
                 amount_minor=100_000,
@@ -105,7 +105,7 @@ def test_the_same_key_sent_together_makes_one_operation(wallet: Wallet) -> None:
             lambda s: service.send(
                 s,
                 wallet=wallet,
-                caller=wang,
+                principal=wang,
                 to="zhang_li",
                 asset="CNY",
                 amount_minor=1_234,
@@ -135,7 +135,7 @@ def test_two_people_paying_each_other_at_once_never_deadlock(wallet: Wallet) -> 
             lambda s: service.send(
                 s,
                 wallet=wallet,
-                caller=caller,
+                principal=caller,
                 to=to,
                 asset="CNY",
                 amount_minor=100 + index,

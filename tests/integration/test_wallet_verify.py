@@ -7,20 +7,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from factories import make_settings
+from purse.assembly import assemble
 from purse.db import Database
-from purse.identity.context import Identity
 from purse.ledger.verify import VerifyReport
 from purse.notify.models import OutboxMessage
 from purse.notify.service import enqueue
+from purse.operations.verify import check_operations
 from purse.wallet import service
-from purse.wallet.context import Wallet
-from purse.wallet.verify import check_notifications
 from wallet_support import make_user, top_up
 
 
 def report_of(database: Database) -> VerifyReport:
     report = VerifyReport()
-    database.run(lambda session: check_notifications(session, report), write=False)
+    database.run(lambda session: check_operations(session, report), write=False)
     return report
 
 
@@ -28,7 +27,7 @@ def test_a_money_event_without_its_message_is_found_and_a_second_one_refused(
     database_url: str,
 ) -> None:
     database = Database(make_settings(database_url, simulator_settle_seconds=0))
-    wallet = Wallet(database, Identity(database.settings))
+    wallet = assemble(database.settings, database=database).wallet
     try:
         wang = make_user(
             database,
@@ -49,7 +48,7 @@ def test_a_money_event_without_its_message_is_found_and_a_second_one_refused(
             lambda session: service.send(
                 session,
                 wallet=wallet,
-                caller=wang,
+                principal=wang,
                 to="li_na",
                 asset="CNY",
                 amount_minor=1_200,
@@ -80,7 +79,7 @@ def test_a_money_event_without_its_message_is_found_and_a_second_one_refused(
         )
         report = report_of(database)
         assert [(p.check, p.data) for p in report.problems] == [
-            ("notifications", {"kind": "send", "count": 1})
+            ("notifications", {"kind": "send", "party": "counterparty", "count": 1})
         ]
         left = database.run(
             lambda s: list(

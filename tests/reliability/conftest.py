@@ -9,10 +9,9 @@ from harness import close_all
 from sqlalchemy import update
 
 from factories import make_settings
+from purse.assembly import assemble
 from purse.db import Database
-from purse.identity.context import Identity
 from purse.identity.models import User
-from purse.wallet.context import Wallet
 from wallet_support import make_user, top_up
 
 
@@ -28,7 +27,7 @@ def seed(
     With ``emails``, each person has the address ``<handle>@example.com``.
     """
     database = Database(make_settings(database_url, simulator_settle_seconds=0))
-    wallet = Wallet(database, Identity(database.settings))
+    wallet = assemble(database.settings, database=database).wallet
     try:
         for handle, balance_minor in people.items():
             caller = make_user(

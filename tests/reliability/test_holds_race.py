@@ -32,12 +32,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from harness import TEST_SECRET, Client, Server, Summary, ledger_verify, minor, size, track
 
 from factories import make_settings
+from purse.assembly import assemble
 from purse.db import Database
+from purse.funding import service as funding_service
 from purse.funding.provider import BankAccountDetails
-from purse.identity.context import Identity
 from purse.identity.models import User
-from purse.wallet import service as wallet_service
-from purse.wallet.context import Caller, Wallet
+from wallet_support import signed_in
 
 HOLD_SECONDS = 2
 
@@ -59,16 +59,18 @@ def signed(event: dict[str, object]) -> tuple[dict[str, str], bytes]:
 def link_slow_bank_account(database_url: str, handle: str) -> int:
     """The operator links a bank account whose payouts never settle on their own (…3220)."""
     database = Database(make_settings(database_url))
-    wallet = Wallet(database, Identity(database.settings))
+    wallet = assemble(database.settings, database=database).wallet
     try:
         user_id = database.run(
             lambda s: s.query(User.id).filter(User.handle == handle).scalar(), write=False
         )
+        holder = signed_in(database, user_id)
         source = database.run(
-            lambda session: wallet_service.add_funding_source(
+            lambda session: funding_service.add_funding_source(
                 session,
-                wallet=wallet,
-                caller=Caller(user_id=user_id, session_id=None, via="operator"),
+                funding=wallet.funding,
+                cipher=wallet.identity.cipher,
+                principal=holder,
                 bank_account=BankAccountDetails(
                     bank_name="Slow Bank", account_number="6222020000003220", holder_name="H"
                 ),

@@ -79,18 +79,15 @@ def test_every_template_string_is_translated() -> None:
         for match in re.findall(r'_\("([^"]+)"[,)]', template.read_text("utf-8"))
     }
     assert len(strings) > 150
+    from purse.funding import pages as funding_pages
     from purse.funding.simulator import TEST_CARDS
     from purse.identity.pages import ACTIVITY_LABELS
-    from purse.wallet import pages as wallet_pages
+    from purse.operations import kinds
+    from purse.wallet.pages import common, sending
 
     strings |= set(ACTIVITY_LABELS.values()) | set(TEST_CARDS.values())
-    for labels in (
-        wallet_pages.KIND_LABELS,
-        wallet_pages.STATUS_LABELS,
-        wallet_pages.EVENT_LABELS,
-        wallet_pages.DESCRIPTIONS,
-        wallet_pages.NOTICES,
-    ):
+    strings |= {kind.label for kind in kinds.registered()} | {sending.ASKED, funding_pages.ADDED}
+    for labels in (common.STATUS_LABELS, common.EVENT_LABELS, common.DESCRIPTIONS):
         strings |= set(labels.values())
     missing = sorted(text for text in strings if not catalog("zh-CN").get(text))
     assert not missing, missing
@@ -111,7 +108,8 @@ def test_the_wallet_catalogue_says_what_to_do_next_in_both_languages() -> None:
 
 
 def test_words_inside_a_message_are_translated_with_it() -> None:
-    from purse.wallet.errors import LimitExceeded, MoneyRequestNotOpen
+    from purse.operations.errors import LimitExceeded
+    from purse.wallet.errors import MoneyRequestNotOpen
 
     error = LimitExceeded(period="daily", limit="CN¥5,000.00", remaining="CN¥0.00")
     assert error.message("zh-CN") == "超出了您的每日限额 CN¥5,000.00，剩余可用 CN¥0.00。"

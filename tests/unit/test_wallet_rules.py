@@ -1,4 +1,4 @@
-"""The wallet's pure rules: masked names, references, limits, conversion prices, card checks."""
+"""Pure rules around money: masked names, references, limits, conversion prices, card checks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from purse.errors import PurseError
 from purse.funding import rules as card_rules
+from purse.identity import rules as identity_rules
 from purse.money.assets import AssetRegistry
+from purse.operations import rules as operation_rules
 from purse.settings import DEFAULT_WALLET_LIMITS
 from purse.wallet import rules
 
@@ -31,31 +33,33 @@ CNY, USD, JPY = ASSETS.get("CNY"), ASSETS.get("USD"), ASSETS.get("JPY")
     ],
 )
 def test_masked_names_show_enough_to_recognise(name: str, masked: str) -> None:
-    assert rules.mask_name(name) == masked
+    assert identity_rules.mask_name(name) == masked
 
 
 def test_references_are_readable_and_random() -> None:
-    made = {rules.new_reference() for _ in range(1000)}
+    made = {operation_rules.new_reference() for _ in range(1000)}
     assert len(made) == 1000
     assert all(len(r) == 12 and r.startswith("PW") and not set(r) & set("ILOU") for r in made)
-    assert rules.normalize_reference(" pw7k3d-9qxm 2a ") == "PW7K3D9QXM2A"
+    assert operation_rules.normalize_reference(" pw7k3d-9qxm 2a ") == "PW7K3D9QXM2A"
 
 
 def test_limits_pick_the_highest_level_reached_and_the_asset_or_default() -> None:
-    level0 = rules.limits_for(DEFAULT_WALLET_LIMITS, kyc_level=0, asset=CNY)
-    level5 = rules.limits_for(DEFAULT_WALLET_LIMITS, kyc_level=5, asset=CNY)
-    other = rules.limits_for(DEFAULT_WALLET_LIMITS, kyc_level=1, asset=JPY)
-    assert level0 == rules.Limits(per_transfer=200_000, per_day=500_000, per_month=2_000_000)
+    level0 = operation_rules.limits_for(DEFAULT_WALLET_LIMITS, kyc_level=0, asset=CNY)
+    level5 = operation_rules.limits_for(DEFAULT_WALLET_LIMITS, kyc_level=5, asset=CNY)
+    other = operation_rules.limits_for(DEFAULT_WALLET_LIMITS, kyc_level=1, asset=JPY)
+    assert level0 == operation_rules.Limits(
+        per_transfer=200_000, per_day=500_000, per_month=2_000_000
+    )
     assert level5 is not None and level5.per_transfer == 20_000_000  # level 2's
-    assert other == rules.Limits(per_transfer=3_000, per_day=8_000, per_month=30_000)
-    assert rules.limits_for({"3": {}}, kyc_level=1, asset=CNY) is None
+    assert other == operation_rules.Limits(per_transfer=3_000, per_day=8_000, per_month=30_000)
+    assert operation_rules.limits_for({"3": {}}, kyc_level=1, asset=CNY) is None
 
 
 def test_calendar_periods_follow_the_operators_time_zone() -> None:
     late_evening_utc = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)  # 1 Dec 01:00 in Shanghai
-    day, month = rules.period_starts(late_evening_utc, "Asia/Shanghai")
+    day, month = operation_rules.period_starts(late_evening_utc, "Asia/Shanghai")
     assert (day.date(), month.date()) == (date(2026, 12, 1), date(2026, 12, 1))
-    day, month = rules.period_starts(late_evening_utc, "UTC")
+    day, month = operation_rules.period_starts(late_evening_utc, "UTC")
     assert (day.date(), month.date()) == (date(2026, 11, 30), date(2026, 11, 1))
 
 

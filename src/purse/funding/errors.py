@@ -85,3 +85,17 @@ DECLINES: dict[str, type[FundingError]] = {
 
 def decline_error(code: str | None) -> FundingError:
     return DECLINES.get(code or "", BankDeclined)()
+
+
+class FundingSourceNotFound(FundingError):
+    code = "funding_source_not_found"
+    status = 404
+    title = "This card or bank account is not linked to your wallet."
+    next_step = "Choose one of your linked cards or accounts, or link a new one."
+
+
+class FundingSourceLimitReached(FundingError):
+    code = "funding_source_limit_reached"
+    status = 409
+    title = "You can link at most {count_max} cards and bank accounts."
+    next_step = "Remove one you no longer use first."

@@ -1,18 +1,45 @@
-"""The simulator's own books: the payments it has been asked for and their outcomes.
+"""Funding tables: the cards and bank accounts users link, and the simulator's own books.
 
-The simulator behaves like a processor on the other side of a network, so it
-keeps its state in its own table (in purse's database, for convenience) and is
-only ever called outside purse's own transactions.
+* ``funding_sources``: cards and bank accounts as a provider token, the brand, the
+  last four digits and the holder's name (encrypted). Never a full card or
+  account number.
+* ``funding_simulator_payments``: the built-in simulator behaves like a processor
+  on the other side of a network, so it keeps its state in a table of its own (in
+  purse's database, for convenience) and is only ever called outside purse's own
+  transactions.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from purse.models import Base, BigId, UtcDateTime
+
+
+class FundingSource(Base):
+    __tablename__ = "funding_sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_token: Mapped[str] = mapped_column(String(128))
+    brand: Mapped[str] = mapped_column(String(48))
+    last4: Mapped[str] = mapped_column(String(4))
+    holder_name_encrypted: Mapped[str] = mapped_column(Text)
+    expiry_month: Mapped[int | None] = mapped_column(Integer)
+    expiry_year: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('card', 'bank_account')", name="kind"),
+        CheckConstraint("status IN ('active', 'removed')", name="status"),
+    )
 
 
 class SimulatedPayment(Base):

@@ -15,8 +15,12 @@ from purse.deps import (
     step_up_for,
     user_actor,
 )
+from purse.identity import contacts as identity_contacts
+from purse.identity import credentials as identity_credentials
 from purse.identity import schemas, sessions, twofactor
-from purse.identity import service as identity_service
+from purse.identity import signin as identity_signin
+from purse.identity import signup as identity_signup
+from purse.identity import users as identity_users
 from purse.identity.errors import CodeInvalid, SessionInvalid
 from purse.identity.sessions import Authenticated
 
@@ -31,7 +35,7 @@ def sign_up(
 ) -> schemas.SignUpRead:
     """Create an account; a code goes to each contact. The answer never says whether one existed."""
     result = database.run(
-        lambda session: identity_service.sign_up(
+        lambda session: identity_signup.sign_up(
             session,
             identity=identity,
             handle=body.handle,
@@ -52,7 +56,7 @@ def verify(
 ) -> schemas.StatusRead:
     """Confirm a phone number or email address with the code sent to it."""
     outcome = database.run(
-        lambda session: identity_service.verify_identifier(
+        lambda session: identity_signup.verify_identifier(
             session,
             identity=identity,
             identifier=body.identifier,
@@ -71,7 +75,7 @@ def request_code(
 ) -> schemas.StatusRead:
     """Send a new verification code (at most one a minute); the same answer for every contact."""
     database.run(
-        lambda session: identity_service.request_verification_code(
+        lambda session: identity_signup.request_verification_code(
             session, identity=identity, identifier=body.identifier, channel=body.channel
         )
     )
@@ -89,7 +93,7 @@ def request_password_reset(
 ) -> schemas.StatusRead:
     """Send a reset code to a verified phone or email; the same answer for every contact."""
     database.run(
-        lambda session: identity_service.request_password_reset(
+        lambda session: identity_credentials.request_password_reset(
             session,
             identity=identity,
             identifier=body.identifier,
@@ -109,7 +113,7 @@ def confirm_password_reset(
 ) -> schemas.StatusRead:
     """Set a new password with the code; every session ends and the account unlocks."""
     outcome = database.run(
-        lambda session: identity_service.reset_password(
+        lambda session: identity_credentials.reset_password(
             session,
             identity=identity,
             identifier=body.identifier,
@@ -134,7 +138,7 @@ def create_token(
 ) -> schemas.TokenRead:
     """Sign in with a handle, phone or email and a password; returns an API token pair."""
     outcome, issued = database.run(
-        lambda session: identity_service.sign_in(
+        lambda session: identity_signin.sign_in(
             session,
             identity=identity,
             identifier=body.identifier,
@@ -194,9 +198,7 @@ def logout(current: CurrentDep, database: DatabaseDep, actor: ActorDep) -> Respo
 def me(current: CurrentDep, database: DatabaseDep, identity: IdentityDep) -> schemas.MeRead:
     """The signed-in user, with phone and email masked."""
     found = database.run(
-        lambda session: identity_service.profile(
-            session, identity=identity, user_id=current.user_id
-        ),
+        lambda session: identity_users.profile(session, identity=identity, user_id=current.user_id),
         write=False,
     )
     return schemas.MeRead.model_validate(found, from_attributes=True)
@@ -257,7 +259,7 @@ def step_up(
 ) -> schemas.StatusRead:
     """Confirm the password (and 2FA code) again before a sensitive action."""
     outcome = database.run(
-        lambda session: identity_service.step_up(
+        lambda session: identity_signin.step_up(
             session,
             identity=identity,
             user_id=current.user_id,
@@ -352,7 +354,7 @@ def change_role(
 ) -> schemas.StatusRead:
     """Give a user another role (admins only; audited)."""
     database.run(
-        lambda session: identity_service.change_role(
+        lambda session: identity_users.change_role(
             session, user_id=user_id, role=body.role, actor=user_actor(actor, current)
         )
     )
@@ -369,7 +371,7 @@ def change_password(
 ) -> schemas.StatusRead:
     """Set a new password; every other device is signed out and the user is told."""
     database.run(
-        lambda session: identity_service.change_password(
+        lambda session: identity_credentials.change_password(
             session,
             identity=identity,
             user_id=current.user_id,
@@ -391,7 +393,7 @@ def change_contact(
 ) -> schemas.StatusRead:
     """Start changing the phone or email: a code goes to the new one."""
     database.run(
-        lambda session: identity_service.request_contact_change(
+        lambda session: identity_contacts.request_contact_change(
             session,
             identity=identity,
             user_id=current.user_id,
@@ -413,7 +415,7 @@ def confirm_contact(
 ) -> schemas.StatusRead:
     """Finish the change with the code sent to the new contact."""
     outcome = database.run(
-        lambda session: identity_service.confirm_contact_change(
+        lambda session: identity_contacts.confirm_contact_change(
             session,
             identity=identity,
             user_id=current.user_id,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy.orm import Session
 
 from purse.crypto import FieldCipher, derive_key
+from purse.errors import PurseError
 from purse.identity.models import User
 from purse.identity.passwords import PasswordHasher, PasswordPolicy
 from purse.models import utc_now
@@ -25,14 +27,29 @@ class Identity:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cipher = FieldCipher.from_settings(settings)
-        self.policy = PasswordPolicy(settings)
-        self._code_key = derive_key(settings.resolved_secret_key(), "purse one-time codes")
-        self._recovery_key = derive_key(settings.resolved_secret_key(), "purse recovery codes")
+
+    # Built on first use: commands that never touch personal data (``purse ledger
+    # verify``) must not need, or generate, the secret key.
+
+    @cached_property
+    def cipher(self) -> FieldCipher:
+        return FieldCipher.from_settings(self.settings)
+
+    @cached_property
+    def policy(self) -> PasswordPolicy:
+        return PasswordPolicy(self.settings)
 
     @cached_property
     def hasher(self) -> PasswordHasher:
         return PasswordHasher(self.settings)
+
+    @cached_property
+    def _code_key(self) -> bytes:
+        return derive_key(self.settings.resolved_secret_key(), "purse one-time codes")
+
+    @cached_property
+    def _recovery_key(self) -> bytes:
+        return derive_key(self.settings.resolved_secret_key(), "purse recovery codes")
 
     def code_hash(self, *, user_id: int, purpose: str, code: str) -> str:
         message = f"{user_id}:{purpose}:{code}".encode()
@@ -77,3 +94,22 @@ def notify_user(
                 now=now or utc_now(),
                 event_key=event_key,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A use case that counted an attempt: the user it concerns, or the error to raise.
+
+    Security counters must commit even when the attempt fails, so such use cases
+    return the error instead of raising it; the entrypoint raises it after the commit.
+    """
+
+    user_id: int | None = None
+    error: PurseError | None = None
+    factors: str = "password"  # what a successful sign-in checked: "password+totp"
+
+    def raise_for_error(self) -> int:
+        if self.error is not None:
+            raise self.error
+        assert self.user_id is not None
+        return self.user_id

@@ -106,6 +106,8 @@ class Session(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     authenticated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The factors the sign-in checked ("password", "password+totp", "password+recovery_code").
+    auth_method: Mapped[str] = mapped_column(String(48), server_default="password")
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
@@ -123,3 +125,31 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccessGrant(Base):
+    """Access to someone else's objects, given for a reason and for a time.
+
+    A support agent who is assigned a case gets a grant to read that user's
+    history "because case 123 assigns them"; the grant ends when the case does
+    (``revoked_at``) or at ``expires_at``, whichever comes first. Access helpers
+    (:mod:`purse.identity.access`) consult these rows; nothing else does.
+    """
+
+    __tablename__ = "identity_access_grants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    grantee_user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"))
+    subject_user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"))
+    permission: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))  # "case:123"
+    granted_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index(
+            "ix_identity_access_grants_lookup", "grantee_user_id", "subject_user_id", "permission"
+        ),
+    )

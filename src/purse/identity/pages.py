@@ -13,12 +13,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.audit.service import Actor, recent_activity
-from purse.deps import ActorDep, DatabaseDep, IdentityDep, is_recent
+from purse.deps import ActorDep, DatabaseDep, IdentityDep
 from purse.errors import NotFound, PurseError
 from purse.i18n import SUPPORTED_LOCALES
-from purse.identity import service as identity_service
+from purse.identity import credentials as identity_credentials
 from purse.identity import sessions, twofactor
+from purse.identity import signin as identity_signin
+from purse.identity import signup as identity_signup
+from purse.identity import users as identity_users
 from purse.identity.errors import CodeInvalid, SecondFactorRequired
+from purse.identity.principal import Principal
+from purse.models import utc_now
 from purse.notify.service import mailbox
 from purse.web.security import check_csrf, cookie_secure
 from purse.web.templating import LOCALE_COOKIE
@@ -85,7 +90,7 @@ def signin(
     user_agent = request.headers.get("user-agent", "")
 
     outcome, issued = database.run(
-        lambda session: identity_service.sign_in(
+        lambda session: identity_signin.sign_in(
             session,
             identity=identity,
             identifier=identifier,
@@ -146,7 +151,7 @@ def signup(
     )
     try:
         database.run(
-            lambda session: identity_service.sign_up(
+            lambda session: identity_signup.sign_up(
                 session,
                 identity=identity,
                 handle=handle,
@@ -196,7 +201,7 @@ def verify(
     check_csrf(request, csrf_token)
     channel = "email" if "@" in identifier else "sms"
     outcome = database.run(
-        lambda session: identity_service.verify_identifier(
+        lambda session: identity_signup.verify_identifier(
             session,
             identity=identity,
             identifier=identifier,
@@ -240,7 +245,7 @@ def forgot(
     check_csrf(request, csrf_token)
     channel = "email" if "@" in identifier else "sms"
     database.run(
-        lambda session: identity_service.request_password_reset(
+        lambda session: identity_credentials.request_password_reset(
             session, identity=identity, identifier=identifier, channel=channel, actor=actor
         )
     )
@@ -263,7 +268,7 @@ def reset(
     channel = "email" if "@" in identifier else "sms"
     try:
         outcome = database.run(
-            lambda session: identity_service.reset_password(
+            lambda session: identity_credentials.reset_password(
                 session,
                 identity=identity,
                 identifier=identifier,
@@ -310,7 +315,7 @@ def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> 
     current = require_signed_in(request, database)
     me, listed, activity = database.run(
         lambda session: (
-            identity_service.profile(session, identity=identity, user_id=current.user_id),
+            identity_users.profile(session, identity=identity, user_id=current.user_id),
             sessions.list_sessions(
                 session, user_id=current.user_id, current_session_id=current.session_id
             ),
@@ -341,9 +346,8 @@ ACTIVITY_LABELS = {
 
 
 def _needs_step_up(database: DatabaseDep, current: sessions.Authenticated, action: str) -> bool:
-    settings = database.settings
-    return action in settings.step_up_actions and not is_recent(
-        current, settings.step_up_max_age_seconds
+    return Principal.of_session(current).needs_step_up(
+        action, settings=database.settings, now=utc_now()
     )
 
 
@@ -357,9 +361,7 @@ def step_up_page(
 ) -> Response:
     """Ask for the password (and 2FA) again before a sensitive action, then go to ``next``."""
     me = database.run(
-        lambda session: identity_service.profile(
-            session, identity=identity, user_id=current.user_id
-        ),
+        lambda session: identity_users.profile(session, identity=identity, user_id=current.user_id),
         write=False,
     )
     return page(
@@ -389,7 +391,7 @@ def step_up(
         return redirect("/signin")
     target = local_path(next, "/security#two-factor")
     outcome = database.run(
-        lambda session: identity_service.step_up(
+        lambda session: identity_signin.step_up(
             session,
             identity=identity,
             user_id=current.user_id,
@@ -618,7 +620,7 @@ def change_password(
         return step_up_page(request, database, identity, current)
     try:
         database.run(
-            lambda session: identity_service.change_password(
+            lambda session: identity_credentials.change_password(
                 session,
                 identity=identity,
                 user_id=current.user_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -89,3 +90,47 @@ def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     shown = local[0] + "***" + (local[-1] if len(local) > 1 else "")
     return f"{shown}@{domain}"
+
+
+def step_up_needed(
+    *,
+    action: str,
+    actions: list[str],
+    authenticated_at: datetime,
+    max_age_seconds: int,
+    now: datetime,
+) -> bool:
+    """Whether ``action`` needs the password (and 2FA) confirmed again before it runs.
+
+    The one step-up policy of purse: an action listed in ``PURSE_STEP_UP_ACTIONS``
+    runs only if the password was checked (at sign-in or a step-up) within
+    ``PURSE_STEP_UP_MAX_AGE_SECONDS``. The API answers 403 ``step_up_required``;
+    pages ask for the password and then carry on.
+    """
+    return action in actions and not confirmed_recently(
+        authenticated_at=authenticated_at, max_age_seconds=max_age_seconds, now=now
+    )
+
+
+def confirmed_recently(*, authenticated_at: datetime, max_age_seconds: int, now: datetime) -> bool:
+    """Whether the password was checked within the step-up window."""
+    return now - authenticated_at <= timedelta(seconds=max_age_seconds)
+
+
+def _is_cjk(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in {"W", "F"}
+
+
+def mask_name(name: str) -> str:
+    """Enough of a name to recognise the right person, not to learn who they are.
+
+    "Zhang Wei" -> "Z*** W***"; a name written without spaces in Chinese characters
+    keeps its last character, as Chinese wallets do: "张伟" -> "*伟", "欧阳娜娜" -> "***娜".
+    """
+    words = name.split()
+    if not words:
+        return "***"
+    if len(words) == 1 and len(words[0]) > 1 and all(_is_cjk(c) for c in words[0]):
+        word = words[0]
+        return "*" * (len(word) - 1) + word[-1]
+    return " ".join(word[0] + "***" for word in words)

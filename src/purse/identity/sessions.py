@@ -62,11 +62,16 @@ class Issued:
 
 @dataclass(frozen=True, slots=True)
 class Authenticated:
+    """A live session, as every request that presents its token gets it."""
+
     session_id: int
     user_id: int
     role: str
-    kind: str
-    authenticated_at: datetime
+    kind: str  # "web" (cookie) or "api" (access token)
+    authenticated_at: datetime  # the last password check: the sign-in, or a step-up since
+    device: str = "Unknown device"
+    auth_method: str = "password"  # the factors checked at sign-in: "password+totp"
+    created_at: datetime | None = None
 
 
 def start_session(
@@ -77,9 +82,14 @@ def start_session(
     kind: str,
     user_agent: str,
     actor: Actor,
+    auth_method: str = "password",
     now: datetime | None = None,
 ) -> tuple[Issued, bool]:
-    """Open a session after a successful login; returns it and whether the device is new."""
+    """Open a session after a successful login; returns it and whether the device is new.
+
+    ``auth_method`` names the factors the sign-in checked ("password+totp"); every
+    transfer started in the session records them.
+    """
     assert kind in _PREFIX
     now = now or utc_now()
     device = device_name(user_agent)
@@ -106,6 +116,7 @@ def start_session(
         created_at=now,
         last_seen_at=now,
         authenticated_at=now,
+        auth_method=auth_method,
         expires_at=expires_at,
     )
     db.add(row)
@@ -153,7 +164,16 @@ def authenticate(
         raise SessionInvalid()
     if session.last_seen_at + timedelta(seconds=settings.session_touch_interval_seconds) <= now:
         session.last_seen_at = now
-    return Authenticated(session.id, session.user_id, role, session.kind, session.authenticated_at)
+    return Authenticated(
+        session_id=session.id,
+        user_id=session.user_id,
+        role=role,
+        kind=session.kind,
+        authenticated_at=session.authenticated_at,
+        device=session.device,
+        auth_method=session.auth_method,
+        created_at=session.created_at,
+    )
 
 
 def refresh(

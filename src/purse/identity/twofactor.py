@@ -149,17 +149,20 @@ def check_second_factor(
     code: str,
     actor: Actor,
     now: datetime | None = None,
-) -> bool:
-    """Accept a TOTP code (once per time step) or an unused recovery code."""
+) -> str | None:
+    """Accept a TOTP code (once per time step) or an unused recovery code.
+
+    Returns which it was ("totp" or "recovery_code"), or None for a wrong or used code.
+    """
     now = now or utc_now()
     if user.totp_enabled_at is None or user.totp_secret_encrypted is None:
-        return False
+        return None
     step = matching_step(_secret(identity, user.totp_secret_encrypted), code, now)
     if step is not None:
         if user.totp_last_step is not None and step <= user.totp_last_step:
-            return False  # this code (or an older one) was already used
+            return None  # this code (or an older one) was already used
         user.totp_last_step = step
-        return True
+        return "totp"
     recovery = session.scalars(
         select(RecoveryCode).where(
             RecoveryCode.user_id == user.id,
@@ -168,10 +171,10 @@ def check_second_factor(
         )
     ).first()
     if recovery is None:
-        return False
+        return None
     recovery.used_at = now
     record(session, kind="recovery_code_used", actor=actor, subject_user_id=user.id, now=now)
-    return True
+    return "recovery_code"
 
 
 def _retire_recovery_codes(session: Session, *, user_id: int, now: datetime) -> None:

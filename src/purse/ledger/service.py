@@ -581,7 +581,13 @@ def submit_transfer(
     return submit_one(session, group=group, now=now, limits=limits).transfers[0]
 
 
-def expire_overdue_holds(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+def expire_overdue_holds(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    limit: int = 500,
+    limits: LedgerLimits = DEFAULT_LIMITS,
+) -> int:
     """Release up to ``limit`` holds whose time ran out; returns how many.
 
     Safe in several processes at once: on PostgreSQL each run claims its holds
@@ -602,7 +608,7 @@ def expire_overdue_holds(session: Session, *, now: datetime | None = None, limit
     pending_ids = list(connection.execute(query).scalars())
     if not pending_ids:
         return 0
-    results = submit(session, groups=[_expiry(p) for p in pending_ids], now=now)
+    results = submit(session, groups=[_expiry(p) for p in pending_ids], now=now, limits=limits)
     return sum(1 for result in results if result.ok)
 
 

@@ -9,6 +9,7 @@ integer is refused with its own code. Nothing is ever rounded.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 
 from babel.numbers import format_currency, format_decimal
@@ -66,3 +67,24 @@ def format_amount(amount_minor: int, asset: Asset, locale: str) -> str:
         return format_currency(number, asset.code, locale=babel_locale, currency_digits=True)
     pattern = "#,##0" + ("." + "0" * asset.scale if asset.scale else "")
     return f"{format_decimal(number, format=pattern, locale=babel_locale)} {asset.code}"
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount with its asset, for messages and answers that must show both.
+
+    In an error's data it is shown to people as a display string in their language
+    ("¥20,000.00") and given to programs as ``{"value": "20000.00", "currency": "CNY"}``.
+    """
+
+    amount_minor: int
+    asset: Asset
+
+    def display(self, locale: str) -> str:
+        return format_amount(self.amount_minor, self.asset, locale)
+
+    def as_json(self) -> dict[str, str]:
+        return {"value": to_string(self.amount_minor, self.asset), "currency": self.asset.code}
+
+    def __str__(self) -> str:
+        return self.display("en")

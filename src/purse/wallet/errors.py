@@ -16,17 +16,11 @@ from purse.errors import PurseError, RequestError
 from purse.funding import errors as funding
 from purse.ledger import errors as ledger
 from purse.money import errors as money
+from purse.operations import errors as operations
 
 
 class WalletError(RequestError):
     status = 422
-
-
-class IdempotencyKeyMissing(WalletError):
-    code = "idempotency_key_missing"
-    status = 400
-    title = "Requests that move money need an Idempotency-Key header."
-    next_step = "Send a unique key (a UUID) with each new request, and the same key when retrying."
 
 
 class RecipientNotFound(WalletError):
@@ -51,41 +45,10 @@ class RecipientCannotReceive(WalletError):
     )
 
 
-class AssetNotOffered(WalletError):
-    code = "asset_not_offered"
-    title = "This wallet does not hold {asset}."
-    next_step = "Choose one of the currencies listed in your wallet."
-
-
-class LimitExceeded(WalletError):
-    code = "limit_exceeded"
-    status = 409
-    title = "This would go over your {period} limit of {limit}; {remaining} is left."
-    next_step = (
-        "Send a smaller amount, wait until the limit resets, or verify your identity "
-        "to raise your limits."
-    )
-    translated_fields = ("period",)
-
-
 class NoteTooLong(WalletError):
     code = "note_too_long"
     title = "A note may have at most {length_max} characters."
     next_step = "Shorten the note."
-
-
-class FundingSourceNotFound(WalletError):
-    code = "funding_source_not_found"
-    status = 404
-    title = "This card or bank account is not linked to your wallet."
-    next_step = "Choose one of your linked cards or accounts, or link a new one."
-
-
-class FundingSourceLimitReached(WalletError):
-    code = "funding_source_limit_reached"
-    status = 409
-    title = "You can link at most {count_max} cards and bank accounts."
-    next_step = "Remove one you no longer use first."
 
 
 class FxRateUnavailable(WalletError):
@@ -156,13 +119,6 @@ class MoneyRequestExpired(WalletError):
     next_step = "Ask the person to send a new request if you still owe them."
 
 
-class OperationNotFound(WalletError):
-    code = "operation_not_found"
-    status = 404
-    title = "There is no transaction with this reference in your wallet."
-    next_step = "Check the reference on your receipt."
-
-
 class StatementMonthInvalid(WalletError):
     code = "statement_month_invalid"
     title = "Choose a month in the form YYYY-MM that is not in the future."
@@ -202,18 +158,18 @@ CATALOGUE: tuple[type[PurseError], ...] = (
     RecipientNotFound,
     RecipientIsSelf,
     RecipientCannotReceive,
-    LimitExceeded,
+    operations.LimitExceeded,
     money.AmountScaleExceeded,
     money.AmountNotPositive,
     money.AmountInvalid,
     money.AmountOutOfRange,
     money.AssetUnknown,
-    AssetNotOffered,
+    operations.AssetNotOffered,
     NoteTooLong,
     ledger.AccountFrozen,
     ledger.AccountClosed,
-    FundingSourceNotFound,
-    FundingSourceLimitReached,
+    funding.FundingSourceNotFound,
+    funding.FundingSourceLimitReached,
     funding.CardNumberInvalid,
     funding.CardExpiryInvalid,
     funding.BankAccountInvalid,
@@ -232,7 +188,7 @@ CATALOGUE: tuple[type[PurseError], ...] = (
     MoneyRequestToSelf,
     MoneyRequestNotOpen,
     MoneyRequestExpired,
-    IdempotencyKeyMissing,
+    operations.IdempotencyKeyMissing,
     ledger.IdempotencyKeyReused,
     ledger.IdempotencyKeyInvalid,
 )

@@ -1,8 +1,8 @@
-"""Reads of the wallet: balances, activity, one operation with its timeline, spending.
+"""Reads of the wallet: balances, activity, money requests, spending.
 
 Everything here is read on behalf of one user, who sees the operations they made
-and the sends made to them; anyone else's operation is "not found". The person
-who received money does not see the sender's session or device.
+and the sends made to them (:mod:`purse.operations.queries` says how each looks
+from either side); anyone else's is "not found".
 """
 
 from __future__ import annotations
@@ -10,30 +10,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from purse.errors import PurseError, all_error_classes
-from purse.funding.errors import BankDeclined
 from purse.identity.models import User
 from purse.ledger.models import Account
+from purse.ledger.rules import available_minor
 from purse.money.assets import Asset
-from purse.wallet import rules
-from purse.wallet.errors import CursorInvalid, MoneyRequestNotFound, OperationNotFound
-from purse.wallet.models import (
-    FundingSource,
-    MoneyRequest,
-    Operation,
-    OperationEvent,
-    WalletAccount,
-)
-from purse.wallet.operations import user_owner
-
-if TYPE_CHECKING:
-    from purse.wallet.context import Wallet
+from purse.operations import kinds
+from purse.operations.accounts import user_owner
+from purse.operations.models import Operation, OperationAccount
+from purse.operations.queries import OperationView, Party, parties, views, visible_to
+from purse.wallet.context import Wallet
+from purse.wallet.errors import CursorInvalid, MoneyRequestNotFound
+from purse.wallet.kinds import TOP_UP
+from purse.wallet.models import MoneyRequest
 
 DIRECTIONS = ("in", "out", "exchange")
 
@@ -50,16 +43,16 @@ class BalanceView:
 def balances(session: Session, *, wallet: Wallet, user_id: int) -> list[BalanceView]:
     """One balance per asset the user holds or has held, in the order the operator offers."""
     rows = session.execute(
-        select(WalletAccount.asset, Account)
-        .join(Account, Account.id == WalletAccount.account_id)
-        .where(WalletAccount.owner == user_owner(user_id))
+        select(OperationAccount.asset, Account)
+        .join(Account, Account.id == OperationAccount.account_id)
+        .where(OperationAccount.owner == user_owner(user_id))
     ).all()
     incoming = dict(
         session.execute(
             select(Operation.asset, func.sum(Operation.amount_minor))
             .where(
                 Operation.user_id == user_id,
-                Operation.kind == "top_up",
+                Operation.kind == TOP_UP.name,
                 Operation.status == "pending",
             )
             .group_by(Operation.asset)
@@ -70,196 +63,17 @@ def balances(session: Session, *, wallet: Wallet, user_id: int) -> list[BalanceV
         BalanceView(
             asset=wallet.assets.get(asset),
             balance_minor=account.credits_posted - account.debits_posted,
-            available_minor=account.credits_posted - account.debits_posted - account.debits_pending,
+            available_minor=available_minor(
+                credits_posted=account.credits_posted,
+                debits_posted=account.debits_posted,
+                debits_pending=account.debits_pending,
+            ),
             held_minor=account.debits_pending,
             incoming_minor=int(incoming.get(asset) or 0),
         )
         for asset, account in rows
     ]
     return sorted(views, key=lambda view: (order.get(view.asset.code, len(order)), view.asset.code))
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    user_id: int
-    handle: str
-    masked_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class SourceView:
-    id: int
-    kind: str
-    brand: str
-    last4: str
-    expiry_month: int | None
-    expiry_year: int | None
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    event: str
-    detail: str | None
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OperationView:
-    id: int
-    reference: str
-    kind: str
-    status: str
-    direction: str
-    asset: str
-    amount_minor: int
-    fee_minor: int
-    to_asset: str | None
-    to_amount_minor: int | None
-    rate: str | None
-    note: str | None
-    counterparty: Party | None
-    funding_source: SourceView | None
-    failure_code: str | None
-    money_request_id: int | None
-    created_at: datetime
-    completed_at: datetime | None
-    hold_expires_at: datetime | None
-    # Who started it and how; only for the user who did.
-    initiator_kind: str | None
-    authenticated_by: str | None
-    device: str | None
-    timeline: tuple[TimelineEntry, ...] = ()
-
-    @property
-    def failure(self) -> PurseError | None:
-        """The failure as an error of the catalogue, for its message and next step."""
-        if self.failure_code is None:
-            return None
-        cls = all_error_classes().get(self.failure_code, BankDeclined)
-        return cls()
-
-    @property
-    def signed_amount_minor(self) -> int:
-        return -self.amount_minor if self.direction == "out" else self.amount_minor
-
-
-def _direction(operation: Operation, viewer_id: int) -> str:
-    if operation.kind == "convert":
-        return "exchange"
-    if operation.kind == "top_up":
-        return "in"
-    if operation.kind == "send" and operation.counterparty_user_id == viewer_id:
-        return "in"
-    return "out"
-
-
-def _views(
-    session: Session, operations: list[Operation], *, viewer_id: int, with_timeline: bool = False
-) -> list[OperationView]:
-    party_ids = {
-        other
-        for operation in operations
-        for other in (operation.user_id, operation.counterparty_user_id)
-        if other is not None and other != viewer_id
-    }
-    parties = {
-        user.id: Party(
-            user_id=user.id, handle=user.handle, masked_name=rules.mask_name(user.display_name)
-        )
-        for user in (
-            session.scalars(select(User).where(User.id.in_(party_ids))) if party_ids else []
-        )
-    }
-    source_ids = {o.funding_source_id for o in operations if o.funding_source_id is not None}
-    sources = {
-        source.id: _source_view(source)
-        for source in (
-            session.scalars(select(FundingSource).where(FundingSource.id.in_(source_ids)))
-            if source_ids
-            else []
-        )
-    }
-    timelines: dict[int, list[TimelineEntry]] = defaultdict(list)
-    if with_timeline and operations:
-        for event in session.scalars(
-            select(OperationEvent)
-            .where(OperationEvent.operation_id.in_([o.id for o in operations]))
-            .order_by(OperationEvent.id)
-        ):
-            timelines[event.operation_id].append(
-                TimelineEntry(event=event.event, detail=event.detail, at=event.created_at)
-            )
-    views = []
-    for operation in operations:
-        mine = operation.user_id == viewer_id
-        other = operation.counterparty_user_id if mine else operation.user_id
-        views.append(
-            OperationView(
-                id=operation.id,
-                reference=operation.reference,
-                kind=operation.kind,
-                status=operation.status,
-                direction=_direction(operation, viewer_id),
-                asset=operation.asset,
-                amount_minor=operation.amount_minor,
-                fee_minor=operation.fee_minor,
-                to_asset=operation.to_asset,
-                to_amount_minor=operation.to_amount_minor,
-                rate=operation.rate,
-                note=operation.note,
-                counterparty=parties.get(other) if other is not None else None,
-                funding_source=sources.get(operation.funding_source_id)  # type: ignore[arg-type]
-                if mine
-                else None,
-                failure_code=operation.failure_code,
-                money_request_id=operation.money_request_id,
-                created_at=operation.created_at,
-                completed_at=operation.completed_at,
-                hold_expires_at=operation.hold_expires_at
-                if operation.status == "pending"
-                else None,
-                initiator_kind=operation.initiator_kind if mine else None,
-                authenticated_by=operation.authenticated_by if mine else None,
-                device=operation.device if mine else None,
-                timeline=tuple(timelines.get(operation.id, ())),
-            )
-        )
-    return views
-
-
-def _source_view(source: FundingSource) -> SourceView:
-    return SourceView(
-        id=source.id,
-        kind=source.kind,
-        brand=source.brand,
-        last4=source.last4,
-        expiry_month=source.expiry_month,
-        expiry_year=source.expiry_year,
-        status=source.status,
-    )
-
-
-def _visible_to(user_id: int) -> object:
-    return or_(Operation.user_id == user_id, Operation.counterparty_user_id == user_id)
-
-
-def operation_view(session: Session, *, user_id: int, reference: str) -> OperationView:
-    """One operation with its timeline; "not found" unless the user made or received it."""
-    operation = session.scalars(
-        select(Operation).where(
-            Operation.reference == rules.normalize_reference(reference),
-            _visible_to(user_id),  # type: ignore[arg-type]
-        )
-    ).first()
-    if operation is None:
-        raise OperationNotFound()
-    return _views(session, [operation], viewer_id=user_id, with_timeline=True)[0]
-
-
-def view_of(session: Session, *, operation: Operation, user_id: int) -> OperationView:
-    """The view of an operation a use case just wrote or replayed, for its answer."""
-    return _views(session, [operation], viewer_id=user_id, with_timeline=True)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +123,7 @@ def activity(
     """
     limit = max(1, min(limit, wallet.settings.activity_page_size_max))
     before_id = _cursor(cursor)
-    conditions: list[object] = [_visible_to(user_id)]
+    conditions: list[object] = [visible_to(user_id)]
     if before_id is not None:
         conditions.append(Operation.id < before_id)
     if filters.asset:
@@ -323,19 +137,16 @@ def activity(
         conditions.append(Operation.kind == filters.kind)
     if filters.status:
         conditions.append(Operation.status == filters.status)
-    if filters.direction == "in":
+    if filters.direction in DIRECTIONS:
+        direction = kinds.Direction(filters.direction)
+        owned = kinds.kinds_where(kinds.Party.owner, direction)
+        received = kinds.kinds_where(kinds.Party.counterparty, direction)
         conditions.append(
             or_(
-                and_(Operation.user_id == user_id, Operation.kind == "top_up"),
-                and_(Operation.counterparty_user_id == user_id, Operation.kind == "send"),
+                and_(Operation.user_id == user_id, Operation.kind.in_(owned)),
+                and_(Operation.counterparty_user_id == user_id, Operation.kind.in_(received)),
             )
         )
-    elif filters.direction == "out":
-        conditions.append(
-            and_(Operation.user_id == user_id, Operation.kind.in_(("send", "withdrawal")))
-        )
-    elif filters.direction == "exchange":
-        conditions.append(Operation.kind == "convert")
     zone = ZoneInfo(wallet.settings.timezone)
     if filters.date_from:
         conditions.append(Operation.created_at >= datetime.combine(filters.date_from, time(), zone))
@@ -373,7 +184,7 @@ def activity(
         )
     )
     more = len(rows) > limit
-    items = _views(session, rows[:limit], viewer_id=user_id)
+    items = views(session, rows[:limit], viewer_id=user_id)
     return ActivityPage(items=items, next_cursor=str(rows[limit - 1].id) if more else None)
 
 
@@ -387,18 +198,7 @@ def pending(session: Session, *, user_id: int, limit: int = 20) -> list[Operatio
             .limit(limit)
         )
     )
-    return _views(session, rows, viewer_id=user_id)
-
-
-def funding_sources(session: Session, *, user_id: int) -> list[SourceView]:
-    return [
-        _source_view(source)
-        for source in session.scalars(
-            select(FundingSource)
-            .where(FundingSource.user_id == user_id, FundingSource.status == "active")
-            .order_by(FundingSource.id)
-        )
-    ]
+    return views(session, rows, viewer_id=user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,11 +227,8 @@ def money_requests(
     rows = list(session.scalars(query.order_by(MoneyRequest.id.desc()).limit(limit)))
     if request_id is not None and not rows:
         raise MoneyRequestNotFound()
-    others = {r.payer_id if r.requester_id == user_id else r.requester_id for r in rows}
-    users = (
-        {u.id: u for u in session.scalars(select(User).where(User.id.in_(others)))}
-        if others
-        else {}
+    others = parties(
+        session, {r.payer_id if r.requester_id == user_id else r.requester_id for r in rows}
     )
     references = dict(
         session.execute(
@@ -440,16 +237,15 @@ def money_requests(
             )
         ).all()
     )
-    views = []
+    found = []
     for row in rows:
         outgoing = row.requester_id == user_id
-        other = users[row.payer_id if outgoing else row.requester_id]
         status = "expired" if row.status == "open" and row.expires_at <= now else row.status
-        views.append(
+        found.append(
             RequestView(
                 id=row.id,
                 direction="outgoing" if outgoing else "incoming",
-                other=Party(other.id, other.handle, rules.mask_name(other.display_name)),
+                other=others[row.payer_id if outgoing else row.requester_id],
                 asset=row.asset,
                 amount_minor=row.amount_minor,
                 note=row.note,
@@ -459,7 +255,7 @@ def money_requests(
                 operation_reference=references.get(row.operation_id) if row.operation_id else None,
             )
         )
-    return views
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,7 +282,7 @@ def spending(
         select(Operation.created_at, Operation.amount_minor, Operation.counterparty_user_id).where(
             Operation.user_id == user_id,
             Operation.asset == asset,
-            Operation.kind.in_(("send", "withdrawal")),
+            Operation.kind.in_(kinds.spending_kinds()),
             Operation.status == "completed",
             Operation.created_at >= first,
         )
@@ -500,18 +296,11 @@ def spending(
         if label == this_month and other is not None:
             per_party[other] += amount
     top = sorted(per_party.items(), key=lambda item: -item[1])[:5]
-    users = (
-        {u.id: u for u in session.scalars(select(User).where(User.id.in_([i for i, _ in top])))}
-        if top
-        else {}
-    )
+    named = parties(session, {i for i, _ in top})
     return Spending(
         asset=asset,
         months=list(per_month.items()),
-        counterparties=[
-            (Party(i, users[i].handle, rules.mask_name(users[i].display_name)), amount)
-            for i, amount in top
-        ],
+        counterparties=[(named[i], amount) for i, amount in top],
     )
 
 
@@ -533,9 +322,9 @@ def all_balances(
     """
     rows = session.execute(
         select(User.handle, Account)
-        .join(WalletAccount, WalletAccount.account_id == Account.id)
-        .join(User, WalletAccount.owner == literal("user:") + cast(User.id, String))
-        .where(WalletAccount.asset == asset, Account.kind == "wallet")
+        .join(OperationAccount, OperationAccount.account_id == Account.id)
+        .join(User, OperationAccount.owner == literal("user:") + cast(User.id, String))
+        .where(OperationAccount.asset == asset, Account.kind == "wallet")
         .order_by(User.handle)
         .limit(limit)
     ).all()
@@ -548,7 +337,11 @@ def all_balances(
         WalletBalance(
             handle=handle,
             balance_minor=account.credits_posted - account.debits_posted,
-            available_minor=account.credits_posted - account.debits_posted - account.debits_pending,
+            available_minor=available_minor(
+                credits_posted=account.credits_posted,
+                debits_posted=account.debits_posted,
+                debits_pending=account.debits_pending,
+            ),
         )
         for handle, account in rows
     ]

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from purse.db import Database
 from purse.identity import sessions
 from purse.identity.errors import SessionInvalid
+from purse.identity.principal import Principal
 from purse.web.security import check_csrf, ensure_csrf_token, set_csrf_cookie
 from purse.web.templating import render
 
@@ -74,6 +75,17 @@ def require_signed_in(request: Request, database: Database) -> sessions.Authenti
         query = f"?{request.url.query}" if request.url.query else ""
         raise SignInNeeded(request.url.path + query)
     return current
+
+
+def signed_in_principal(request: Request, database: Database) -> Principal:
+    """The signed-in person as a principal (or a redirect to sign in, then back)."""
+    return Principal.of_session(require_signed_in(request, database))
+
+
+def form_principal(request: Request, database: Database, csrf_token: str) -> Principal:
+    """A form posted from a signed-in page: its CSRF token first, then who posted it."""
+    check_csrf(request, csrf_token)
+    return signed_in_principal(request, database)
 
 
 def sign_in_redirect(path: str) -> RedirectResponse:

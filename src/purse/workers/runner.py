@@ -1,84 +1,24 @@
-"""The background job runner: the same loop in ``purse serve`` (a thread) and ``purse worker``.
+"""The background job runner: the same loops in ``purse serve`` (threads) and ``purse worker``.
 
-Jobs are short, bounded use cases, each in its own DB transaction. They are safe
-to run in several processes at once (see each job), so operators can run as many
-workers as they like.
+Jobs come from the domains, through the assembly (:meth:`purse.assembly.Purse.jobs`).
+Each lane (:class:`purse.jobs.Lane`) runs in a thread of its own, one job after
+another, every ``worker_interval_seconds``: a statement that takes a minute to
+render holds up only the reports lane, never hold expiry or the outbox. Jobs are
+short, bounded use cases, each in its own DB transactions, and safe to run in
+several processes at once, so operators can run as many workers as they like.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import structlog
-from sqlalchemy.orm import Session
 
 from purse.db import Database
-from purse.identity.context import Identity
-from purse.ledger import service as ledger
-from purse.notify import relay
-from purse.wallet import bank, statements
-from purse.wallet import service as wallet_service
-from purse.wallet.context import Wallet
+from purse.jobs import Job
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """A bounded unit of background work; returns how many things it handled.
-
-    ``run`` gets the database and opens its own transactions: most jobs are one
-    transaction (:func:`in_transaction`), but jobs that call a funding provider
-    must call it between transactions, never inside one.
-    """
-
-    name: str
-    run: Callable[[Database], int]
-
-
-def in_transaction(use_case: Callable[[Session], int]) -> Callable[[Database], int]:
-    return lambda database: database.run(use_case)
-
-
-def default_jobs(database: Database, wallet: Wallet | None = None) -> list[Job]:
-    settings = database.settings
-    wallet = wallet if wallet is not None else Wallet(database, Identity(settings))
-    batch = settings.worker_batch_size_max
-    channels = relay.channels_from(settings)
-    return [
-        Job(
-            "expire_holds",
-            in_transaction(lambda session: ledger.expire_overdue_holds(session, limit=batch)),
-        ),
-        Job(
-            "purge_idempotency_keys",
-            in_transaction(
-                lambda session: ledger.purge_idempotency_keys(
-                    session, retention_seconds=settings.idempotency_key_retention_seconds
-                )
-            ),
-        ),
-        # The built-in simulator's bank settles payments and sends its callbacks.
-        Job("simulator_settle", lambda _database: wallet.simulator.settle_due(limit=batch)),
-        Job(
-            "funding_follow_up",
-            lambda _database: bank.follow_up_provider_operations(wallet, limit=batch),
-        ),
-        Job(
-            "expire_money_requests",
-            in_transaction(lambda session: wallet_service.expire_requests(session, limit=batch)),
-        ),
-        Job("build_statements", lambda _database: statements.build_statements(wallet)),
-        Job(
-            "relay_outbox",
-            lambda database: relay.relay_outbox(
-                database, cipher=wallet.identity.cipher, channels=channels
-            ),
-        ),
-    ]
-
 
 BACKOFF_SECONDS_MAX = 30.0
 
@@ -91,30 +31,37 @@ def backoff_seconds(interval_seconds: float, failed_rounds: int) -> float:
 
 
 class JobRunner:
-    def __init__(
-        self, database: Database, jobs: list[Job] | None = None, *, wallet: Wallet | None = None
-    ) -> None:
+    def __init__(self, database: Database, jobs: Sequence[Job]) -> None:
         self.database = database
-        self.jobs = jobs if jobs is not None else default_jobs(database, wallet)
+        self.jobs = list(jobs)
         self.stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._failures: dict[str, int] = {}
-        self._idle_rounds = 0
+        self._failures_lock = threading.Lock()
 
-    def run_once(self) -> dict[str, int]:
-        """Run every job once; a failing job is logged and does not stop the others.
+    @property
+    def lanes(self) -> dict[str, list[Job]]:
+        """The jobs of each lane, in the order they were given."""
+        lanes: dict[str, list[Job]] = {}
+        for job in self.jobs:
+            lanes.setdefault(str(job.lane), []).append(job)
+        return lanes
 
-        A job that keeps failing (the database is down, say) is logged with its
-        traceback the first time only, then as one line with the count, so an
-        outage does not flood the log.
+    def run_once(self, jobs: Sequence[Job] | None = None) -> dict[str, int]:
+        """Run each job once (every lane's, or ``jobs``); a failing job does not stop the others.
+
+        Returns how many things each job handled (-1 for a failure). A job that keeps
+        failing (the database is down, say) is logged with its traceback the first
+        time only, then as one line with the count, so an outage does not flood the log.
         """
         done: dict[str, int] = {}
-        for job in self.jobs:
+        for job in self.jobs if jobs is None else jobs:
             try:
                 done[job.name] = job.run(self.database)
             except Exception as error:
-                streak = self._failures.get(job.name, 0) + 1
-                self._failures[job.name] = streak
+                with self._failures_lock:
+                    streak = self._failures.get(job.name, 0) + 1
+                    self._failures[job.name] = streak
                 if streak == 1:
                     log.error(
                         "job.failed", job=job.name, error_type=type(error).__name__, exc_info=error
@@ -128,28 +75,53 @@ class JobRunner:
                     )
                 done[job.name] = -1
             else:
-                if self._failures.pop(job.name, 0):
+                with self._failures_lock:
+                    recovered = self._failures.pop(job.name, 0)
+                if recovered:
                     log.info("job.recovered", job=job.name)
                 if done[job.name]:
                     log.info("job.done", job=job.name, count=done[job.name])
         return done
 
-    def run_forever(self) -> None:
+    def _run_lane(self, lane: str, jobs: list[Job]) -> None:
         interval = self.database.settings.worker_interval_seconds
-        log.info("worker.started", jobs=[job.name for job in self.jobs], interval_seconds=interval)
+        failed_rounds = 0
         while not self.stop_event.is_set():
-            results = self.run_once()
-            # When every job failed, something they share is down: wait longer each time.
-            failing = all(count < 0 for count in results.values()) if results else False
-            self._idle_rounds = self._idle_rounds + 1 if failing else 0
-            self.stop_event.wait(backoff_seconds(interval, self._idle_rounds))
-        log.info("worker.stopped")
+            results = self.run_once(jobs)
+            # When every job of the lane failed, something they share is down: wait longer.
+            failing = bool(results) and all(count < 0 for count in results.values())
+            failed_rounds = failed_rounds + 1 if failing else 0
+            self.stop_event.wait(backoff_seconds(interval, failed_rounds))
+        log.info("worker.lane_stopped", lane=lane)
 
-    def start_thread(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="purse-worker", daemon=True)
-        self._thread.start()
+    def start_threads(self) -> None:
+        """Run every lane in a daemon thread of its own until :meth:`stop`."""
+        interval = self.database.settings.worker_interval_seconds
+        lanes = self.lanes
+        log.info(
+            "worker.started",
+            lanes={lane: [job.name for job in jobs] for lane, jobs in lanes.items()},
+            interval_seconds=interval,
+        )
+        for lane, jobs in lanes.items():
+            thread = threading.Thread(
+                target=self._run_lane, args=(lane, jobs), name=f"purse-{lane}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def run_forever(self) -> None:
+        """Run every lane until :meth:`stop` (or the stop event) is called."""
+        self.start_threads()
+        self.stop_event.wait()
+        self.join()
+        log.info("worker.stopped")
 
     def stop(self, timeout_seconds: float = 10.0) -> None:
         self.stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout_seconds)
+        self.join(timeout_seconds)
+
+    def join(self, timeout_seconds: float = 10.0) -> None:
+        for thread in self._threads:
+            thread.join(timeout_seconds)
+        self._threads = [thread for thread in self._threads if thread.is_alive()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -23,38 +23,37 @@ from sqlalchemy.orm import Session
 
 from purse.errors import PurseError
 from purse.funding.errors import ProviderTimeout, ProviderUnavailable
+from purse.funding.models import FundingSource
 from purse.funding.provider import Answer, AnswerStatus, Event
+from purse.funding.service import get_funding_source
 from purse.identity.models import User
+from purse.identity.principal import Principal
 from purse.ledger import errors as ledger_errors
 from purse.ledger import service as ledger
 from purse.ledger.rules import TransferKind, TransferRequest
 from purse.models import utc_now
-from purse.wallet import rules
-from purse.wallet.models import (
-    FundingSource,
-    Operation,
-)
-from purse.wallet.operations import (
-    LEDGER_SCOPE,
+from purse.operations import rules as operation_rules
+from purse.operations.accounts import (
     PROVIDER_CLEARING,
-    OperationResult,
     account_id,
+    system_account,
+    user_owner,
+    wallet_account,
+)
+from purse.operations.models import Operation
+from purse.operations.service import (
+    OperationResult,
     add_event,
     check_limits,
-    initiator_of,
     lock_operation,
     lock_user,
     new_operation,
     notify_operation,
+    post,
     replay,
-    system_account,
-    user_account,
-    user_owner,
 )
-from purse.wallet.service import get_funding_source
-
-if TYPE_CHECKING:
-    from purse.wallet.context import Caller, Wallet
+from purse.wallet.context import Wallet
+from purse.wallet.kinds import TOP_UP, WITHDRAWAL
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +67,7 @@ def start_top_up(
     session: Session,
     *,
     wallet: Wallet,
-    caller: Caller,
+    principal: Principal,
     funding_source_id: int,
     asset: str,
     amount_minor: int,
@@ -79,8 +78,8 @@ def start_top_up(
     return _start(
         session,
         wallet=wallet,
-        caller=caller,
-        kind="top_up",
+        principal=principal,
+        kind=TOP_UP.name,
         funding_source_id=funding_source_id,
         asset=asset,
         amount_minor=amount_minor,
@@ -93,7 +92,7 @@ def start_withdrawal(
     session: Session,
     *,
     wallet: Wallet,
-    caller: Caller,
+    principal: Principal,
     funding_source_id: int,
     asset: str,
     amount_minor: int,
@@ -104,8 +103,8 @@ def start_withdrawal(
     return _start(
         session,
         wallet=wallet,
-        caller=caller,
-        kind="withdrawal",
+        principal=principal,
+        kind=WITHDRAWAL.name,
         funding_source_id=funding_source_id,
         asset=asset,
         amount_minor=amount_minor,
@@ -118,7 +117,7 @@ def _start(
     session: Session,
     *,
     wallet: Wallet,
-    caller: Caller,
+    principal: Principal,
     kind: str,
     funding_source_id: int,
     asset: str,
@@ -126,44 +125,55 @@ def _start(
     idempotency_key: str,
     now: datetime,
 ) -> OperationResult:
-    fingerprint = rules.fingerprint(
+    user_id = principal.wallet_user_id
+    fingerprint = operation_rules.fingerprint(
         {"kind": kind, "source": funding_source_id, "asset": asset, "amount": amount_minor}
     )
     replayed = replay(
-        session, caller=caller, idempotency_key=idempotency_key, fingerprint=fingerprint
+        session,
+        operations=wallet.operations,
+        user_id=user_id,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
     )
     if replayed is not None:
         return OperationResult(replayed, replayed=True)
     offered = wallet.offered(asset)
-    source = get_funding_source(session, caller=caller, funding_source_id=funding_source_id)
-    owner = user_owner(caller.user_id)
-    if kind == "top_up":
+    source = get_funding_source(session, principal=principal, funding_source_id=funding_source_id)
+    owner = user_owner(user_id)
+    if kind == TOP_UP.name:
         # Money coming in counts only against the per-transfer limit.
-        user = session.get_one(User, caller.user_id)
-        limits = rules.limits_for(
+        user = session.get_one(User, user_id)
+        limits = operation_rules.limits_for(
             wallet.settings.wallet_limits, kyc_level=user.kyc_level, asset=offered
         )
         if limits is not None:
-            rules.check_limits(
+            operation_rules.check_limits(
                 limits,
                 amount_minor=amount_minor,
                 spent_today_minor=0,
                 spent_month_minor=0,
                 asset=offered,
-                locale=user.locale,
             )
-        wallet_account = account_id(session, owner=owner, asset=offered.code)
+        held_from = account_id(session, owner=owner, asset=offered.code)
     else:
-        user = lock_user(session, caller.user_id)
+        user = lock_user(session, user_id)
         check_limits(
-            session, wallet=wallet, user=user, asset=offered, amount_minor=amount_minor, now=now
+            session,
+            operations=wallet.operations,
+            user=user,
+            asset=offered,
+            amount_minor=amount_minor,
+            now=now,
         )
-        wallet_account = account_id(session, owner=owner, asset=offered.code, create=False)
-        if wallet_account is None:
+        held_from = account_id(session, owner=owner, asset=offered.code, create=False)
+        if held_from is None:
             raise ledger_errors.InsufficientFunds()
     operation = new_operation(
         session,
-        caller=caller,
+        operations=wallet.operations,
+        principal=principal,
+        user_id=user_id,
         kind=kind,
         asset=offered.code,
         amount_minor=amount_minor,
@@ -175,26 +185,30 @@ def _start(
         provider_stage="created",
         provider_due_at=now + timedelta(seconds=wallet.settings.provider_follow_up_seconds),
     )
-    if kind == "top_up":
+    if kind == TOP_UP.name:
         return OperationResult(operation)
-    assert wallet_account is not None
-    held = ledger.submit_transfer(
+    assert held_from is not None
+    held = post(
         session,
-        TransferRequest(
-            kind=TransferKind.pending,
-            debit_account_id=wallet_account,
-            credit_account_id=system_account(session, kind=PROVIDER_CLEARING, asset=offered.code),
-            asset=offered.code,
-            amount_minor=amount_minor,
-            timeout_seconds=wallet.settings.withdrawal_hold_seconds,
-            reason_code="withdrawal",
-            reference=operation.reference,
-        ),
-        initiator=caller.initiator(),
-        idempotency_scope=LEDGER_SCOPE,
-        idempotency_key=f"{operation.reference}:hold",
+        operations=wallet.operations,
+        operation=operation,
+        step="hold",
+        transfers=[
+            TransferRequest(
+                kind=TransferKind.pending,
+                debit_account_id=held_from,
+                credit_account_id=system_account(
+                    session, kind=PROVIDER_CLEARING, asset=offered.code
+                ),
+                asset=offered.code,
+                amount_minor=amount_minor,
+                timeout_seconds=wallet.settings.withdrawal_hold_seconds,
+                reason_code="withdrawal",
+                reference=operation.reference,
+            )
+        ],
         now=now,
-    )
+    ).transfers[0]
     operation.hold_transfer_id = held.id
     operation.hold_expires_at = held.expires_at
     add_event(session, operation, "held", now=now)
@@ -362,41 +376,45 @@ def handle_provider_event(
 
 def _complete(session: Session, *, wallet: Wallet, operation: Operation, now: datetime) -> None:
     if operation.kind == "top_up":
-        record = ledger.submit_transfer(
+        record = post(
             session,
-            TransferRequest(
-                kind=TransferKind.posted,
-                debit_account_id=system_account(
-                    session, kind=PROVIDER_CLEARING, asset=operation.asset
-                ),
-                credit_account_id=user_account(session, operation),
-                asset=operation.asset,
-                amount_minor=operation.amount_minor,
-                reason_code="top_up",
-                reference=operation.reference,
-            ),
-            initiator=initiator_of(operation),
-            idempotency_scope=LEDGER_SCOPE,
-            idempotency_key=f"{operation.reference}:settle",
+            operations=wallet.operations,
+            operation=operation,
+            step="settle",
+            transfers=[
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=system_account(
+                        session, kind=PROVIDER_CLEARING, asset=operation.asset
+                    ),
+                    credit_account_id=wallet_account(session, operation),
+                    asset=operation.asset,
+                    amount_minor=operation.amount_minor,
+                    reason_code="top_up",
+                    reference=operation.reference,
+                )
+            ],
             now=now,
-        )
+        ).transfers[0]
         template = "top_up_completed"
     else:
         assert operation.hold_transfer_id is not None
         try:
-            record = ledger.submit_transfer(
+            record = post(
                 session,
-                TransferRequest(
-                    kind=TransferKind.post_pending,
-                    pending_id=operation.hold_transfer_id,
-                    reason_code="withdrawal",
-                    reference=operation.reference,
-                ),
-                initiator=initiator_of(operation),
-                idempotency_scope=LEDGER_SCOPE,
-                idempotency_key=f"{operation.reference}:settle",
+                operations=wallet.operations,
+                operation=operation,
+                step="settle",
+                transfers=[
+                    TransferRequest(
+                        kind=TransferKind.post_pending,
+                        pending_id=operation.hold_transfer_id,
+                        reason_code="withdrawal",
+                        reference=operation.reference,
+                    )
+                ],
                 now=now,
-            )
+            ).transfers[0]
         except (ledger_errors.PendingTransferExpired, ledger_errors.PendingTransferAlreadyExpired):
             # The bank paid out after the hold ran out. Refusing its callback would leave
             # the money paid by the bank and back in the wallet; instead do what giving
@@ -415,7 +433,7 @@ def _complete(session: Session, *, wallet: Wallet, operation: Operation, now: da
     add_event(session, operation, "posted", now=now)
     notify_operation(
         session,
-        wallet=wallet,
+        operations=wallet.operations,
         user_id=operation.user_id,
         template=template,
         operation=operation,
@@ -428,19 +446,21 @@ def _fail(
 ) -> None:
     if operation.kind == "withdrawal" and operation.hold_transfer_id is not None:
         try:
-            ledger.submit_transfer(
+            post(
                 session,
-                TransferRequest(
-                    kind=TransferKind.void_pending,
-                    pending_id=operation.hold_transfer_id,
-                    reason_code="withdrawal_failed",
-                    reference=operation.reference,
-                ),
-                initiator=initiator_of(operation),
-                idempotency_scope=LEDGER_SCOPE,
-                idempotency_key=f"{operation.reference}:void",
+                operations=wallet.operations,
+                operation=operation,
+                step="void",
+                transfers=[
+                    TransferRequest(
+                        kind=TransferKind.void_pending,
+                        pending_id=operation.hold_transfer_id,
+                        reason_code="withdrawal_failed",
+                        reference=operation.reference,
+                    )
+                ],
                 now=now,
-            )
+            ).transfers[0]
             add_event(session, operation, "voided", now=now)
         except (
             ledger_errors.PendingTransferAlreadyExpired,
@@ -454,7 +474,7 @@ def _fail(
     add_event(session, operation, "failed", now=now, detail=code)
     notify_operation(
         session,
-        wallet=wallet,
+        operations=wallet.operations,
         user_id=operation.user_id,
         template=f"{operation.kind}_failed",
         operation=operation,
@@ -476,24 +496,26 @@ def _late_success(session: Session, *, wallet: Wallet, operation: Operation, now
         _complete(session, wallet=wallet, operation=operation, now=now)
         return
     try:
-        record = ledger.submit_transfer(
+        record = post(
             session,
-            TransferRequest(
-                kind=TransferKind.posted,
-                debit_account_id=user_account(session, operation),
-                credit_account_id=system_account(
-                    session, kind=PROVIDER_CLEARING, asset=operation.asset
-                ),
-                asset=operation.asset,
-                amount_minor=operation.amount_minor,
-                reason_code="withdrawal",
-                reference=operation.reference,
-            ),
-            initiator=initiator_of(operation),
-            idempotency_scope=LEDGER_SCOPE,
-            idempotency_key=f"{operation.reference}:late",
+            operations=wallet.operations,
+            operation=operation,
+            step="late",
+            transfers=[
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=wallet_account(session, operation),
+                    credit_account_id=system_account(
+                        session, kind=PROVIDER_CLEARING, asset=operation.asset
+                    ),
+                    asset=operation.asset,
+                    amount_minor=operation.amount_minor,
+                    reason_code="withdrawal",
+                    reference=operation.reference,
+                )
+            ],
             now=now,
-        )
+        ).transfers[0]
     except PurseError as error:
         log.error("funding.late_payout_unfunded", reference=operation.reference, code=error.code)
         add_event(session, operation, "needs_review", now=now, detail=error.code)
@@ -504,7 +526,7 @@ def _late_success(session: Session, *, wallet: Wallet, operation: Operation, now
     add_event(session, operation, "posted", now=now, detail="late")
     notify_operation(
         session,
-        wallet=wallet,
+        operations=wallet.operations,
         user_id=operation.user_id,
         template="withdrawal_completed",
         operation=operation,
@@ -594,3 +616,15 @@ def _count_attempt(session: Session, *, operation_id: int, attempts: int, due_at
     operation = lock_operation(session, operation_id)
     operation.provider_attempts = max(operation.provider_attempts, attempts)
     operation.provider_due_at = due_at
+
+
+def deliver(wallet: Wallet, provider_name: str, event: Event) -> str:
+    """Apply a provider's callback in a transaction of its own; returns what it did.
+
+    The assembly hands this to the funding domain as the place providers' outcomes go.
+    """
+    return wallet.database.run(
+        lambda session: handle_provider_event(
+            session, wallet=wallet, provider_name=provider_name, event=event
+        )
+    )

@@ -1,0 +1,1 @@
+"""The money record every domain shares: operations, their kinds, accounts and limits."""

@@ -1,0 +1,70 @@
+"""The account map: which ledger account belongs to whom, opened on first use.
+
+Owners are written ``user:<id>`` (a user's wallet) or ``system:<kind>`` (an account
+purse itself posts against, one per asset: money on its way to and from banks,
+the FX position, FX revenue). Domains add their own owner kinds the same way
+(``merchant:<id>``) without a table of their own.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from purse.db import RetryTransaction
+from purse.ledger import service as ledger
+from purse.operations.models import Operation, OperationAccount
+
+# Money on its way to or from banks and card processors (may go below zero).
+PROVIDER_CLEARING = "provider_clearing"
+
+
+def user_owner(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def account_id(session: Session, *, owner: str, asset: str, create: bool = True) -> int | None:
+    """The ledger account of ``owner`` in ``asset``, opened on first use when ``create``.
+
+    Users' accounts may not go below zero; system accounts may. Two requests that
+    open the same account at once meet at the primary key: the loser runs again
+    and finds the winner's.
+    """
+    found = session.scalar(
+        select(OperationAccount.account_id).where(
+            OperationAccount.owner == owner, OperationAccount.asset == asset
+        )
+    )
+    if found is not None or not create:
+        return found
+    owner_kind, _, owner_id = owner.partition(":")
+    is_user = owner_kind == "user"
+    opened = ledger.open_account(
+        session,
+        asset=asset,
+        owner_kind="user" if is_user else owner_kind,
+        owner_id=owner_id,
+        kind="wallet" if is_user else owner_id,
+        debits_must_not_exceed_credits=is_user,
+    )
+    session.add(OperationAccount(owner=owner, asset=asset, account_id=opened.id))
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise RetryTransaction() from error  # opened concurrently: the next attempt finds it
+    return opened.id
+
+
+def system_account(session: Session, *, kind: str, asset: str) -> int:
+    """The system account ``kind`` in ``asset`` (``PROVIDER_CLEARING``, ...)."""
+    found = account_id(session, owner=f"system:{kind}", asset=asset)
+    assert found is not None
+    return found
+
+
+def wallet_account(session: Session, operation: Operation) -> int:
+    """The wallet an operation's money comes from or goes to (its owner's, in its asset)."""
+    found = account_id(session, owner=user_owner(operation.user_id), asset=operation.asset)
+    assert found is not None
+    return found

@@ -1,0 +1,140 @@
+"""Bodies every money API shares: amounts, and an operation with its timeline.
+
+Amounts travel as ``{"value": "12.34", "currency": "CNY"}``: a decimal string at
+the asset's scale, never a float. Request bodies refuse unknown fields, so
+nobody can slip in a balance, an owner or a status.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from purse.errors import PurseError
+from purse.funding.schemas import FundingSourceRead
+from purse.money.amounts import to_string
+from purse.money.assets import AssetRegistry
+from purse.operations.queries import OperationView
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AmountIn(Strict):
+    value: str = Field(max_length=40, examples=["12.50"], description="A decimal string")
+    currency: str = Field(min_length=2, max_length=12, examples=["CNY"])
+
+
+class Money(BaseModel):
+    value: str = Field(examples=["12.50"])
+    currency: str = Field(examples=["CNY"])
+
+    @classmethod
+    def of(cls, amount_minor: int, code: str, assets: AssetRegistry) -> Money:
+        return cls(value=to_string(amount_minor, assets.get(code)), currency=code)
+
+
+class PartyRead(BaseModel):
+    handle: str
+    masked_name: str = Field(examples=["Z*** W***"])
+
+
+class FailureRead(BaseModel):
+    code: str
+    message: str
+    next_step: str | None
+    retryable: bool
+
+    @classmethod
+    def of(cls, error: PurseError, locale: str) -> FailureRead:
+        return cls(
+            code=error.code,
+            message=error.message(locale),
+            next_step=error.next_step_message(locale) or None,
+            retryable=error.retryable,
+        )
+
+
+class TimelineRead(BaseModel):
+    event: str = Field(examples=["created", "held", "submitted", "posted", "voided", "failed"])
+    detail: str | None
+    at: datetime
+
+
+class InitiatorRead(BaseModel):
+    kind: str
+    authenticated_by: str
+    device: str | None
+
+
+class OperationRead(BaseModel):
+    reference: str = Field(description="Quote it to support", examples=["PW7K3D9QXM2A"])
+    kind: str = Field(
+        description="What it is: a kind registered by a domain (send, top_up, ...)",
+        examples=["send"],
+    )
+    status: Literal["pending", "completed", "failed"]
+    direction: Literal["in", "out", "exchange"]
+    amount: Money
+    fee: Money | None = Field(description="For a conversion, the spread kept, in the target")
+    converted: Money | None = Field(description="What a conversion gave")
+    rate: str | None
+    note: str | None
+    counterparty: PartyRead | None
+    funding_source: FundingSourceRead | None
+    failure: FailureRead | None
+    money_request_id: int | None
+    created_at: datetime
+    completed_at: datetime | None
+    hold_expires_at: datetime | None
+    initiator: InitiatorRead | None
+    timeline: list[TimelineRead]
+
+    @classmethod
+    def of(cls, view: OperationView, assets: AssetRegistry, locale: str) -> OperationRead:
+        fee_asset = view.to_asset if view.kind == "convert" else view.asset
+        failure = view.failure
+        return cls(
+            reference=view.reference,
+            kind=view.kind,
+            status=view.status,
+            direction=view.direction,
+            amount=Money.of(view.amount_minor, view.asset, assets),
+            fee=Money.of(view.fee_minor, fee_asset, assets) if fee_asset else None,
+            converted=Money.of(view.to_amount_minor, view.to_asset, assets)
+            if view.to_asset and view.to_amount_minor is not None
+            else None,
+            rate=view.rate,
+            note=view.note,
+            counterparty=PartyRead(
+                handle=view.counterparty.handle, masked_name=view.counterparty.masked_name
+            )
+            if view.counterparty
+            else None,
+            funding_source=FundingSourceRead.model_validate(
+                view.funding_source, from_attributes=True
+            )
+            if view.funding_source
+            else None,
+            failure=FailureRead.of(failure, locale) if failure is not None else None,
+            money_request_id=view.money_request_id,
+            created_at=view.created_at,
+            completed_at=view.completed_at,
+            hold_expires_at=view.hold_expires_at,
+            initiator=InitiatorRead(
+                kind=view.initiator_kind,
+                authenticated_by=view.authenticated_by or "",
+                device=view.device,
+            )
+            if view.initiator_kind
+            else None,
+            timeline=[
+                TimelineRead(event=entry.event, detail=entry.detail, at=entry.at)
+                for entry in view.timeline
+            ],
+        )

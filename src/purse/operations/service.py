@@ -1,0 +1,264 @@
+"""The writers every money use case shares: the operation record, its timeline, its postings.
+
+Two rules hold for every operation, whichever domain makes it:
+
+* **Idempotency.** Every operation that moves money carries the caller's
+  idempotency key. ``(user_id, idempotency_key)`` is unique in ``operations``: a
+  retry finds the first operation and gets it back (:func:`replay`); the same key
+  with a different request is refused (``idempotency_key_reused``). Two identical
+  requests racing on PostgreSQL meet at the unique index: the second waits for
+  the first to commit, fails, and the transaction helper runs it again, which
+  then replays. Each operation also gives the ledger keys derived from its
+  reference (:func:`post`), so no transfer of an operation can be posted twice
+  even if a use case were to run twice.
+* **Lock order.** The user's row (``FOR NO KEY UPDATE``, for limits), then the
+  operation, then domain rows, then the ledger's accounts in id order, then the
+  ledger's chain head. Nothing locks in another order, so concurrent operations
+  cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from purse.db import RetryTransaction
+from purse.identity.context import notify_user
+from purse.identity.models import User
+from purse.identity.principal import Principal
+from purse.ledger import errors as ledger_errors
+from purse.ledger import service as ledger
+from purse.ledger.rules import GroupRequest, Initiator, TransferRequest
+from purse.ledger.service import GroupResult
+from purse.money.amounts import format_amount
+from purse.money.assets import Asset
+from purse.operations import kinds, rules
+from purse.operations.context import Operations
+from purse.operations.models import Operation, OperationEvent
+
+# The ledger's idempotency scope of every operation's transfers (keys are
+# "<reference>:<step>"). The name predates the operations package; it stays so
+# that keys written before and after the move share one scope.
+LEDGER_SCOPE = "wallet"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    operation: Operation
+    replayed: bool = False
+
+
+def check_key(operations: Operations, idempotency_key: str) -> str:
+    """A client's idempotency key, within the length the ledger allows."""
+    return rules.check_idempotency_key(
+        idempotency_key, length_max=operations.ledger_limits.idempotency_key_length_max
+    )
+
+
+def replay(
+    session: Session,
+    *,
+    operations: Operations,
+    user_id: int,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Operation | None:
+    """The operation this key already made, or None; another request under it is refused."""
+    check_key(operations, idempotency_key)
+    existing = session.scalars(
+        select(Operation).where(
+            Operation.user_id == user_id, Operation.idempotency_key == idempotency_key
+        )
+    ).first()
+    if existing is not None and existing.fingerprint != fingerprint:
+        raise ledger_errors.IdempotencyKeyReused()
+    return existing
+
+
+def new_operation(
+    session: Session,
+    *,
+    operations: Operations,
+    principal: Principal,
+    user_id: int,
+    kind: str,
+    asset: str,
+    amount_minor: int,
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime,
+    **fields: object,
+) -> Operation:
+    """Write an operation of a registered ``kind``, owned by ``user_id``, started by
+    ``principal`` (who, how they authenticated, from which device)."""
+    kinds.get(kind)
+    initiator = principal.initiator(settings=operations.settings, now=now)
+    operation = Operation(
+        reference=rules.new_reference(),
+        kind=kind,
+        status="pending",
+        user_id=user_id,
+        asset=asset,
+        amount_minor=amount_minor,
+        fee_minor=0,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        initiator_kind=initiator.kind,
+        initiator_id=initiator.id,
+        authenticated_by=initiator.authenticated_by,
+        device=principal.device,
+        provider_attempts=0,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    session.add(operation)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        # The same key committed by a concurrent request (or, once in 10^15, a reference
+        # collision): run again, and the retry replays or draws a new reference.
+        raise RetryTransaction() from error
+    add_event(session, operation, "created", now=now)
+    return operation
+
+
+def add_event(
+    session: Session, operation: Operation, event: str, *, now: datetime, detail: str | None = None
+) -> None:
+    """Append to the operation's timeline (what the user sees under "status")."""
+    session.add(
+        OperationEvent(operation_id=operation.id, event=event, detail=detail, created_at=now)
+    )
+
+
+def initiator_of(operation: Operation) -> Initiator:
+    """The initiator recorded when the operation started: every later posting names it."""
+    return Initiator(
+        kind=operation.initiator_kind,
+        id=operation.initiator_id,
+        authenticated_by=operation.authenticated_by,
+    )
+
+
+def post(
+    session: Session,
+    *,
+    operations: Operations,
+    operation: Operation,
+    step: str,
+    transfers: Sequence[TransferRequest],
+    now: datetime,
+) -> GroupResult:
+    """Post ``transfers`` for ``operation`` as one ledger group, once per ``step``.
+
+    The group's idempotency key is ``<reference>:<step>`` and its initiator the
+    operation's, so a step that ran before replays instead of moving money again.
+    """
+    return ledger.submit_one(
+        session,
+        group=GroupRequest(
+            transfers=tuple(transfers),
+            initiator=initiator_of(operation),
+            idempotency_scope=LEDGER_SCOPE,
+            idempotency_key=f"{operation.reference}:{step}",
+        ),
+        now=now,
+        limits=operations.ledger_limits,
+    )
+
+
+def lock_user(session: Session, user_id: int) -> User:
+    """Serialise the money-moving operations of one user (for the limit check).
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: an operation's foreign key to its
+    counterparty takes a ``KEY SHARE`` lock on that user's row, which ``FOR
+    UPDATE`` would block. Two people paying each other at once would then each
+    hold their own row and wait for the other's: a deadlock.
+    """
+    query = select(User).where(User.id == user_id).with_for_update(key_share=True)
+    return session.scalars(query).one()
+
+
+def lock_operation(session: Session, operation_id: int) -> Operation:
+    return session.scalars(
+        select(Operation).where(Operation.id == operation_id).with_for_update()
+    ).one()
+
+
+def check_limits(
+    session: Session,
+    *,
+    operations: Operations,
+    user: User,
+    asset: Asset,
+    amount_minor: int,
+    now: datetime,
+) -> None:
+    """Money leaving to others (every kind that ``spends``) within the user's KYC limits.
+
+    Runs after the user's row is locked, so two concurrent operations of one user
+    count each other: the second sees the first's amount or waits for it.
+    """
+    settings = operations.settings
+    limits = rules.limits_for(settings.wallet_limits, kyc_level=user.kyc_level, asset=asset)
+    if limits is None:
+        return
+    day_start, month_start = rules.period_starts(now, settings.timezone)
+    spent_today, spent_month = session.execute(
+        select(
+            func.coalesce(
+                func.sum(
+                    case((Operation.created_at >= day_start, Operation.amount_minor), else_=0)
+                ),
+                0,
+            ),
+            func.coalesce(func.sum(Operation.amount_minor), 0),
+        ).where(
+            Operation.user_id == user.id,
+            Operation.asset == asset.code,
+            Operation.kind.in_(kinds.spending_kinds()),
+            Operation.status != "failed",
+            Operation.created_at >= month_start,
+        )
+    ).one()
+    rules.check_limits(
+        limits,
+        amount_minor=amount_minor,
+        spent_today_minor=int(spent_today),
+        spent_month_minor=int(spent_month),
+        asset=asset,
+    )
+
+
+def notify_operation(
+    session: Session,
+    *,
+    operations: Operations,
+    user_id: int,
+    template: str,
+    operation: Operation,
+    now: datetime,
+    **data: object,
+) -> None:
+    """Tell ``user_id`` about ``operation`` on every channel they have, once per template."""
+    user = session.get_one(User, user_id)
+    asset = operations.assets.get(operation.asset)
+    notify_user(
+        session,
+        identity=operations.identity,
+        user=user,
+        template=template,
+        data={
+            "reference": operation.reference,
+            "amount": format_amount(operation.amount_minor, asset, user.locale),
+            **data,
+        },
+        now=now,
+        event_key=f"{operation.reference}:{template}",
+    )

@@ -1,0 +1,93 @@
+"""What every wallet route shares: the wallet, the principal, the idempotency key, answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from sqlalchemy.orm import Session
+
+from purse.deps import WalletPrincipalDep
+from purse.identity.principal import Principal
+from purse.money.amounts import parse_amount
+from purse.operations.errors import IdempotencyKeyMissing
+from purse.operations.queries import operation_for, view_of
+from purse.operations.schemas import AmountIn, OperationRead
+from purse.operations.service import OperationResult, check_key
+from purse.problems import request_locale
+from purse.wallet.context import Wallet
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+PREFIX = "/v1/wallet"
+
+
+def get_wallet(request: Request) -> Wallet:
+    wallet: Wallet = request.app.state.wallet
+    return wallet
+
+
+WalletDep = Annotated[Wallet, Depends(get_wallet)]
+PrincipalDep = WalletPrincipalDep
+
+
+def idempotency_key(
+    wallet: WalletDep,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="A unique key per request (a UUID); send the same key to retry",
+        ),
+    ] = None,
+) -> str:
+    if not key:
+        raise IdempotencyKeyMissing()
+    return check_key(wallet.operations, key)
+
+
+KeyDep = Annotated[str, Depends(idempotency_key)]
+
+
+def amount_of(wallet: Wallet, amount: AmountIn) -> tuple[str, int]:
+    asset = wallet.offered(amount.currency)
+    return asset.code, parse_amount(amount.value, asset)
+
+
+def answer_now(
+    request: Request,
+    response: Response,
+    wallet: Wallet,
+    principal: Principal,
+    use_case: Callable[[Session], OperationResult],
+) -> OperationRead:
+    """Run a use case that completes at once, and read its answer in the same transaction."""
+
+    def run(session: Session) -> tuple[bool, OperationRead]:
+        result = use_case(session)
+        view = view_of(session, operation=result.operation, user_id=principal.wallet_user_id)
+        return result.replayed, OperationRead.of(view, wallet.assets, request_locale(request))
+
+    replayed, read = wallet.database.run(run)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return read
+
+
+def answer_later(
+    request: Request,
+    response: Response,
+    wallet: Wallet,
+    principal: Principal,
+    result: OperationResult,
+) -> OperationRead:
+    """The answer to an operation that completes later (read after the provider was asked)."""
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    view = wallet.database.run(
+        lambda session: operation_for(
+            session, principal=principal, reference=result.operation.reference
+        ),
+        write=False,
+    )
+    return OperationRead.of(view, wallet.assets, request_locale(request))

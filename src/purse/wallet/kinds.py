@@ -1,0 +1,36 @@
+"""The kinds of operation the wallet makes (see :mod:`purse.operations.kinds`)."""
+
+from __future__ import annotations
+
+from purse.operations.kinds import Direction, OperationKind, Party, register
+
+SEND = register(
+    OperationKind(
+        name="send",
+        label="Transfer",
+        owner_direction=Direction.outgoing,
+        counterparty_direction=Direction.incoming,
+        spends=True,
+        told_on_completion=((Party.counterparty, "money_received"),),
+    )
+)
+TOP_UP = register(
+    OperationKind(
+        name="top_up",
+        label="Top-up",
+        owner_direction=Direction.incoming,
+        told_on_completion=((Party.owner, "top_up_completed"),),
+    )
+)
+WITHDRAWAL = register(
+    OperationKind(
+        name="withdrawal",
+        label="Withdrawal",
+        owner_direction=Direction.outgoing,
+        spends=True,
+        told_on_completion=((Party.owner, "withdrawal_completed"),),
+    )
+)
+CONVERT = register(
+    OperationKind(name="convert", label="Conversion", owner_direction=Direction.exchange)
+)

@@ -1,0 +1,222 @@
+"""The shared money record: kinds that domains register, access through helpers, an honest demo."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from factories import make_settings
+from purse import demo
+from purse.assembly import Purse
+from purse.db import Database
+from purse.errors import PurseError
+from purse.identity import access
+from purse.identity.models import User
+from purse.identity.principal import Principal
+from purse.jobs import Job, Lane
+from purse.ledger.models import Transfer
+from purse.ledger.verify import VerifyReport
+from purse.models import utc_now
+from purse.operations import kinds
+from purse.operations.models import Operation
+from purse.operations.queries import operation_for
+from purse.operations.verify import check_operations
+from purse.wallet import service
+from purse.wallet.context import Wallet
+from purse.workers.runner import JobRunner
+from wallet_support import OPERATOR, make_user, signed_in, top_up, web_session
+
+
+@pytest.fixture
+def wallet(purse: Purse) -> Wallet:
+    return purse.wallet
+
+
+def send(wallet: Wallet, sender: Principal, to: str, amount_minor: int) -> Operation:
+    result = wallet.database.run(
+        lambda s: service.send(
+            s,
+            wallet=wallet,
+            principal=sender,
+            to=to,
+            asset="CNY",
+            amount_minor=amount_minor,
+            note=None,
+            idempotency_key=str(uuid.uuid4()),
+        )
+    )
+    return result.operation
+
+
+def test_a_kind_no_domain_registered_is_refused_and_reported(wallet: Wallet) -> None:
+    with pytest.raises(kinds.UnknownOperationKind):
+        kinds.get("teleport")
+    with pytest.raises(ValueError, match="registered twice"):
+        kinds.register(kinds.OperationKind("send", "Other", kinds.Direction.incoming))
+    wang = make_user(wallet.database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+    make_user(wallet.database, wallet.identity, handle="li_na", display_name="Li Na")
+    top_up(wallet, wang, amount_minor=5_000)
+    sent = send(wallet, wang, "li_na", 1_000)
+    # A row written with a kind nobody registers (by hand, or by a removed domain) is found.
+    wallet.database.run(
+        lambda s: s.execute(
+            update(Operation).where(Operation.id == sent.id).values(kind="teleport")
+        )
+    )
+    report = VerifyReport()
+    wallet.database.run(lambda s: check_operations(s, report), write=False)
+    assert [problem.check for problem in report.problems] == ["operation_kinds"]
+    wallet.database.run(
+        lambda s: s.execute(update(Operation).where(Operation.id == sent.id).values(kind="send"))
+    )
+
+
+def test_an_agent_reads_a_history_only_while_a_case_grants_it(wallet: Wallet) -> None:
+    database = wallet.database
+    wang = make_user(database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+    make_user(database, wallet.identity, handle="li_na", display_name="Li Na")
+    stranger = make_user(database, wallet.identity, handle="zhao_min", display_name="Zhao Min")
+    agent_user = make_user(database, wallet.identity, handle="agent_li", display_name="Agent Li")
+    database.run(
+        lambda s: s.execute(update(User).where(User.id == agent_user.user_id).values(role="agent"))
+    )
+    top_up(wallet, wang, amount_minor=5_000)
+    reference = send(wallet, wang, "li_na", 1_200).reference
+
+    def read(principal: Principal) -> str:
+        view = database.run(
+            lambda s: operation_for(s, principal=principal, reference=reference), write=False
+        )
+        return view.direction
+
+    li = database.run(lambda s: s.scalars(select(User.id).where(User.handle == "li_na")).one())
+    assert read(wang) == "out" and read(signed_in(database, li)) == "in"  # both parties
+    as_agent = Principal.agent(web_session(database, agent_user.user_id or 0), case="case:1")
+    assert as_agent.id == f"agent:{agent_user.user_id}/case:1"
+    for outsider in (stranger, as_agent):
+        with pytest.raises(PurseError) as hidden:
+            read(outsider)
+        assert hidden.value.code == "operation_not_found"  # not "forbidden": nothing to learn
+    grant = database.run(
+        lambda s: access.grant_access(
+            s,
+            grantee_user_id=agent_user.user_id or 0,
+            grantee_role="agent",
+            subject_user_id=wang.user_id or 0,
+            permission=access.Permission.read_history,
+            reason="case:1",
+            seconds=3600,
+            actor=OPERATOR,
+        )
+    )
+    decision = database.run(
+        lambda s: access.decide(
+            s,
+            principal=as_agent,
+            permission=access.Permission.read_history,
+            subject_user_id=wang.user_id or 0,
+        ),
+        write=False,
+    )
+    assert (decision.allowed, decision.because) == (True, "case:1")
+    assert read(as_agent) == "out"  # the agent sees it as its owner does
+    # A grant for one user opens nobody else's history, and ends when the case does.
+    assert not database.run(
+        lambda s: access.decide(
+            s,
+            principal=as_agent,
+            permission=access.Permission.read_history,
+            subject_user_id=stranger.user_id or 0,
+        ),
+        write=False,
+    )
+    database.run(lambda s: access.end_access(s, grant_id=grant.id, actor=OPERATOR))
+    with pytest.raises(PurseError):
+        read(as_agent)
+    # A role without support work never gets a grant, and an expired one opens nothing.
+    with pytest.raises(PurseError) as refused:
+        database.run(
+            lambda s: access.grant_access(
+                s,
+                grantee_user_id=stranger.user_id or 0,
+                grantee_role="user",
+                subject_user_id=wang.user_id or 0,
+                permission=access.Permission.read_history,
+                reason="case:2",
+                seconds=60,
+                actor=OPERATOR,
+            )
+        )
+    assert refused.value.code == "permission_denied"
+    expired = database.run(
+        lambda s: access.grant_access(
+            s,
+            grantee_user_id=agent_user.user_id or 0,
+            grantee_role="agent",
+            subject_user_id=wang.user_id or 0,
+            permission=access.Permission.read_history,
+            reason="case:3",
+            seconds=60,
+            actor=OPERATOR,
+            now=utc_now() - timedelta(minutes=5),
+        )
+    )
+    assert expired.id > grant.id
+    with pytest.raises(PurseError):
+        read(as_agent)
+
+
+def test_the_demo_is_truthful_about_who_did_it(purse: Purse) -> None:
+    assert demo.seed(purse)
+    database = purse.database
+    initiators = set(
+        database.run(
+            lambda s: s.execute(select(Transfer.initiator_kind, Transfer.authenticated_by)).all(),
+            write=False,
+        )
+    )
+    # Every transfer the demo made says the demo seeder made it, none claims a session.
+    assert ("user_session", "web_session") not in initiators
+    assert {kind for kind, _ in initiators} <= {"demo", "system"}
+    assert ("demo", "demo_seeder") in initiators
+    operations = database.run(
+        lambda s: set(s.scalars(select(Operation.initiator_id)).all()), write=False
+    )
+    assert operations == {"demo:seed"}
+
+
+def test_a_slow_lane_never_delays_the_others(purse: Purse) -> None:
+    settings = make_settings(purse.settings.database_url, worker_interval_seconds=0.05)
+    runs: dict[str, int] = {"expiry": 0}
+    release = threading.Event()
+
+    def slow(_database: Database) -> int:
+        release.wait(5)  # a statement PDF that takes its time
+        return 1
+
+    def quick(_database: Database) -> int:
+        runs["expiry"] += 1
+        return 0
+
+    local = Database(settings)
+    runner = JobRunner(
+        local,
+        [Job("build_statements", slow, Lane.reports), Job("expire_holds", quick, Lane.ledger)],
+    )
+    runner.start_threads()
+    try:
+        deadline = time.monotonic() + 5
+        while runs["expiry"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert runs["expiry"] >= 5, "the ledger lane waited for the reports lane"
+        assert set(runner.lanes) == {"reports", "ledger"}
+    finally:
+        release.set()
+        runner.stop()
+        local.dispose()
+    assert not runner._threads
