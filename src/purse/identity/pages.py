@@ -327,6 +327,7 @@ def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> 
         request,
         database,
         "security.html",
+        nav="security",
         me=me,
         sessions=listed,
         activity=activity,
@@ -368,6 +369,7 @@ def step_up_page(
         request,
         database,
         "step_up.html",
+        nav="security",
         status_code=error.status if error else 200,
         error=error,
         two_factor=me.two_factor,
@@ -431,7 +433,7 @@ def two_factor_start(
         )
     except PurseError:
         return redirect("/security#two-factor")
-    return page(request, database, "two_factor_setup.html", enrolment=enrolment)
+    return page(request, database, "two_factor_setup.html", nav="security", enrolment=enrolment)
 
 
 @router.post("/security/2fa/confirm", response_class=HTMLResponse)
@@ -471,11 +473,12 @@ def two_factor_confirm(
             request,
             database,
             "two_factor_setup.html",
+            nav="security",
             status_code=422,
             enrolment=enrolment,
             error=CodeInvalid(),
         )
-    return page(request, database, "recovery_codes.html", codes=codes)
+    return page(request, database, "recovery_codes.html", nav="security", codes=codes)
 
 
 @router.post("/security/2fa/recovery-codes", response_class=HTMLResponse)
@@ -496,7 +499,7 @@ def two_factor_recovery_codes(
             session, identity=identity, user_id=current.user_id, actor=_web_actor(actor, current)
         )
     )
-    return page(request, database, "recovery_codes.html", codes=codes)
+    return page(request, database, "recovery_codes.html", nav="security", codes=codes)
 
 
 @router.post("/security/2fa/disable")
@@ -631,7 +634,12 @@ def change_password(
         )
     except PurseError as error:
         return page(
-            request, database, "change_password.html", status_code=error.status, error=error
+            request,
+            database,
+            "change_password.html",
+            nav="security",
+            status_code=error.status,
+            error=error,
         )
     return redirect("/security?changed=password")
 
@@ -639,4 +647,4 @@ def change_password(
 @router.get("/security/password", response_class=HTMLResponse)
 def change_password_form(request: Request, database: DatabaseDep) -> Response:
     require_signed_in(request, database)
-    return page(request, database, "change_password.html")
+    return page(request, database, "change_password.html", nav="security")
