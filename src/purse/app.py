@@ -31,6 +31,7 @@ from purse.errors import InternalError
 from purse.problems import install_problem_handlers, problem_response, problem_responses
 from purse.settings import Settings
 from purse.wallet.api import IDEMPOTENCY_HEADER
+from purse.web import docs
 from purse.web.security import SecurityHeadersMiddleware
 from purse.web.views import SignInNeeded, sign_in_redirect
 from purse.workers.runner import JobRunner
@@ -138,6 +139,8 @@ def create_app(
         summary="A self-hostable digital wallet on a double-entry ledger.",
         lifespan=lifespan,
         responses=problem_responses(),
+        docs_url=None,  # served by purse.web.docs from vendored files, under purse's CSP
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.purse = purse
@@ -149,6 +152,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, registry=registry)
     for router in purse.routers():
         app.include_router(router)
+    app.include_router(docs.router)
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(_request: Request, needed: SignInNeeded) -> Response:
