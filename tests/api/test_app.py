@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,6 +151,51 @@ def test_metrics_docs_and_openapi(client: TestClient) -> None:
         problem = operation["responses"]["400"]["content"]["application/problem+json"]
         assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
     assert client.post("/v1/wallet/transfers", json={}).status_code == 401  # who, before what
+
+
+# Written out, so that any change to the strict policy is a change to this test too.
+STRICT_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    parsed = [part.split() for part in policy.split(";") if part.strip()]
+    return {name: sources for name, *sources in parsed}
+
+
+def test_api_docs_get_only_the_csp_they_need(client: TestClient) -> None:
+    """Swagger UI runs under the strict policy; ReDoc gets inline styles and a blob: worker
+    and nothing else; ordinary pages keep the strict policy. No remote origin anywhere."""
+    signin = client.get("/signin")
+    assert signin.status_code == 200
+    assert signin.headers["content-security-policy"] == STRICT_POLICY
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert docs.headers["content-security-policy"] == STRICT_POLICY
+    redoc = client.get("/redoc")
+    assert redoc.status_code == 200
+    relaxed = directives(redoc.headers["content-security-policy"])
+    assert relaxed["style-src"] == ["'self'", "'unsafe-inline'"]
+    assert relaxed.pop("worker-src") == ["blob:"]
+    assert {name: sources for name, sources in relaxed.items() if name != "style-src"} == {
+        name: sources for name, sources in directives(STRICT_POLICY).items() if name != "style-src"
+    }
+    for page in (docs, redoc):
+        assert page.headers["x-frame-options"] == "DENY"
+        # No inline script or style: every script and stylesheet is a file of ours, and
+        # each of them is served.
+        assert "<style" not in page.text and "style=" not in page.text
+        scripts = re.findall(r"<script[^>]*>", page.text)
+        assert scripts and all(re.search(r' src="/static/[^"]+\.js"', tag) for tag in scripts)
+        files = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+        assert any(path.endswith(".css") for path in files)
+        for path in files:
+            assert client.get(path).status_code == 200, path
+        assert 'data-openapi-url="/openapi.json"' in page.text
+    assert "content-security-policy" not in client.get("/openapi.json").headers
 
 
 def test_apps_do_not_share_metrics(database_url: str) -> None:
