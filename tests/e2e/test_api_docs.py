@@ -21,6 +21,9 @@ VIEWPORTS: dict[str, ViewportSize] = {
     "phone": {"width": 390, "height": 844},
     "desktop": {"width": 1280, "height": 900},
 }
+# Each renderer downloads a megabyte or two of script, then the schema, before it draws: on
+# a busy machine that can outlast Playwright's 5 s default.
+RENDER_TIMEOUT_MS = 30_000
 SEARCH_ATTEMPT_COUNT_MAX = 40  # ReDoc answers searches once its worker has built the index
 
 
@@ -93,7 +96,12 @@ def test_swagger_ui_shows_every_operation_offline(
     transfers = page.locator(".opblock-post").filter(
         has=page.locator(".opblock-summary-path[data-path='/v1/wallet/transfers']")
     )
-    expect(transfers).to_be_visible()
+    expect(transfers).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    for method, path in expected:
+        block = page.locator(f".opblock-{method.lower()}").filter(
+            has=page.locator(f".opblock-summary-path[data-path='{path}']")
+        )
+        expect(block.first).to_be_attached()
     rendered = page.evaluate(
         """() => [...document.querySelectorAll(".opblock")].map((block) => [
             block.querySelector(".opblock-summary-method").textContent,
@@ -121,7 +129,11 @@ def test_redoc_shows_every_operation_offline(visit: DocsVisit, live_server: Live
         if (method, path) == ("post", "/v1/wallet/transfers")
     ]
     page.goto(f"{live_server.url}/redoc")
-    expect(page.locator(f"[data-section-id='{send}'] h2")).to_have_text(titles[send])
+    expect(page.locator(f"[data-section-id='{send}'] h2")).to_have_text(
+        titles[send], timeout=RENDER_TIMEOUT_MS
+    )
+    for section_id, title in titles.items():
+        expect(page.locator(f"[data-section-id='{section_id}'] h2").first).to_have_text(title)
     rendered = page.evaluate(
         """() => [...document.querySelectorAll("[data-section-id^='operation/']")].map(
             (section) => [section.dataset.sectionId, section.querySelector("h2").textContent.trim()]
@@ -132,12 +144,15 @@ def test_redoc_shows_every_operation_offline(visit: DocsVisit, live_server: Live
     assert visit.trouble.offsite == [] and visit.trouble.errors == []
 
 
-def test_redoc_search_runs_in_its_worker(browser: Browser, live_server: LiveServer) -> None:
+@pytest.mark.parametrize("visit", ["desktop"], indirect=True)  # on a phone, search is in a menu
+def test_redoc_search_runs_in_its_worker(visit: DocsVisit, live_server: LiveServer) -> None:
     """ReDoc searches in a worker made from a blob: URL, which only /redoc's CSP allows."""
-    page, trouble = open_offline(browser, "desktop")
+    page = visit.page
     titles = {operation["summary"] for *_, operation in operations(live_server, page)}
     page.goto(f"{live_server.url}/redoc")
-    expect(page.locator("[data-section-id^='operation/']").first).to_be_visible()
+    expect(page.locator("[data-section-id^='operation/']").first).to_be_visible(
+        timeout=RENDER_TIMEOUT_MS
+    )
     results = page.locator("[data-role='search:results'] li")
     for _attempt in range(SEARCH_ATTEMPT_COUNT_MAX):
         page.get_by_placeholder("Search...").fill("statement")
@@ -149,5 +164,4 @@ def test_redoc_search_runs_in_its_worker(browser: Browser, live_server: LiveServ
     )
     assert {title for title in titles if "statement" in title.lower()} <= found <= titles
     first_screen(page, "api-docs-redoc-search")
-    assert trouble.offsite == [] and trouble.errors == []
-    page.context.close()
+    assert visit.trouble.offsite == [] and visit.trouble.errors == []
