@@ -6,15 +6,21 @@ can find and change it in one place.
 
 from __future__ import annotations
 
+import difflib
+import json
 import secrets
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, SettingsConfigDict
 
+ENV_PREFIX = "PURSE_"
 DEFAULT_DATABASE_URL = "sqlite:///purse.db"
 SECRET_KEY_MIN_LENGTH = 32
 LIMIT_PERIODS = ("per_transfer", "per_day", "per_month")
@@ -42,6 +48,23 @@ DEFAULT_WALLET_LIMITS: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
+# Settings shown as *** by ``purse settings``, never their value.
+SECRET_SETTINGS = frozenset({"secret_key", "smtp_password", "encryption_keys"})
+
+# PURSE_* variables that purse's own tests and scripts read but that are not settings of
+# the service; the warning about unknown PURSE_* variables leaves them alone.
+NOT_SETTINGS = frozenset(
+    {
+        "PURSE_TEST_POSTGRES_URL",  # tests: use this PostgreSQL instead of a throwaway one
+        "PURSE_RELIABILITY_SIZE",  # tests/reliability, scripts/torture: "full" sizes
+        "PURSE_MODEL_EXAMPLES",  # tests/integration/test_ledger_model.py ...
+        "PURSE_MODEL_STEPS",
+        "PURSE_MODEL_RANDOM",
+        "PURSE_MODEL_SHRINK",
+    }
+)
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -53,55 +76,102 @@ class SecretKeyWarning(UserWarning):
 
 
 class Settings(BaseSettings):
+    """Every setting of purse; each field's description is what ``purse settings`` shows."""
+
     model_config = SettingsConfigDict(
-        env_prefix="PURSE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    env: Environment = Environment.development
-    database_url: str = DEFAULT_DATABASE_URL
-    secret_key: SecretStr | None = None
-
-    # Custom assets beside ISO 4217, as CODE:SCALE pairs, e.g. "PTS:0,USDT:6,BTC:8".
-    custom_assets: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
-
-    # Encryption of personal data at rest: "id:base64key,..." (32-byte keys); the
-    # current key encrypts, every listed key decrypts. Derived from the secret if unset.
-    encryption_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    encryption_key_current: str | None = None
+    env: Environment = Field(
+        Environment.development,
+        description="development, test or production (production refuses a weak secret key).",
+    )
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="The database: sqlite:///path/to/file.db or postgresql://user:pass@host:port/db.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs sessions and tokens; 32+ characters in production. "
+        "Unset: generated once into <database file>.secret.",
+    )
+    custom_assets: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description='Custom assets beside ISO 4217 as CODE:SCALE pairs, e.g. "PTS:0,USDT:6,BTC:8".',
+    )
+    encryption_keys: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Personal data at rest: id:base64key,... (32-byte keys); every listed key "
+        "decrypts. Unset: derived from the secret key.",
+    )
+    encryption_key_current: str | None = Field(
+        None,
+        description="The id in PURSE_ENCRYPTION_KEYS that encrypts new data "
+        "(unset: the last id in sorted order).",
+    )
 
     # Passwords (argon2id; NIST SP 800-63B: length and a blocklist, no composition rules).
-    password_hash_time_cost: int = 3
-    password_hash_memory_cost_kib: int = 65536
-    password_hash_parallelism: int = 1
-    password_length_min: int = 8
-    password_length_max: int = 1024
-    password_strength_score_min: int = 2  # zxcvbn's 0..4
+    password_hash_time_cost: int = Field(3, description="argon2id passes over memory.")
+    password_hash_memory_cost_kib: int = Field(
+        65536, description="argon2id memory per password hash, in KiB."
+    )
+    password_hash_parallelism: int = Field(1, description="argon2id lanes.")
+    password_length_min: int = Field(8, description="Shortest password accepted.")
+    password_length_max: int = Field(1024, description="Longest password accepted.")
+    password_strength_score_min: int = Field(
+        2, description="Weakest zxcvbn score (0..4) a new password may have."
+    )
 
     # Login throttling and lockout.
-    login_delay_after_failures: int = 3  # growing delays start after this many failures
-    login_failures_max: int = 10  # consecutive failures that lock the account
-    login_lockout_seconds: int = 60 * 60
-    address_failures_max: int = 100  # failed logins from one address per window
-    address_window_seconds: int = 60 * 60
+    login_delay_after_failures: int = Field(
+        3, description="Consecutive failed logins after which each attempt waits longer."
+    )
+    login_failures_max: int = Field(
+        10, description="Consecutive failed logins that lock the account."
+    )
+    login_lockout_seconds: int = Field(
+        60 * 60, description="How long a locked account stays locked."
+    )
+    address_failures_max: int = Field(
+        100, description="Failed logins from one address per window; then it must wait."
+    )
+    address_window_seconds: int = Field(
+        60 * 60, description="The window PURSE_ADDRESS_FAILURES_MAX is counted over."
+    )
 
     # One-time codes (sign-up verification, reset, step-up).
-    code_ttl_seconds: int = 600
-    code_attempts_max: int = 5
-    code_resend_interval_seconds: int = 60
+    code_ttl_seconds: int = Field(600, description="How long a one-time code is valid.")
+    code_attempts_max: int = Field(5, description="Wrong tries before a one-time code is refused.")
+    code_resend_interval_seconds: int = Field(
+        60, description="How long to wait before another code may be sent."
+    )
 
     # Sessions and tokens.
-    web_session_idle_seconds: int = 30 * 60
-    web_session_lifetime_seconds: int = 12 * 60 * 60
-    access_token_ttl_seconds: int = 15 * 60
-    refresh_token_ttl_seconds: int = 30 * 24 * 60 * 60
-    session_touch_interval_seconds: int = 60
+    web_session_idle_seconds: int = Field(
+        30 * 60, description="A web session ends after this long without a request."
+    )
+    web_session_lifetime_seconds: int = Field(
+        12 * 60 * 60, description="A web session ends this long after sign-in, active or not."
+    )
+    access_token_ttl_seconds: int = Field(15 * 60, description="Lifetime of an API access token.")
+    refresh_token_ttl_seconds: int = Field(
+        30 * 24 * 60 * 60, description="Lifetime of an API refresh token."
+    )
+    session_touch_interval_seconds: int = Field(
+        60, description="How often a session's last-seen time is written (at most)."
+    )
     # Web cookies are Secure; on plain-HTTP localhost only (the embedded default), the
-    # flag can be dropped so a browser sends them. Never allowed in production.
-    cookie_insecure_on_localhost: bool = True
+    # flag can be dropped so a browser sends them.
+    cookie_insecure_on_localhost: bool = Field(
+        True,
+        description="Drop the Secure cookie flag on plain-HTTP localhost; "
+        "always false in production.",
+    )
 
-    # Sensitive actions (changing credentials, 2FA) need a password or TOTP this recent.
-    step_up_max_age_seconds: int = 5 * 60
-    # Which actions need that fresh confirmation (names used by the routes).
+    step_up_max_age_seconds: int = Field(
+        5 * 60,
+        description="Sensitive actions need a password or TOTP confirmation at most this old.",
+    )
     step_up_actions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [
             "change_password",
@@ -109,72 +179,129 @@ class Settings(BaseSettings):
             "two_factor",
             "add_funding_source",
             "large_transfer",
-        ]
+        ],
+        description="Actions that need that fresh confirmation (names used by the routes).",
     )
-    totp_issuer: str = "purse"
+    totp_issuer: str = Field("purse", description="Issuer name shown in authenticator apps.")
 
     # Database behaviour.
-    sqlite_busy_timeout_seconds: float = 30.0
-    db_retry_count_max: int = 8
-    db_pool_size: int = 10
+    sqlite_busy_timeout_seconds: float = Field(
+        30.0, description="How long a SQLite writer waits for the write lock."
+    )
+    db_retry_count_max: int = Field(
+        8, description="Reruns of a transaction after a serialization failure or deadlock."
+    )
+    db_pool_size: int = Field(
+        10, description="Connections each process pools (and as many more under load)."
+    )
 
-    # Ledger limits.
-    transfer_batch_size_max: int = 8190
-    transfer_group_size_max: int = 64
-    hold_timeout_seconds_max: int = 60 * 60 * 24 * 30
-    idempotency_key_retention_seconds: int = 60 * 60 * 48
-    idempotency_key_length_max: int = 255
-    # How long an overdue hold may wait for the expiry job before verify reports it.
-    hold_expiry_grace_seconds: int = 300
+    # Ledger limits. The four below are not read yet: the ledger applies the same values
+    # from LedgerLimits in ledger/service.py.
+    transfer_batch_size_max: int = Field(
+        8190, description="Transfer groups per ledger batch (not applied yet: built in)."
+    )
+    transfer_group_size_max: int = Field(
+        64, description="Transfers per linked group (not applied yet: built in)."
+    )
+    hold_timeout_seconds_max: int = Field(
+        60 * 60 * 24 * 30, description="Longest hold timeout (not applied yet: built in)."
+    )
+    idempotency_key_retention_seconds: int = Field(
+        60 * 60 * 48, description="How long an idempotency key is kept to replay its result."
+    )
+    idempotency_key_length_max: int = Field(
+        255, description="Longest idempotency key (not applied yet: built in)."
+    )
+    hold_expiry_grace_seconds: int = Field(
+        300,
+        description="How long an overdue hold may wait for the expiry job "
+        "before purse ledger verify reports it.",
+    )
 
-    # The wallet: which assets users can hold, limits per KYC level (JSON, see
-    # DEFAULT_WALLET_LIMITS), and the calendar that days and months are counted in.
+    # The wallet.
     wallet_assets: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["CNY", "USD", "EUR", "HKD", "JPY"]
+        default_factory=lambda: ["CNY", "USD", "EUR", "HKD", "JPY"],
+        description="The assets users can hold, comma-separated.",
     )
     wallet_limits: dict[str, dict[str, dict[str, str]]] = Field(
-        default_factory=lambda: DEFAULT_WALLET_LIMITS
+        default_factory=lambda: DEFAULT_WALLET_LIMITS,
+        description='JSON: per KYC level and asset ("*": any other), per_transfer, per_day and '
+        "per_month in major units.",
     )
-    timezone: str = "UTC"
-    note_length_max: int = 140
-    activity_page_size_max: int = 100
-    money_request_ttl_seconds: int = 7 * 24 * 60 * 60
-    # Currency conversion: the spread on the operator's mid rate goes to FX revenue.
-    fx_spread_bps: int = 50
-    fx_quote_ttl_seconds: int = 60
-    # Funding providers: a withdrawal's hold lasts until the provider answers, at most this.
-    withdrawal_hold_seconds: int = 7 * 24 * 60 * 60
-    # After this long without an answer, ask the provider, doubling the wait after each try
-    # (at most an hour); give up after the last attempt (about a day with these values).
-    provider_follow_up_seconds: int = 30
-    provider_attempts_max: int = 30
-    # The built-in simulator settles this long after a charge or payout is accepted.
-    simulator_settle_seconds: float = 3.0
+    timezone: str = Field(
+        "UTC",
+        description="The calendar that daily and monthly limits, statements and pages count in.",
+    )
+    note_length_max: int = Field(140, description="Longest note on a transfer, in characters.")
+    activity_page_size_max: int = Field(100, description="Most items in one page of activity.")
+    money_request_ttl_seconds: int = Field(
+        7 * 24 * 60 * 60, description="How long a money request stays open."
+    )
+    fx_spread_bps: int = Field(
+        50,
+        description="Spread on the operator's mid rate in a conversion quote, in basis points "
+        "(it goes to FX revenue).",
+    )
+    fx_quote_ttl_seconds: int = Field(60, description="How long a conversion quote holds.")
+    withdrawal_hold_seconds: int = Field(
+        7 * 24 * 60 * 60,
+        description="A withdrawal's hold lasts until the provider answers, at most this long.",
+    )
+    # With the defaults, waits double from 30 s (at most an hour) and the last attempt
+    # comes about a day after the first.
+    provider_follow_up_seconds: int = Field(
+        30,
+        description="Ask a silent funding provider again after this long, doubling the wait "
+        "after each try (at most an hour).",
+    )
+    provider_attempts_max: int = Field(
+        30, description="Follow-ups with a silent funding provider before giving up."
+    )
+    simulator_settle_seconds: float = Field(
+        3.0,
+        description="The built-in provider simulator settles a charge or payout this long "
+        "after accepting it.",
+    )
 
     # Background jobs.
-    worker_interval_seconds: float = 1.0
-    worker_batch_size_max: int = 500
+    worker_interval_seconds: float = Field(
+        1.0, description="Pause between two rounds of the background jobs."
+    )
+    worker_batch_size_max: int = Field(
+        500, description="Most rows a background job handles in one transaction."
+    )
 
-    # Notifications. Email goes out over SMTP when ``smtp_url`` is set
-    # ("smtp://host:port"; "smtps://" for TLS, "smtp+starttls://" to upgrade); otherwise
-    # (the embedded default) messages are only shown by the development mailbox. SMS
-    # needs a carrier adapter; without one, the same.
-    smtp_url: str | None = None
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    mail_from: str = "purse <no-reply@purse.localhost>"
-    smtp_timeout_seconds: float = 5.0
-    # A claimed message is the claimer's for this long; after it, another worker may send it.
+    # Notifications. Without an SMTP URL (the embedded default), messages are only shown by
+    # the development mailbox. SMS needs a carrier adapter; without one, the same.
+    smtp_url: str | None = Field(
+        None,
+        description="smtp://host:port (smtps:// for TLS, smtp+starttls:// to upgrade); "
+        "unset: email stays in the development mailbox.",
+    )
+    smtp_username: str | None = Field(None, description="SMTP login name, if the server needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    mail_from: str = Field(
+        "purse <no-reply@purse.localhost>", description="The From address of email purse sends."
+    )
+    smtp_timeout_seconds: float = Field(
+        5.0, description="Timeout of each SMTP connection and command."
+    )
     # Short, because a worker that dies leaves its batch waiting this long; a relay starts
     # no send later than 2 SMTP timeouts before its lease ends (so it cannot overrun it).
-    outbox_lease_seconds: int = 20
-    outbox_batch_size: int = 100
-    outbox_attempts_max: int = 8  # then it is given up (and stays visible to operators)
+    outbox_lease_seconds: int = Field(
+        20,
+        description="A claimed message is its worker's for this long, then another may send it; "
+        "more than twice PURSE_SMTP_TIMEOUT_SECONDS.",
+    )
+    outbox_batch_size: int = Field(100, description="Messages a worker claims at once.")
+    outbox_attempts_max: int = Field(
+        8, description="Tries before a message is given up (it stays visible to operators)."
+    )
 
     # HTTP.
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: str = "info"
+    host: str = Field("127.0.0.1", description="Address purse serve listens on.")
+    port: int = Field(8000, description="Port purse serve listens on.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error, critical.")
 
     @field_validator("smtp_url")
     @classmethod
@@ -315,3 +442,86 @@ class Settings(BaseSettings):
             )
         self.secret_key = SecretStr(key)
         return key
+
+
+def setting_variable(name: str) -> str:
+    """The environment variable of a setting: ``port`` is read from ``PURSE_PORT``."""
+    return ENV_PREFIX + name.upper()
+
+
+@dataclass(frozen=True)
+class SettingShown:
+    """One setting as ``purse settings`` shows it; values are JSON values, secrets masked."""
+
+    variable: str
+    description: str
+    default: Any
+    value: Any
+
+
+def describe_settings(settings: Settings) -> list[SettingShown]:
+    """Every setting, in the order of the class, described by its field's description.
+
+    A secret that is set is shown as ``***``, and a password inside a URL as ``***`` too,
+    so the list can be pasted into a support request.
+    """
+    defaults = Settings.model_construct().model_dump(mode="json")
+    current = settings.model_dump(mode="json")
+    return [
+        SettingShown(
+            variable=setting_variable(name),
+            description=field.description or "",
+            default=_masked(name, defaults[name]),
+            value=_masked(name, current[name]),
+        )
+        for name, field in Settings.model_fields.items()
+    ]
+
+
+def _masked(name: str, value: Any) -> Any:
+    if name in SECRET_SETTINGS:
+        return "***" if value else value
+    if name.endswith("_url") and isinstance(value, str):
+        parts = urlsplit(value)
+        if parts.password is not None:
+            userinfo, _, location = parts.netloc.rpartition("@")
+            username = userinfo.partition(":")[0]
+            return urlunsplit(parts._replace(netloc=f"{username}:***@{location}"))
+    return value
+
+
+def env_text(value: Any) -> str:
+    """A setting's value written the way its ``PURSE_*`` variable takes it (see the parsers)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, dict):
+        if all(isinstance(item, str | int) for item in value.values()):
+            return ",".join(f"{key}:{item}" for key, item in value.items())
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``PURSE_*`` variable, in ``environ`` or ``.env``, that is no setting.
+
+    pydantic-settings ignores them (``extra="ignore"``), so a misspelled name would leave
+    its setting at the default without a word. Names in NOT_SETTINGS are purse's own tests'.
+    The closest setting is found by comparing the names without the common prefix, which
+    would otherwise make every name look alike.
+    """
+    settings_by_suffix = {name.upper(): setting_variable(name) for name in Settings.model_fields}
+    dotenv = DotEnvSettingsSource(Settings).env_vars  # the files Settings reads, read its way
+    warnings_found: list[str] = []
+    for source, names in (("", environ), (" in .env", dotenv)):
+        for name in sorted({name.upper() for name in names}):
+            suffix = name.removeprefix(ENV_PREFIX)
+            if suffix == name or suffix in settings_by_suffix or name in NOT_SETTINGS:
+                continue
+            closest = difflib.get_close_matches(suffix, list(settings_by_suffix), n=1)
+            hint = f"; did you mean {settings_by_suffix[closest[0]]}?" if closest else ""
+            warnings_found.append(f"{name}{source} is not a purse setting and is ignored{hint}")
+    return warnings_found
