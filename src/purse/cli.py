@@ -1,24 +1,39 @@
-"""The ``purse`` command: serve, worker, db, ledger, bench, version."""
+"""The ``purse`` command: serve, worker, db, ledger, bench, settings, version."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import warnings
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from purse import __version__
-from purse.settings import SecretKeyWarning, Settings
+from purse.settings import (
+    SecretKeyWarning,
+    Settings,
+    describe_settings,
+    env_text,
+    setting_variable,
+    unknown_variable_warnings,
+)
+
+if TYPE_CHECKING:
+    from purse.db import Database
+
 
 app = typer.Typer(
-    help="purse: a self-hostable digital wallet.", no_args_is_help=True, add_completion=False
+    help="purse: a self-hostable digital wallet.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -37,7 +52,15 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, or a readable message and exit code 2."""
+    """Settings from the environment, or a readable message and exit code 2.
+
+    Warns first about ``PURSE_*`` variables that are no setting: a misspelled one is
+    otherwise ignored without a word, and may be why a setting has its default.
+    """
+    for warning in unknown_variable_warnings(os.environ):
+        console.print(
+            f"[yellow]warning:[/yellow] {escape(warning)} (purse settings lists them all)"
+        )
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
@@ -47,12 +70,46 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
+def open_database(settings: Settings) -> Database:
+    """The database of ``settings``; every command that uses one opens it here."""
+    from purse.db import Database
+
+    return Database(settings)
+
+
+def _from_setting(name: str) -> str:
+    """The help's default for an option that falls back to a setting."""
+    return f"{setting_variable(name)} or {Settings.model_fields[name].default}"
+
+
 def _secret_key(settings: Settings) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SecretKeyWarning)
         settings.resolved_secret_key()
     for warning in caught:
         console.print(f"[yellow]warning:[/yellow] {warning.message}")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def purse(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            show_default=False,
+            help="Print purse's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """The options of purse itself, before any command (--version)."""
 
 
 @app.command()
@@ -64,10 +121,10 @@ def version() -> None:
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: PURSE_HOST or 127.0.0.1].")
+        str | None, typer.Option(help="Address to listen on.", show_default=_from_setting("host"))
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to listen on [default: PURSE_PORT or 8000].")
+        int | None, typer.Option(help="Port to listen on.", show_default=_from_setting("port"))
     ] = None,
     workers: Annotated[bool, typer.Option(help="Run the background jobs in this process.")] = True,
     demo: Annotated[
@@ -85,8 +142,8 @@ def serve(
     settings = load_settings(host=host, port=port)
     configure_logging(settings.log_level)
     _secret_key(settings)
-    purse = assemble(settings)
-    database = purse.database
+    database = open_database(settings)
+    purse = assemble(settings, database=database)
     if database.is_sqlite:
         migrate.upgrade(database)
     elif not migrate.is_current(database):
@@ -133,12 +190,12 @@ def worker(
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    purse = assemble(settings)
-    database = purse.database
+    database = open_database(settings)
+    purse = assemble(settings, database=database)
     runner = JobRunner(database, purse.jobs())
     if once:
         print(json.dumps(runner.run_once()))
-        purse.dispose()
+        database.dispose()
         return
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -147,16 +204,42 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.run_forever()
-    purse.dispose()
+    database.dispose()
+
+
+@app.command("settings")
+def settings_list(
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the settings as JSON.")
+    ] = False,
+) -> None:
+    """List every PURSE_* setting: its value now, its default and what it does."""
+    shown = describe_settings(load_settings())
+    if as_json:
+        listing = {
+            item.variable: {
+                "value": item.value,
+                "default": item.default,
+                "description": item.description,
+            }
+            for item in shown
+        }
+        print(json.dumps(listing, indent=2))
+        return
+    for item in shown:
+        value = env_text(item.value)
+        head = f"{item.variable}={value}" if value else f"{item.variable}: not set"
+        default = env_text(item.default) or "not set"
+        tail = "(default)" if item.value == item.default else f"(default: {default})"
+        print(f"{head}  {tail}\n    {item.description}")
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply the schema migrations."""
     from purse import migrate
-    from purse.db import Database
 
-    database = Database(load_settings())
+    database = open_database(load_settings())
     migrate.upgrade(database, revision)
     console.print(f"database at revision {migrate.current_revision(database)}")
     database.dispose()
@@ -164,14 +247,18 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @ledger_app.command("verify")
 def ledger_verify(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the report as JSON.")
+    ] = False,
 ) -> None:
     """Recompute every balance from the transfers and check the invariants. Exit 1 if any fails."""
     from purse.assembly import assemble
 
-    purse = assemble(load_settings())
-    report = purse.database.run(purse.verify, write=False)
-    purse.dispose()
+    settings = load_settings()
+    database = open_database(settings)
+    purse = assemble(settings, database=database)
+    report = database.run(purse.verify, write=False)
+    database.dispose()
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -194,9 +281,8 @@ def ledger_verify(
 def audit_verify() -> None:
     """Walk the audit log's hash chain. Exit 1 if an event was changed or removed."""
     from purse.audit.service import verify_audit
-    from purse.db import Database
 
-    database = Database(load_settings())
+    database = open_database(load_settings())
     report = database.run(verify_audit, write=False)
     database.dispose()
     out = Console()
@@ -216,22 +302,23 @@ def user_create(
         str, typer.Option(help="user, merchant_member, agent, senior_agent or admin.")
     ] = "user",
     email: Annotated[
-        str | None, typer.Option(help="Email address (verified by the operator).")
+        str | None,
+        typer.Option(help="Email address (verified by the operator).", show_default="none"),
     ] = None,
     phone: Annotated[
-        str | None, typer.Option(help="Phone number in E.164 (verified by the operator).")
+        str | None,
+        typer.Option(help="Phone number in E.164 (verified by the operator).", show_default="none"),
     ] = None,
     locale: Annotated[str, typer.Option(help="en or zh-CN.")] = "zh-CN",
 ) -> None:
     """Create an account for staff or a test user; the password is asked at the prompt."""
     from purse.audit.service import Actor
-    from purse.db import Database
     from purse.errors import PurseError
     from purse.identity.context import Identity
     from purse.identity.signup import create_verified_user
 
+    database = open_database(load_settings())  # before the prompt: the password is typed twice
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    database = Database(load_settings())
     identity = Identity(database.settings)
     try:
         user_id = database.run(
@@ -263,7 +350,6 @@ def fx_set(
     rate: Annotated[str, typer.Argument(help="Units of QUOTE for one BASE, e.g. 7.21.")],
 ) -> None:
     """Set the mid rate of a pair; quotes add the spread (PURSE_FX_SPREAD_BPS)."""
-    from purse.db import Database
     from purse.errors import PurseError
     from purse.wallet import conversion
 
@@ -275,7 +361,7 @@ def fx_set(
             f"[red]both currencies must be in PURSE_WALLET_ASSETS ({', '.join(offered)})[/red]"
         )
         raise typer.Exit(2)
-    database = Database(settings)
+    database = open_database(settings)
     try:
         row = database.run(
             lambda session: conversion.set_rate(
@@ -295,10 +381,9 @@ def fx_rates() -> None:
     """List the mid rates."""
     from sqlalchemy import select
 
-    from purse.db import Database
     from purse.wallet.models import FxRate
 
-    database = Database(load_settings())
+    database = open_database(load_settings())
     rows = database.run(
         lambda session: list(session.scalars(select(FxRate).order_by(FxRate.base_asset))),
         write=False,
@@ -329,9 +414,15 @@ def bench_ledger(
     ] = 1_000,
     seconds_max: Annotated[float, typer.Option(help="Time limit per mode.")] = 60.0,
     database_url: Annotated[
-        str | None, typer.Option(help="SQLite or PostgreSQL URL; a fresh database is made there.")
+        str | None,
+        typer.Option(
+            help="SQLite or PostgreSQL URL; a fresh database is made there.",
+            show_default="SQLite in a temporary folder",
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the result as JSON.")
+    ] = False,
 ) -> None:
     """Ledger throughput against the raw-SQL floor, one-per-commit and batched."""
     from purse.bench.ledger import run_ledger_bench

@@ -8,19 +8,23 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from factories import TEST_SECRET, USER, make_settings, wallets
-from purse import migrate
+from purse import __version__, migrate
 from purse.cli import app
 from purse.db import Database
 from purse.ledger import service as ledger
 from purse.ledger.rules import TransferKind, TransferRequest
+from purse.settings import Settings
 
 runner = CliRunner()
 
@@ -35,6 +39,42 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
 def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0 and result.stdout.strip() == "0.1.0"
+
+
+def test_version_option() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == __version__
+
+
+def _commands(command: Any, context: typer.Context) -> Iterator[tuple[str, Any, typer.Context]]:
+    if hasattr(command, "list_commands"):
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            yield from _commands(sub, typer.Context(sub, info_name=name, parent=context))
+    else:
+        yield context.command_path, command, context
+
+
+def test_help_shows_the_default_of_every_option() -> None:
+    root = typer.main.get_command(app)
+    checked = 0
+    for path, command, context in _commands(root, typer.Context(root, info_name="purse")):
+        for param in command.get_params(context):
+            if param.name in {"help", "show_version"}:
+                continue
+            record = param.get_help_record(context)
+            assert record is not None, (path, param.name)
+            assert "[default: " in record[1] or "[required]" in record[1], (path, record)
+            checked += 1
+    assert checked >= 20
+    # Where the real default is a setting, the help says so, and the rendered help shows it.
+    serve = runner.invoke(app, ["serve", "--help"])
+    assert serve.exit_code == 0
+    assert "[default: (PURSE_HOST or 127.0.0.1)]" in serve.stdout
+    assert "[default: (PURSE_PORT or 8000)]" in serve.stdout
+    assert "[default: (off)]" in runner.invoke(app, ["ledger", "verify", "--help"]).stdout
+    assert "[default: (none)]" in runner.invoke(app, ["user", "create", "--help"]).stdout
 
 
 def test_ledger_verify_exit_codes(env: str) -> None:
@@ -147,6 +187,76 @@ def test_serve_answers_healthz_and_docs_on_the_embedded_default(tmp_path: Path) 
     assert (tmp_path / "purse.db.secret").exists()
     assert "generated one and stored it" in output
     assert TEST_SECRET not in output
+
+
+def _clear_purse_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in os.environ:
+        if name.upper().startswith("PURSE_"):
+            monkeypatch.delenv(name)
+
+
+def test_settings_lists_every_setting_with_secrets_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    _clear_purse_variables(monkeypatch)
+    secrets = {
+        "PURSE_SECRET_KEY": "secret-key-value-" + "s" * 32,
+        "PURSE_SMTP_PASSWORD": "smtp-password-value",
+        "PURSE_ENCRYPTION_KEYS": "k1:" + "QUJD" * 11,
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PURSE_DATABASE_URL", "postgresql://purse:db-password-value@db:5433/p")
+    monkeypatch.setenv("PURSE_PORT", "9123")
+    result = runner.invoke(app, ["settings"])
+    assert result.exit_code == 0, result.output
+    as_json = runner.invoke(app, ["settings", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    listed = json.loads(as_json.stdout)
+
+    for name, field in Settings.model_fields.items():
+        variable = "PURSE_" + name.upper()
+        assert field.description, f"{name} needs a Field(description=...)"
+        assert f"\n{variable}" in "\n" + result.stdout, variable
+        assert f"    {field.description}\n" in result.stdout, variable
+        assert listed[variable]["description"] == field.description
+    assert len(listed) == len(Settings.model_fields)
+
+    assert "PURSE_PORT=9123  (default: 8000)" in result.stdout
+    assert "PURSE_TIMEZONE=UTC  (default)" in result.stdout
+    assert "PURSE_DATABASE_URL=postgresql://purse:***@db:5433/p" in result.stdout
+    assert listed["PURSE_PORT"] == {
+        "value": 9123,
+        "default": 8000,
+        "description": Settings.model_fields["port"].description,
+    }
+    for name in secrets:
+        assert f"{name}=***  (default: not set)" in result.stdout
+        assert listed[name]["value"] == "***"
+    for shown in (result.output, as_json.output):
+        for value in [*secrets.values(), "db-password-value", "QUJD"]:
+            assert value not in shown
+
+
+def test_unknown_purse_variables_are_warned_about_with_a_suggestion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _clear_purse_variables(monkeypatch)
+    (tmp_path / ".env").write_text("PURSE_PROT=9000\n", encoding="utf-8")
+    monkeypatch.setenv("PURSE_DATABSE_URL", "sqlite:///elsewhere.db")
+    for name in ("PURSE_TEST_POSTGRES_URL", "PURSE_RELIABILITY_SIZE", "PURSE_MODEL_STEPS"):
+        monkeypatch.setenv(name, "1")
+    result = runner.invoke(app, ["settings"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: PURSE_DATABSE_URL is not a purse setting and is ignored; did you mean "
+        "PURSE_DATABASE_URL? (purse settings lists them all)",
+        "warning: PURSE_PROT in .env is not a purse setting and is ignored; did you mean "
+        "PURSE_PORT? (purse settings lists them all)",
+    ]
 
 
 def test_user_create_and_audit_verify(env: str) -> None:
