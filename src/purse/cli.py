@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 import warnings
 from types import FrameType
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from purse import __version__
 from purse.settings import (
@@ -27,10 +29,94 @@ from purse.settings import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
     from purse.db import Database
+
+# SQLite's answers when the file cannot be used at all (a folder, no permission, not a DB).
+_SQLITE_CANNOT_OPEN = ("SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_PERM", "SQLITE_READONLY")
+_CAUSE_DEPTH_MAX = 16
+
+
+class PurseGroup(TyperGroup):
+    """The top-level command: reports an unreachable database in one line, for every command.
+
+    A refused or failed connection surfaces deep inside SQLAlchemy, Alembic or the worker
+    loop, as a traceback of hundreds of lines that hides the one fact an operator needs.
+    Catching it here, around every subcommand, keeps the commands free of try/except.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # Typer's vendored click.Context has no public name
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            failure = _connection_failure(error)
+            if failure is None:
+                raise
+            console.print(f"[red]purse:[/red] {escape(_connection_message(failure))}")
+            raise typer.Exit(1) from None
+
+
+def _connection_failure(error: BaseException) -> DBAPIError | None:
+    """The SQLAlchemy error behind ``error`` when it says the database could not be reached."""
+    from sqlalchemy.exc import DBAPIError
+
+    from purse.db import is_unavailable
+
+    cause: BaseException | None = error
+    for _ in range(_CAUSE_DEPTH_MAX):
+        if cause is None:
+            return None
+        if isinstance(cause, DBAPIError):
+            if isinstance(cause.orig, sqlite3.Error):
+                name = getattr(cause.orig, "sqlite_errorname", "")
+                return cause if name.startswith(_SQLITE_CANNOT_OPEN) else None
+            return cause if is_unavailable(cause) else None
+        # "raise ... from None" (a command that already reported the error) ends the walk.
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return None
+
+
+def _connection_message(failure: DBAPIError) -> str:
+    """One line: which database, the driver's reason, and what to check; never the password.
+
+    The URL is read from the settings again: the error does not carry it, and the settings
+    loaded a moment ago by the command are the same.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    lines = str(failure.orig).strip().splitlines() or ["no reason given"]
+    reason = lines[0].rpartition(": ")[2].strip() or lines[0]
+    try:
+        url = make_url(Settings().database_url)
+    except (ValidationError, ArgumentError):
+        return f"cannot reach the database: {reason}. Check PURSE_DATABASE_URL."
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ":memory:"
+        return (
+            f"cannot open the SQLite database {path}: {reason}. Check that the path is a SQLite "
+            "file (or not there yet) in a folder purse may write to, and PURSE_DATABASE_URL."
+        )
+    host = url.host or url.query.get("host")
+    port = url.port or 5432
+    if not host:
+        where = f"on the default local socket (port {port})"
+    elif str(host).startswith("/"):
+        where = f"on the socket in {host} (port {port})"
+    else:
+        where = f"at {host}:{port}"
+    return (
+        f"cannot connect to the PostgreSQL database {url.database or '(default)'} {where} "
+        f"as {url.username or 'the current user'}: {reason}. Check that the server is running "
+        "and accepts connections there, and PURSE_DATABASE_URL."
+    )
 
 
 app = typer.Typer(
+    cls=PurseGroup,
     help="purse: a self-hostable digital wallet.",
     no_args_is_help=True,
     add_completion=False,
@@ -71,10 +157,16 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def open_database(settings: Settings) -> Database:
-    """The database of ``settings``; every command that uses one opens it here."""
+    """The database, connected once now so a wrong URL or a stopped server stops the command.
+
+    Without it, ``purse worker`` would start and log a failing job every round.
+    """
     from purse.db import Database
 
-    return Database(settings)
+    database = Database(settings)
+    with database.engine.connect():
+        pass
+    return database
 
 
 def _from_setting(name: str) -> str:

@@ -189,6 +189,74 @@ def test_serve_answers_healthz_and_docs_on_the_embedded_default(tmp_path: Path) 
     assert TEST_SECRET not in output
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ledger", "verify"],
+        ["db", "upgrade"],
+        ["audit", "verify"],
+        ["worker", "--once"],
+        ["serve"],
+        ["fx", "rates"],
+        ["fx", "set", "USD", "CNY", "7.2"],
+        ["user", "create", "--handle", "agent_li", "--display-name", "Li Na"],
+    ],
+)
+def test_an_unreachable_database_is_one_line_naming_it(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()  # bound a moment ago and closed: nothing listens there
+    monkeypatch.setenv("PURSE_DATABASE_URL", f"postgresql://purse:hunter2-pw@127.0.0.1:{port}/x")
+    monkeypatch.setenv("PURSE_SECRET_KEY", TEST_SECRET)
+    result = runner.invoke(app, command, input="kettle-orbit-violet-31\n" * 2)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"PostgreSQL database x at 127.0.0.1:{port}" in lines[0]
+    assert "Connection refused" in lines[0] and "PURSE_DATABASE_URL" in lines[0]
+    assert "hunter2" not in result.output
+
+
+def test_an_unreachable_database_ends_the_process_with_one_line(tmp_path: Path) -> None:
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PURSE_")}
+    environment["PURSE_DATABASE_URL"] = f"postgresql://purse:hunter2-pw@127.0.0.1:{port}/x"
+    done = subprocess.run(
+        [sys.executable, "-m", "purse.cli", "db", "upgrade"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"at 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+
+
+def test_a_refused_login_and_an_unusable_sqlite_file_are_one_line_too(
+    postgres_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong_user = postgres_admin_url.replace("postgres@", "nobody:hunter2-pw@", 1)
+    assert wrong_user != postgres_admin_url
+    monkeypatch.setenv("PURSE_DATABASE_URL", wrong_user)
+    result = runner.invoke(app, ["ledger", "verify"])
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert 'role "nobody" does not exist' in result.stderr and "hunter2" not in result.stderr
+    monkeypatch.setenv("PURSE_DATABASE_URL", f"sqlite:///{tmp_path}")  # a folder, not a file
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"purse: cannot open the SQLite database {tmp_path}: unable to open database file. "
+        "Check that the path is a SQLite file (or not there yet) in a folder purse may write "
+        "to, and PURSE_DATABASE_URL."
+    ]
+
+
 def _clear_purse_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in os.environ:
         if name.upper().startswith("PURSE_"):
