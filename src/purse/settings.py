@@ -198,19 +198,19 @@ class Settings(BaseSettings):
     # Ledger limits. The four below are not read yet: the ledger applies the same values
     # from LedgerLimits in ledger/service.py.
     transfer_batch_size_max: int = Field(
-        8190, description="Transfer groups per ledger batch (not applied yet: built in)."
+        8190, description="Transfer groups one ledger batch may hold."
     )
     transfer_group_size_max: int = Field(
-        64, description="Transfers per linked group (not applied yet: built in)."
+        64, description="Transfers one atomic group may hold."
     )
     hold_timeout_seconds_max: int = Field(
-        60 * 60 * 24 * 30, description="Longest hold timeout (not applied yet: built in)."
+        60 * 60 * 24 * 30, description="The longest a hold may reserve money before it expires."
     )
     idempotency_key_retention_seconds: int = Field(
         60 * 60 * 48, description="How long an idempotency key is kept to replay its result."
     )
     idempotency_key_length_max: int = Field(
-        255, description="Longest idempotency key (not applied yet: built in)."
+        255, description="The longest Idempotency-Key a client may send."
     )
     hold_expiry_grace_seconds: int = Field(
         300,

@@ -220,3 +220,42 @@ def test_a_slow_lane_never_delays_the_others(purse: Purse) -> None:
         runner.stop()
         local.dispose()
     assert not runner._threads
+
+
+def test_the_ledger_limits_come_from_settings(database_url: str) -> None:
+    """PURSE_TRANSFER_GROUP_SIZE_MAX reaches the ledger: a conversion is a group of three."""
+    from purse.assembly import assemble
+    from purse.wallet import conversion
+
+    database = Database(
+        make_settings(database_url, simulator_settle_seconds=0, transfer_group_size_max=2)
+    )
+    try:
+        wallet = assemble(database.settings, database=database).wallet
+        assert wallet.operations.ledger_limits.group_size_max == 2
+        wang = make_user(database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+        top_up(wallet, wang, amount_minor=100_000)
+        database.run(
+            lambda s: conversion.set_rate(
+                s, base_asset="USD", quote_asset="CNY", rate="7.2", updated_by="tests"
+            )
+        )
+        quote = database.run(
+            lambda s: conversion.quote(
+                s,
+                wallet=wallet,
+                principal=wang,
+                from_asset="CNY",
+                to_asset="USD",
+                amount_minor=72_000,
+            )
+        )
+        with pytest.raises(PurseError) as refused:
+            database.run(
+                lambda s: conversion.convert(
+                    s, wallet=wallet, principal=wang, quote_id=quote.id, idempotency_key="fx"
+                )
+            )
+        assert refused.value.code == "transfer_group_too_large"
+    finally:
+        database.dispose()
