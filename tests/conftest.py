@@ -15,14 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.orm import Session
 
-from factories import make_settings
+from factories import full_check, make_settings
 from pgserver import PostgresServer, remove_server, start_server
 from purse import migrate
 from purse.assembly import Purse, assemble
 from purse.db import Database
-from purse.ledger.verify import VerifyReport
 
 
 @pytest.fixture(scope="session")
@@ -91,13 +89,6 @@ def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[st
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
-
-
-def full_check(database: Database, session: Session) -> VerifyReport:
-    """What ``purse ledger verify`` checks (the ledger, and every domain's part of it),
-    without the grace for holds the expiry job has not reached: tests run no jobs."""
-    settings = database.settings.model_copy(update={"hold_expiry_grace_seconds": 10**9})
-    return assemble(settings, database=database).verify(session)
 
 
 @pytest.fixture

@@ -6,10 +6,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from purse.assembly import assemble
 from purse.db import Database
 from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.rules import Initiator, TransferKind, TransferRequest
+from purse.ledger.verify import VerifyReport
 from purse.settings import Settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -104,3 +106,10 @@ def wallets(
 
 def balance(database: Database, account_id: int) -> ledger.AccountRecord:
     return database.run(lambda s: ledger_queries.get_account(s, account_id=account_id), write=False)
+
+
+def full_check(database: Database, session: Session) -> VerifyReport:
+    """What ``purse ledger verify`` checks (the ledger, and every domain's part of it),
+    without the grace for holds the expiry job has not reached: tests run no jobs."""
+    settings = database.settings.model_copy(update={"hold_expiry_grace_seconds": 10**9})
+    return assemble(settings, database=database).verify(session)

@@ -33,6 +33,7 @@ from purse.settings import Settings
 from purse.wallet.api import IDEMPOTENCY_HEADER
 from purse.web import docs
 from purse.web.security import SecurityHeadersMiddleware
+from purse.web.text import ControlCharacterGuard
 from purse.web.views import SignInNeeded, sign_in_redirect
 from purse.workers.runner import JobRunner
 
@@ -149,6 +150,9 @@ def create_app(
     app.state.funding = purse.funding
     app.state.wallet = purse.wallet
     install_problem_handlers(app)
+    # Outermost last: the request context wraps everything, control characters are
+    # refused before any route (or its database) sees them.
+    app.add_middleware(ControlCharacterGuard)
     app.add_middleware(RequestContextMiddleware, registry=registry)
     for router in purse.routers():
         app.include_router(router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from purse.audit.service import Actor, record
@@ -100,10 +100,15 @@ def require(permission: str) -> Callable[..., Authenticated]:
 _WALLET_OWNER = require("wallet:own")
 
 
-def wallet_principal(current: Annotated[Authenticated, Depends(_WALLET_OWNER)]) -> Principal:
+def wallet_principal(
+    request: Request, current: Annotated[Authenticated, Depends(_WALLET_OWNER)]
+) -> Principal:
     """The caller as a :class:`Principal`, acting on their own wallet."""
-    return Principal.of_session(current)
+    return Principal.of_session(current, address=request.client.host if request.client else None)
 
+
+# Every id in a path: a positive 64-bit integer, anything else a 422 before the route runs.
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]

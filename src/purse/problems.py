@@ -118,17 +118,25 @@ def html_problem(request: Request, error: PurseError) -> Response:
     return render(request, "error.html", status_code=error.status, problem=error)
 
 
+def error_response(request: Request, error: PurseError) -> Response:
+    """The error as the caller reads it: a page in their language for a browser on a page
+    route, problem+json for everyone else."""
+    if wants_html(request):
+        return html_problem(request, error)
+    return problem_response(request, error)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(PurseError)
     async def _purse_error(request: Request, error: PurseError) -> Response:
         if error.status >= 500:
             log.warning("request.failed", code=error.code, error=repr(error.__cause__ or error))
-        if wants_html(request):
-            return html_problem(request, error)
-        return problem_response(request, error)
+        return error_response(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
+        if wants_html(request):
+            return html_problem(request, ValidationFailed())
         errors = [
             {
                 "location": [str(part) for part in item.get("loc", ())],
@@ -140,20 +148,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, ValidationFailed(), extra={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        mapped: PurseError
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404:
-            mapped = NotFound()
-        elif error.status_code == 405:
+            # A browser that followed a wrong link gets the error page in its language.
+            return error_response(request, NotFound())
+        if error.status_code == 405:
             response = problem_response(request, MethodNotAllowed())
             # Every method the path takes: Starlette's own Allow names only the first route's.
             response.headers["Allow"] = ", ".join(
                 allowed_methods(request.app, request.url.path)
             ) or (error.headers or {}).get("Allow", "")
             return response
-        else:
-            mapped = HttpError(detail=str(error.detail))
-            response = problem_response(request, mapped, extra={"status": error.status_code})
-            response.status_code = error.status_code
-            return response
-        return problem_response(request, mapped)
+        mapped = HttpError(detail=str(error.detail))
+        response = problem_response(request, mapped, extra={"status": error.status_code})
+        response.status_code = error.status_code
+        return response

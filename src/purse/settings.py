@@ -65,6 +65,18 @@ NOT_SETTINGS = frozenset(
 )
 
 
+# From these amounts (major units), money leaving a wallet needs a fresh password
+# confirmation: about 150 US dollars' worth; "*" for any other asset.
+DEFAULT_LARGE_TRANSFER: dict[str, str] = {
+    "CNY": "1000",
+    "HKD": "1000",
+    "USD": "150",
+    "EUR": "150",
+    "JPY": "20000",
+    "*": "150",
+}
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -138,6 +150,17 @@ class Settings(BaseSettings):
     address_window_seconds: int = Field(
         60 * 60, description="The window PURSE_ADDRESS_FAILURES_MAX is counted over."
     )
+    recipient_lookups_max: int = Field(
+        60,
+        description="Recipient look-ups (a phone, email or handle turned into a masked name) "
+        "one user may make per PURSE_RECIPIENT_LOOKUP_WINDOW_SECONDS.",
+    )
+    recipient_lookups_per_address_max: int = Field(
+        200, description="Recipient look-ups from one client address per window."
+    )
+    recipient_lookup_window_seconds: int = Field(
+        10 * 60, description="The window recipient look-ups are counted over."
+    )
 
     # One-time codes (sign-up verification, reset, step-up).
     code_ttl_seconds: int = Field(600, description="How long a one-time code is valid.")
@@ -182,6 +205,13 @@ class Settings(BaseSettings):
         ],
         description="Actions that need that fresh confirmation (names used by the routes).",
     )
+    step_up_large_transfer: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_LARGE_TRANSFER),
+        description="CODE:AMOUNT pairs (major units; '*' for any other asset): from this amount, "
+        "money leaving the wallet (a send, paying a request, a withdrawal) is a large_transfer "
+        "and needs a fresh confirmation when PURSE_STEP_UP_ACTIONS lists large_transfer.",
+    )
+
     totp_issuer: str = Field("purse", description="Issuer name shown in authenticator apps.")
 
     # Database behaviour.
@@ -200,9 +230,7 @@ class Settings(BaseSettings):
     transfer_batch_size_max: int = Field(
         8190, description="Transfer groups one ledger batch may hold."
     )
-    transfer_group_size_max: int = Field(
-        64, description="Transfers one atomic group may hold."
-    )
+    transfer_group_size_max: int = Field(64, description="Transfers one atomic group may hold.")
     hold_timeout_seconds_max: int = Field(
         60 * 60 * 24 * 30, description="The longest a hold may reserve money before it expires."
     )
@@ -351,6 +379,25 @@ class Settings(BaseSettings):
             for asset, limits in assets.items():
                 if set(limits) != set(LIMIT_PERIODS):
                     raise ValueError(f"wallet limits of {asset} need exactly {LIMIT_PERIODS}")
+        return value
+
+    @field_validator("step_up_large_transfer", mode="before")
+    @classmethod
+    def _parse_large_transfer(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("{"):
+                return json.loads(value)
+            pairs = (item.strip().partition(":") for item in value.split(",") if item.strip())
+            return {code.strip().upper(): amount.strip() for code, _, amount in pairs}
+        return value
+
+    @field_validator("step_up_large_transfer")
+    @classmethod
+    def _check_large_transfer(cls, value: dict[str, str]) -> dict[str, str]:
+        for asset, amount in value.items():
+            whole, _, fraction = amount.partition(".")
+            if not (whole.isdigit() and (fraction.isdigit() or not fraction)):
+                raise ValueError(f"large transfer amount of {asset} must be like 1000 or 150.50")
         return value
 
     @field_validator("timezone")

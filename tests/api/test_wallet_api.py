@@ -6,9 +6,6 @@ problem+json with a stable code and a next step, and leave nothing written.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,107 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from api_support import Api, send_body
 from factories import make_settings
 from purse.app import create_app
 from purse.db import Database
 from purse.funding.provider import AnswerStatus, Event
 from purse.identity.models import User
 from purse.ledger.models import Account
-from purse.ledger.verify import verify_ledger
 from purse.models import utc_now
 from purse.wallet import conversion
-from purse.wallet.context import Wallet
 from purse.wallet.models import FxQuote
-from wallet_support import PASSWORD, counts, make_user
-
-
-@dataclass
-class Api:
-    client: TestClient
-    database: Database
-
-    @property
-    def wallet(self) -> Wallet:
-        return self.client.app.state.wallet  # type: ignore[attr-defined,no-any-return]
-
-    def token(self, handle: str) -> dict[str, str]:
-        response = self.client.post(
-            "/v1/auth/token", json={"identifier": handle, "password": PASSWORD}
-        )
-        assert response.status_code == 201, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    def user(self, handle: str, name: str, **kwargs: Any) -> dict[str, str]:
-        make_user(self.database, self.wallet.identity, handle=handle, display_name=name, **kwargs)
-        return self.token(handle)
-
-    def post(self, path: str, auth: dict[str, str], body: Any, key: str | None = "") -> Any:
-        headers = dict(auth)
-        if key is not None:
-            headers["Idempotency-Key"] = key or str(uuid.uuid4())
-        return self.client.post(path, json=body, headers=headers)
-
-    def card(self, auth: dict[str, str], number: str = "4242424242424242") -> int:
-        response = self.client.post(
-            "/v1/wallet/funding-sources",
-            json={
-                "kind": "card",
-                "number": number,
-                "expiry_month": 12,
-                "expiry_year": 2099,
-                "holder_name": "Wang Wei",
-            },
-            headers=auth,
-        )
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    def top_up(self, auth: dict[str, str], value: str, currency: str = "CNY") -> Any:
-        source = self.card(auth)
-        response = self.post(
-            "/v1/wallet/top-ups",
-            auth,
-            {"funding_source_id": source, "amount": {"value": value, "currency": currency}},
-        )
-        assert response.status_code == 202, response.text
-        self.wallet.simulator.settle_due()
-        return self.client.get(
-            f"/v1/wallet/operations/{response.json()['reference']}", headers=auth
-        ).json()
-
-    def balance(self, auth: dict[str, str], currency: str = "CNY") -> dict[str, Any]:
-        found = self.client.get("/v1/wallet/balances", headers=auth).json()
-        return next(item for item in found if item["currency"] == currency)
-
-
-@pytest.fixture
-def api(database_url: str) -> Iterator[Api]:
-    database = Database(make_settings(database_url, simulator_settle_seconds=0))
-    with TestClient(create_app(database.settings, database=database)) as client:
-        yield Api(client=client, database=database)
-    report = database.run(lambda s: verify_ledger(s, hold_expiry_grace_seconds=10**9), write=False)
-    assert report.ok, report.problems
-    database.dispose()
-
-
-@pytest.fixture
-def wang(api: Api) -> dict[str, str]:
-    return api.user("wang_wei", "Wang Wei", phone="+8613800138000")
-
-
-@pytest.fixture
-def zhang(api: Api) -> dict[str, str]:
-    return api.user("zhang_wei", "Zhang Wei", email="zhang.wei@example.com")
-
-
-def send_body(to: str = "zhang_wei", value: str = "25.50", **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "to": to,
-        "amount": {"value": value, "currency": "CNY"},
-        "note": "dinner",
-    }
-    body.update(changes)
-    return body
+from wallet_support import counts, make_user
 
 
 def test_top_up_then_send_with_masked_name_check(

@@ -99,3 +99,20 @@ def test_parse_is_the_inverse_of_to_string(minor: int, code: str) -> None:
 )
 def test_format_amount_per_locale(minor: int, code: str, locale: str, text: str) -> None:
     assert format_amount(minor, REGISTRY.get(code), locale) == text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_amounts_typed_in_forms_are_read_strictly_in_both_locales(locale: str) -> None:
+    from purse.money.amounts import parse_typed_amount
+    from purse.money.assets import AssetRegistry
+    from purse.money.errors import AmountInvalid, AmountScaleExceeded
+
+    cny = AssetRegistry({}).get("CNY")
+    assert parse_typed_amount("1,000.50", cny, locale) == 100_050
+    assert parse_typed_amount(" 20 ", cny, locale) == 2_000
+    assert parse_typed_amount("１２", cny, locale) == 1_200  # full-width digits from an IME
+    for misread in ("1,00", "1,5", "1.000,5", "1,0000", "1e5", "NaN", "Infinity", "1 000", "¥5"):
+        with pytest.raises(AmountInvalid):
+            parse_typed_amount(misread, cny, locale)
+    with pytest.raises(AmountScaleExceeded):
+        parse_typed_amount("1.001", cny, locale)

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from purse.deps import IdentityDep, WalletPrincipalDep, step_up_for
+from purse.deps import IdentityDep, IdPath, WalletPrincipalDep, step_up_for
 from purse.errors import NotFound
 from purse.funding import queries, service
 from purse.funding import schemas as s
@@ -85,7 +85,7 @@ def add_funding_source(
 
 @router.delete("/funding-sources/{funding_source_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_funding_source(
-    funding_source_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    funding_source_id: IdPath,
     funding: FundingDep,
     principal: PrincipalDep,
 ) -> Response:

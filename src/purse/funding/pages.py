@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.db import Database
-from purse.deps import DatabaseDep, IdentityDep
+from purse.deps import DatabaseDep, IdentityDep, IdPath
 from purse.errors import PurseError
 from purse.funding import queries, service
 from purse.funding.api import FundingDep
@@ -32,7 +32,6 @@ from purse.web.views import form_principal, page, redirect, require_signed_in, s
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
-SourceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ADDED = "Linked. You can use it to top up and withdraw."
 
 
@@ -136,7 +135,7 @@ def add_funding_source(
 @router.post("/funding-sources/{funding_source_id}/remove")
 def remove_funding_source(
     request: Request,
-    funding_source_id: SourceId,
+    funding_source_id: IdPath,
     database: DatabaseDep,
     funding: FundingDep,
     csrf_token: Field = "",

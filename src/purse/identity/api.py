@@ -11,6 +11,7 @@ from purse.deps import (
     CurrentDep,
     DatabaseDep,
     IdentityDep,
+    IdPath,
     require,
     step_up_for,
     user_actor,
@@ -218,7 +219,7 @@ def my_sessions(current: CurrentDep, database: DatabaseDep) -> list[schemas.Sess
 
 @router.delete("/me/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
 def end_my_session(
-    session_id: int, current: CurrentDep, database: DatabaseDep, actor: ActorDep
+    session_id: IdPath, current: CurrentDep, database: DatabaseDep, actor: ActorDep
 ) -> Response:
     """Sign out one of the user's devices."""
     database.run(
@@ -346,7 +347,7 @@ def regenerate_recovery_codes(
 
 @router.put("/admin/users/{user_id}/role", response_model=schemas.StatusRead, tags=["admin"])
 def change_role(
-    user_id: int,
+    user_id: IdPath,
     body: schemas.RoleChange,
     current: Annotated[Authenticated, Depends(require("users:manage"))],
     database: DatabaseDep,

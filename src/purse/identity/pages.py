@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.audit.service import Actor, recent_activity
-from purse.deps import ActorDep, DatabaseDep, IdentityDep
+from purse.deps import ActorDep, DatabaseDep, IdentityDep, IdPath
 from purse.errors import NotFound, PurseError
 from purse.i18n import SUPPORTED_LOCALES
 from purse.identity import credentials as identity_credentials
@@ -359,8 +359,18 @@ def step_up_page(
     current: sessions.Authenticated,
     error: PurseError | None = None,
     next: str = "/security#two-factor",
+    *,
+    action: str = "/security/step-up",
+    fields: dict[str, str] | None = None,
+    nav: str = "security",
 ) -> Response:
-    """Ask for the password (and 2FA) again before a sensitive action, then go to ``next``."""
+    """Ask for the password (and 2FA) again before a sensitive action.
+
+    By default the answer goes to ``/security/step-up``, then on to ``next``. A form
+    that was refused with ``step_up_required`` (a large transfer) passes its own
+    ``action`` and ``fields`` instead: the same form is posted again, with the
+    password, and runs once it is confirmed (:func:`confirm_step_up`).
+    """
     me = database.run(
         lambda session: identity_users.profile(session, identity=identity, user_id=current.user_id),
         write=False,
@@ -369,12 +379,48 @@ def step_up_page(
         request,
         database,
         "step_up.html",
-        nav="security",
+        nav=nav,
         status_code=error.status if error else 200,
         error=error,
         two_factor=me.two_factor,
         next=next,
+        action=action,
+        fields=fields or {},
     )
+
+
+def confirm_step_up(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    current: sessions.Authenticated,
+    *,
+    password: str,
+    second_factor: str,
+) -> PurseError | None:
+    """Check a password (and 2FA) posted with a form; None when it is confirmed.
+
+    The attempt is counted in a transaction of its own, so a wrong password counts
+    toward the lockout even though the form then shows the page again.
+    """
+    actor = Actor(
+        kind="user",
+        id=str(current.user_id),
+        address=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    outcome = database.run(
+        lambda session: identity_signin.step_up(
+            session,
+            identity=identity,
+            user_id=current.user_id,
+            session_id=current.session_id,
+            password=password,
+            second_factor=second_factor or None,
+            actor=actor,
+        )
+    )
+    return outcome.error
 
 
 @router.post("/security/step-up", response_class=HTMLResponse)
@@ -532,7 +578,7 @@ def _web_actor(actor: Actor, current: sessions.Authenticated) -> Actor:
 @router.post("/security/sessions/{session_id}/end")
 def end_session(
     request: Request,
-    session_id: int,
+    session_id: IdPath,
     database: DatabaseDep,
     actor: ActorDep,
     csrf_token: Field = "",

@@ -56,12 +56,13 @@ class Principal:
     signed_in_at: datetime | None = None
     scopes: frozenset[str] = frozenset()  # what an app grant or an API key may do
     case: str | None = None  # the case an agent acts on
+    address: str | None = None  # the client's network address, when it came over HTTP
 
     # Building ----------------------------------------------------------------------------
 
     @classmethod
-    def of_session(cls, current: Authenticated) -> Principal:
-        """A person signed in with a web session or an API token pair."""
+    def of_session(cls, current: Authenticated, *, address: str | None = None) -> Principal:
+        """A person signed in with a web session or an API token pair (from ``address``)."""
         channel = _CHANNELS.get(current.kind, current.kind)
         return cls(
             kind=PrincipalKind.user_session,
@@ -73,6 +74,7 @@ class Principal:
             device=current.device,
             authenticated_at=current.authenticated_at,
             signed_in_at=current.created_at,
+            address=address,
         )
 
     @classmethod

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, record
@@ -30,25 +29,13 @@ from purse.identity.errors import (
     SecondFactorInvalid,
     SecondFactorRequired,
 )
-from purse.identity.models import AddressFailures, User
 from purse.identity.models import Session as SessionRow
+from purse.identity.models import User
 from purse.identity.sessions import Issued, device_name, start_session
+from purse.identity.throttle import counter
 from purse.identity.twofactor import check_second_factor
 from purse.identity.users import find_user
 from purse.models import utc_now
-
-
-def _counter(session: Session, key: str, *, now: datetime, window_seconds: int) -> AddressFailures:
-    query = select(AddressFailures).where(AddressFailures.address == key)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
-    row = session.scalars(query).first()
-    if row is None:
-        row = AddressFailures(address=key, failures=0, window_started_at=now)
-        session.add(row)
-    elif row.window_started_at + timedelta(seconds=window_seconds) <= now:
-        row.failures, row.window_started_at = 0, now
-    return row
 
 
 def login(
@@ -73,7 +60,7 @@ def login(
     """
     now = now or utc_now()
     settings = identity.settings
-    address = _counter(
+    address = counter(
         session,
         f"address:{actor.address or 'unknown'}",
         now=now,
@@ -90,7 +77,7 @@ def login(
         unknown_key = "unknown:" + identity.cipher.lookup(
             identifier.strip().casefold(), context="login"
         )
-        unknown = _counter(
+        unknown = counter(
             session, unknown_key[:64], now=now, window_seconds=settings.login_lockout_seconds
         )
         last = unknown.window_started_at if unknown.failures else None

@@ -12,7 +12,14 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    format_decimal,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
 
 from purse.money.assets import Asset
 from purse.money.errors import (
@@ -48,6 +55,34 @@ def parse_amount(value: str, asset: Asset, *, positive: bool = True) -> int:
     if positive and minor <= 0:
         raise AmountNotPositive(value=value)
     return minor
+
+
+def parse_typed_amount(text: str, asset: Asset, locale: str) -> int:
+    """The minor units of an amount a person typed in a form, in their ``locale``.
+
+    People type grouping separators ("1,000.50"), so forms accept them, but only
+    where the locale puts them: "1,00" or "1,5" is refused with ``amount_invalid``
+    rather than read as 100 or 15. Babel's strict parser decides, per locale; its
+    result is then held to the same rules as the API's (:func:`parse_amount`).
+    Exponents, "NaN" and anything but digits and the locale's two separators are
+    refused outright.
+    """
+    cleaned = text.strip()
+    babel_locale = locale.replace("-", "_")
+    allowed = {get_group_symbol(babel_locale), get_decimal_symbol(babel_locale), "-"}
+    if (
+        not cleaned
+        or len(cleaned) > _VALUE_LENGTH_MAX
+        or not all(char.isdigit() or char in allowed for char in cleaned)
+    ):
+        raise AmountInvalid(value=cleaned[:_VALUE_LENGTH_MAX])
+    try:
+        number = parse_decimal(cleaned, locale=babel_locale, strict=True)
+    except NumberFormatError as error:
+        raise AmountInvalid(value=cleaned) from error
+    if not number.is_finite():
+        raise AmountInvalid(value=cleaned)
+    return parse_amount(f"{number:f}", asset)
 
 
 def to_decimal(amount_minor: int, asset: Asset) -> Decimal:

@@ -47,6 +47,8 @@ TEXTS: dict[str, str] = {
         "If it was not you, reset your password now."
     ),
     "money_received": "{sender} (@{sender_handle}) sent you {amount}. Reference {reference}.",
+    "money_sent": "You sent {amount} to {recipient} (@{recipient_handle}). Reference {reference}.",
+    "money_converted": "You converted {amount} into {converted}. Reference {reference}.",
     "money_requested": "You were asked to pay {amount}. Reference {reference}.",
     "top_up_completed": "Your top-up of {amount} arrived. Reference {reference}.",
     "top_up_failed": "Your top-up of {amount} did not go through. Reference {reference}.",

@@ -100,3 +100,21 @@ def check_limits(
                 remaining=Money(max(0, limit - spent), asset),
                 limit_period=period,
             )
+
+
+def large_transfer_from(table: dict[str, str], asset: Asset) -> int | None:
+    """The amount from which money leaving in ``asset`` is a large transfer (None: never)."""
+    value = table.get(asset.code, table.get("*"))
+    return parse_amount(value, asset) if value is not None else None
+
+
+def request_amount_max(
+    table: dict[str, dict[str, dict[str, str]]], *, kyc_level: int, asset: Asset
+) -> int | None:
+    """The most a user at ``kyc_level`` could pay in one transfer (None: no limits apply).
+
+    A money request asks for one transfer, so asking for more than this is asking for
+    something the payer cannot do.
+    """
+    limits = limits_for(table, kyc_level=kyc_level, asset=asset)
+    return limits.per_transfer if limits is not None else None

@@ -236,6 +236,26 @@ def check_limits(
     )
 
 
+def check_large_transfer(
+    operations: Operations,
+    *,
+    principal: Principal,
+    asset: Asset,
+    amount_minor: int,
+    now: datetime,
+) -> None:
+    """Money leaving a wallet from the large-transfer amount on needs a fresh confirmation.
+
+    ``step_up_required`` (403) when ``large_transfer`` is a step-up action and the
+    principal's password was last confirmed longer ago than the step-up window;
+    people confirm it and send the same request again (with the same key).
+    """
+    settings = operations.settings
+    threshold = rules.large_transfer_from(settings.step_up_large_transfer, asset)
+    if threshold is not None and amount_minor >= threshold:
+        principal.require_step_up("large_transfer", settings=settings, now=now)
+
+
 def notify_operation(
     session: Session,
     *,

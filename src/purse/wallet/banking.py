@@ -44,6 +44,7 @@ from purse.operations.models import Operation
 from purse.operations.service import (
     OperationResult,
     add_event,
+    check_large_transfer,
     check_limits,
     lock_operation,
     lock_user,
@@ -157,6 +158,13 @@ def _start(
             )
         held_from = account_id(session, owner=owner, asset=offered.code)
     else:
+        check_large_transfer(
+            wallet.operations,
+            principal=principal,
+            asset=offered,
+            amount_minor=amount_minor,
+            now=now,
+        )
         user = lock_user(session, user_id)
         check_limits(
             session,

@@ -15,13 +15,22 @@ from fractions import Fraction
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from purse.identity.models import User
 from purse.identity.principal import Principal
 from purse.ledger import errors as ledger_errors
 from purse.ledger.rules import TransferKind, TransferRequest
 from purse.models import utc_now
+from purse.money.amounts import format_amount
 from purse.operations import rules as operation_rules
 from purse.operations.accounts import account_id, system_account, user_owner
-from purse.operations.service import OperationResult, add_event, new_operation, post, replay
+from purse.operations.service import (
+    OperationResult,
+    add_event,
+    new_operation,
+    notify_operation,
+    post,
+    replay,
+)
 from purse.wallet import rules
 from purse.wallet.context import Wallet
 from purse.wallet.errors import (
@@ -220,4 +229,16 @@ def convert(
     operation.status = "completed"
     operation.completed_at = now
     add_event(session, operation, "posted", now=now)
+    user = session.get_one(User, user_id)
+    notify_operation(
+        session,
+        operations=wallet.operations,
+        user_id=user_id,
+        template="money_converted",
+        operation=operation,
+        now=now,
+        converted=format_amount(
+            found.to_amount_minor, wallet.assets.get(found.to_asset), user.locale
+        ),
+    )
     return OperationResult(operation)

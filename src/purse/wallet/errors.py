@@ -30,6 +30,14 @@ class RecipientNotFound(WalletError):
     next_step = "Check the phone number, email or handle with the person you want to pay."
 
 
+class RecipientLookupsThrottled(WalletError):
+    code = "recipient_lookups_throttled"
+    status = 429
+    title = "Too many look-ups of who a phone number or email belongs to. Try again later."
+    next_step = "Wait a few minutes, or send to someone you have paid before."
+    retryable = True
+
+
 class RecipientIsSelf(WalletError):
     code = "recipient_is_self"
     title = "You cannot send money to yourself."
@@ -104,6 +112,12 @@ class MoneyRequestToSelf(WalletError):
     next_step = "Enter the phone number, email or handle of the person who owes you."
 
 
+class MoneyRequestTooLarge(WalletError):
+    code = "money_request_too_large"
+    title = "This is more than they can pay in one transfer: ask for at most {limit}."
+    next_step = "Ask for a smaller amount, or for several payments."
+
+
 class MoneyRequestNotOpen(WalletError):
     code = "money_request_not_open"
     status = 409
@@ -156,6 +170,7 @@ class CursorInvalid(WalletError):
 CATALOGUE: tuple[type[PurseError], ...] = (
     ledger.InsufficientFunds,
     RecipientNotFound,
+    RecipientLookupsThrottled,
     RecipientIsSelf,
     RecipientCannotReceive,
     operations.LimitExceeded,
@@ -186,6 +201,7 @@ CATALOGUE: tuple[type[PurseError], ...] = (
     QuoteUsed,
     MoneyRequestNotFound,
     MoneyRequestToSelf,
+    MoneyRequestTooLarge,
     MoneyRequestNotOpen,
     MoneyRequestExpired,
     operations.IdempotencyKeyMissing,

@@ -11,7 +11,7 @@ SEND = register(
         owner_direction=Direction.outgoing,
         counterparty_direction=Direction.incoming,
         spends=True,
-        told_on_completion=((Party.counterparty, "money_received"),),
+        told_on_completion=((Party.counterparty, "money_received"), (Party.owner, "money_sent")),
     )
 )
 TOP_UP = register(
@@ -32,5 +32,10 @@ WITHDRAWAL = register(
     )
 )
 CONVERT = register(
-    OperationKind(name="convert", label="Conversion", owner_direction=Direction.exchange)
+    OperationKind(
+        name="convert",
+        label="Conversion",
+        owner_direction=Direction.exchange,
+        told_on_completion=((Party.owner, "money_converted"),),
+    )
 )

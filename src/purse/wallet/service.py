@@ -17,17 +17,19 @@ from purse.identity.context import notify_user
 from purse.identity.models import User
 from purse.identity.principal import Principal
 from purse.identity.rules import mask_name
+from purse.identity.throttle import take
 from purse.identity.users import find_user
 from purse.ledger import errors as ledger_errors
 from purse.ledger import queries as ledger_queries
 from purse.ledger.rules import AccountStatus, TransferKind, TransferRequest
 from purse.models import utc_now
-from purse.money.amounts import format_amount
+from purse.money.amounts import Money, format_amount
 from purse.operations import rules as operation_rules
 from purse.operations.accounts import account_id, user_owner
 from purse.operations.service import (
     OperationResult,
     add_event,
+    check_large_transfer,
     check_limits,
     lock_user,
     new_operation,
@@ -40,10 +42,12 @@ from purse.wallet.errors import (
     MoneyRequestExpired,
     MoneyRequestNotFound,
     MoneyRequestNotOpen,
+    MoneyRequestTooLarge,
     MoneyRequestToSelf,
     NoteTooLong,
     RecipientCannotReceive,
     RecipientIsSelf,
+    RecipientLookupsThrottled,
     RecipientNotFound,
 )
 from purse.wallet.kinds import SEND
@@ -69,6 +73,30 @@ def find_recipient(session: Session, *, wallet: Wallet, principal: Principal, to
     if user.status != "active":
         raise RecipientCannotReceive()
     return Recipient(user_id=user.id, handle=user.handle, masked_name=mask_name(user.display_name))
+
+
+def count_lookup(
+    session: Session, *, wallet: Wallet, principal: Principal, now: datetime | None = None
+) -> None:
+    """Count one recipient look-up, per user and per client address; refuse past the bound.
+
+    Without a bound, anyone signed in could turn a list of phone numbers or emails into
+    handles and masked names. Checking a recipient before sending counts in a
+    transaction of its own, so a miss counts like a hit; sends and requests count in
+    theirs (a refused one rolls its count back, but it showed no name either).
+    """
+    now = now or utc_now()
+    settings = wallet.settings
+    window = settings.recipient_lookup_window_seconds
+    bounds = [(f"lookup:user:{principal.wallet_user_id}", settings.recipient_lookups_max)]
+    if principal.address:
+        bounds.append(
+            (f"lookup:address:{principal.address}", settings.recipient_lookups_per_address_max)
+        )
+    for key, most in bounds:
+        wait = take(session, key, now=now, window_seconds=window, attempts_max=most)
+        if wait is not None:
+            raise RecipientLookupsThrottled(retry_after_seconds=wait)
 
 
 def clean_note(wallet: Wallet, note: str | None) -> str | None:
@@ -111,6 +139,7 @@ def send(
     )
     if replayed is not None:
         return OperationResult(replayed, replayed=True)
+    count_lookup(session, wallet=wallet, principal=principal, now=now)
     recipient = find_recipient(session, wallet=wallet, principal=principal, to=to)
     return _send_to(
         session,
@@ -143,6 +172,9 @@ def _send_to(
 ) -> OperationResult:
     offered = wallet.offered(asset)
     cleaned_note = clean_note(wallet, note)
+    check_large_transfer(
+        wallet.operations, principal=principal, asset=offered, amount_minor=amount_minor, now=now
+    )
     sender = lock_user(session, principal.wallet_user_id)
     check_limits(
         session,
@@ -196,6 +228,7 @@ def _send_to(
     operation.status = "completed"
     operation.completed_at = now
     add_event(session, operation, "posted", now=now)
+    recipient = session.get_one(User, recipient_id)
     notify_operation(
         session,
         operations=wallet.operations,
@@ -205,6 +238,18 @@ def _send_to(
         now=now,
         sender=mask_name(sender.display_name),
         sender_handle=sender.handle,
+    )
+    # Every debit tells its owner: a send someone else started (an app, a stolen session)
+    # is then noticed at once.
+    notify_operation(
+        session,
+        operations=wallet.operations,
+        user_id=sender.id,
+        template="money_sent",
+        operation=operation,
+        now=now,
+        recipient=mask_name(recipient.display_name),
+        recipient_handle=recipient.handle,
     )
     return OperationResult(operation)
 
@@ -228,6 +273,7 @@ def request_money(
     requester_id = principal.wallet_user_id
     offered = wallet.offered(asset)
     cleaned_note = clean_note(wallet, note)
+    count_lookup(session, wallet=wallet, principal=principal, now=now)
     user = find_user(session, identity=wallet.identity, identifier=payer)
     if user is None:
         raise RecipientNotFound(recipient=payer.strip()[:64])
@@ -235,6 +281,11 @@ def request_money(
         raise MoneyRequestToSelf()
     if user.status != "active":
         raise RecipientCannotReceive()
+    most = operation_rules.request_amount_max(
+        wallet.settings.wallet_limits, kyc_level=user.kyc_level, asset=offered
+    )
+    if most is not None and amount_minor > most:
+        raise MoneyRequestTooLarge(limit=Money(most, offered))
     request = MoneyRequest(
         requester_id=requester_id,
         payer_id=user.id,

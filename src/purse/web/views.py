@@ -79,7 +79,8 @@ def require_signed_in(request: Request, database: Database) -> sessions.Authenti
 
 def signed_in_principal(request: Request, database: Database) -> Principal:
     """The signed-in person as a principal (or a redirect to sign in, then back)."""
-    return Principal.of_session(require_signed_in(request, database))
+    address = request.client.host if request.client else None
+    return Principal.of_session(require_signed_in(request, database), address=address)
 
 
 def form_principal(request: Request, database: Database, csrf_token: str) -> Principal:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from purse.deps import IdPath
 from purse.i18n import translate
 from purse.identity.principal import Principal
 from purse.models import utc_now
@@ -180,12 +181,9 @@ def list_statements(wallet: WalletDep, principal: PrincipalDep) -> list[s.Statem
     return [_statement_read(item) for item in found]
 
 
-StatementId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
 @router.get("/statements/{statement_id}", response_model=s.StatementRead)
 def get_statement(
-    statement_id: StatementId, wallet: WalletDep, principal: PrincipalDep
+    statement_id: IdPath, wallet: WalletDep, principal: PrincipalDep
 ) -> s.StatementRead:
     """A statement's status and progress."""
     found = wallet.database.run(
@@ -198,9 +196,7 @@ def get_statement(
 
 
 @router.get("/statements/{statement_id}/file", response_class=Response)
-def statement_file(
-    statement_id: StatementId, wallet: WalletDep, principal: PrincipalDep
-) -> Response:
+def statement_file(statement_id: IdPath, wallet: WalletDep, principal: PrincipalDep) -> Response:
     """The statement as CSV or PDF (409 `statement_not_ready` while it is being prepared)."""
     return statement_download(wallet, principal, statement_id)
 

@@ -6,9 +6,11 @@ import io
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from purse.deps import IdPath
 from purse.identity.models import User
+from purse.identity.principal import Principal
 from purse.models import utc_now
 from purse.operations.schemas import Money, OperationRead, PartyRead
 from purse.wallet import queries, service
@@ -24,7 +26,6 @@ from purse.wallet.api.common import (
 from purse.wallet.context import Wallet
 
 router = APIRouter(prefix=PREFIX, tags=["wallet"])
-RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/recipients", response_model=s.RecipientRead)
@@ -33,12 +34,23 @@ def recipient(
     principal: PrincipalDep,
     to: Annotated[str, Query(max_length=320, description="Phone, email or handle")],
 ) -> s.RecipientRead:
-    """Who a phone number, email or handle belongs to, masked: check before sending."""
-    found = wallet.database.run(
+    """Who a phone number, email or handle belongs to, masked: check before sending.
+
+    Counted per user and per address (429 ``recipient_lookups_throttled`` past the bound).
+    """
+    found = look_up(wallet, principal, to)
+    return s.RecipientRead(handle=found.handle, masked_name=found.masked_name)
+
+
+def look_up(wallet: Wallet, principal: Principal, to: str) -> service.Recipient:
+    """A recipient check before sending: counted first, in a transaction that commits."""
+    wallet.database.run(
+        lambda session: service.count_lookup(session, wallet=wallet, principal=principal)
+    )
+    return wallet.database.run(
         lambda session: service.find_recipient(session, wallet=wallet, principal=principal, to=to),
         write=False,
     )
-    return s.RecipientRead(handle=found.handle, masked_name=found.masked_name)
 
 
 @router.post("/transfers", status_code=status.HTTP_201_CREATED, response_model=OperationRead)
@@ -132,7 +144,7 @@ def request_money(
 def pay_request(
     request: Request,
     response: Response,
-    request_id: RequestId,
+    request_id: IdPath,
     wallet: WalletDep,
     principal: PrincipalDep,
     key: KeyDep,
@@ -151,7 +163,7 @@ def pay_request(
 
 @router.post("/requests/{request_id}/decline", response_model=s.MoneyRequestRead)
 def decline_request(
-    request_id: RequestId, wallet: WalletDep, principal: PrincipalDep
+    request_id: IdPath, wallet: WalletDep, principal: PrincipalDep
 ) -> s.MoneyRequestRead:
     """Decline a request made of the user."""
     wallet.database.run(
@@ -164,7 +176,7 @@ def decline_request(
 
 @router.post("/requests/{request_id}/cancel", response_model=s.MoneyRequestRead)
 def cancel_request(
-    request_id: RequestId, wallet: WalletDep, principal: PrincipalDep
+    request_id: IdPath, wallet: WalletDep, principal: PrincipalDep
 ) -> s.MoneyRequestRead:
     """Withdraw a request the user made."""
     wallet.database.run(

@@ -8,18 +8,24 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.db import Database
-from purse.deps import DatabaseDep
+from purse.deps import DatabaseDep, IdentityDep
 from purse.errors import PurseError
 from purse.funding import queries as funding_queries
+from purse.identity.context import Identity
 from purse.identity.principal import Principal
 from purse.operations.service import OperationResult
 from purse.wallet import banking, queries
 from purse.wallet.api.common import WalletDep
 from purse.wallet.context import Wallet
 from purse.wallet.kinds import TOP_UP, WITHDRAWAL
-from purse.wallet.pages.common import amount_from_form, new_key, to_receipt, wallet_page
-from purse.web.forms import form_action
-from purse.web.views import form_principal, signed_in_principal
+from purse.wallet.pages.common import (
+    amount_from_form,
+    new_key,
+    to_receipt,
+    wallet_page,
+    with_step_up,
+)
+from purse.web.views import signed_in_principal
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
@@ -75,20 +81,25 @@ def withdraw_form(request: Request, database: DatabaseDep, wallet: WalletDep) ->
 def _start(
     request: Request,
     database: Database,
+    identity: Identity,
     wallet: Wallet,
     mode: str,
+    form: dict[str, str],
+    *,
     csrf_token: str,
-    funding_source_id: str,
-    amount: str,
-    currency: str,
     idempotency_key: str,
+    password: str,
+    second_factor: str,
 ) -> Response:
-    principal = form_principal(request, database, csrf_token)
     begin = banking.start_top_up if mode == TOP_UP.name else banking.start_withdrawal
-    form = {"funding_source_id": funding_source_id, "amount": amount, "currency": currency}
+    funding_source_id, amount, currency = (
+        form["funding_source_id"],
+        form["amount"],
+        form["currency"],
+    )
 
-    def start() -> OperationResult:
-        asset, amount_minor = amount_from_form(wallet, amount, currency)
+    def start(principal: Principal) -> OperationResult:
+        asset, amount_minor = amount_from_form(request, wallet, amount, currency)
         source_id = int(funding_source_id) if funding_source_id.isdigit() else 0
         result = database.run(
             lambda session: begin(
@@ -104,14 +115,23 @@ def _start(
         banking.submit_if_unsent(wallet, result.operation)
         return result
 
-    return form_action(
-        start,
+    return with_step_up(
+        request,
+        database,
+        identity,
+        csrf_token=csrf_token,
+        password=password,
+        second_factor=second_factor,
+        action="/top-up" if mode == TOP_UP.name else "/withdraw",
+        fields={**form, "idempotency_key": idempotency_key},
+        nav="home",
+        run=start,
         then=lambda result: to_receipt(result, "started"),
         again=lambda error: _funding_page(
             request,
             database,
             wallet,
-            principal,
+            signed_in_principal(request, database),
             mode,
             status_code=error.status,
             error=error,
@@ -124,23 +144,27 @@ def _start(
 def top_up(
     request: Request,
     database: DatabaseDep,
+    identity: IdentityDep,
     wallet: WalletDep,
     csrf_token: Field = "",
     funding_source_id: Field = "",
     amount: Field = "",
     currency: Field = "CNY",
     idempotency_key: Field = "",
+    password: Field = "",
+    second_factor: Field = "",
 ) -> Response:
     return _start(
         request,
         database,
+        identity,
         wallet,
         TOP_UP.name,
-        csrf_token,
-        funding_source_id,
-        amount,
-        currency,
-        idempotency_key,
+        {"funding_source_id": funding_source_id, "amount": amount, "currency": currency},
+        csrf_token=csrf_token,
+        idempotency_key=idempotency_key,
+        password=password,
+        second_factor=second_factor,
     )
 
 
@@ -148,21 +172,25 @@ def top_up(
 def withdraw(
     request: Request,
     database: DatabaseDep,
+    identity: IdentityDep,
     wallet: WalletDep,
     csrf_token: Field = "",
     funding_source_id: Field = "",
     amount: Field = "",
     currency: Field = "CNY",
     idempotency_key: Field = "",
+    password: Field = "",
+    second_factor: Field = "",
 ) -> Response:
     return _start(
         request,
         database,
+        identity,
         wallet,
         WITHDRAWAL.name,
-        csrf_token,
-        funding_source_id,
-        amount,
-        currency,
-        idempotency_key,
+        {"funding_source_id": funding_source_id, "amount": amount, "currency": currency},
+        csrf_token=csrf_token,
+        idempotency_key=idempotency_key,
+        password=password,
+        second_factor=second_factor,
     )

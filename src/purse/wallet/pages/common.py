@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.db import Database
+from purse.errors import PurseError
 from purse.i18n import translate
-from purse.money.amounts import parse_amount
+from purse.identity.context import Identity
+from purse.identity.errors import SecondFactorRequired, StepUpRequired
+from purse.identity.pages import confirm_step_up, step_up_page
+from purse.identity.principal import Principal
+from purse.money.amounts import parse_typed_amount
 from purse.operations import kinds
 from purse.operations.queries import OperationView
 from purse.operations.service import OperationResult
 from purse.wallet.context import Wallet
+from purse.web.forms import form_action
+from purse.web.security import check_csrf
 from purse.web.templating import page_locale
-from purse.web.views import page, redirect
+from purse.web.views import page, redirect, require_signed_in
+
+T = TypeVar("T")
 
 STATUS_LABELS = {
     "pending": "Pending",
@@ -101,10 +111,58 @@ def wallet_page(
     )
 
 
-def amount_from_form(wallet: Wallet, amount: str, currency: str) -> tuple[str, int]:
-    """The asset and minor units of an amount typed in a form."""
+def amount_from_form(
+    request: Request, wallet: Wallet, amount: str, currency: str
+) -> tuple[str, int]:
+    """The asset and minor units of an amount typed in a form, read in the page's language."""
     asset = wallet.offered(currency)
-    return asset.code, parse_amount(amount.strip().replace(",", ""), asset)
+    return asset.code, parse_typed_amount(amount, asset, page_locale(request))
+
+
+def with_step_up(
+    request: Request,
+    database: Database,
+    identity: Identity,
+    *,
+    csrf_token: str,
+    password: str,
+    second_factor: str,
+    action: str,
+    fields: dict[str, str],
+    nav: str,
+    run: Callable[[Principal], T],
+    then: Callable[[T], Response],
+    again: Callable[[PurseError], Response],
+) -> Response:
+    """A money form that may need a fresh password confirmation (a large transfer).
+
+    If the use case answers ``step_up_required``, the person is asked for their
+    password (and authenticator code) on a page that posts the same form again,
+    with the same idempotency key; once it is confirmed the use case runs.
+    """
+    check_csrf(request, csrf_token)
+    current = require_signed_in(request, database)
+
+    def ask(error: PurseError | None = None) -> Response:
+        return step_up_page(
+            request, database, identity, current, error, action=action, fields=fields, nav=nav
+        )
+
+    if password:
+        refused = confirm_step_up(
+            request, database, identity, current, password=password, second_factor=second_factor
+        )
+        if refused is not None:
+            return ask(None if isinstance(refused, SecondFactorRequired) else refused)
+        current = require_signed_in(request, database)  # confirmed just now
+    principal = Principal.of_session(
+        current, address=request.client.host if request.client else None
+    )
+    return form_action(
+        lambda: run(principal),
+        then=then,
+        again=lambda error: ask() if isinstance(error, StepUpRequired) else again(error),
+    )
 
 
 def new_key() -> str:

@@ -69,7 +69,7 @@ def convert_quote(
     form = {"amount": amount, "currency": currency, "to_currency": to_currency}
 
     def price() -> FxQuote:
-        asset, amount_minor = amount_from_form(wallet, amount, currency)
+        asset, amount_minor = amount_from_form(request, wallet, amount, currency)
         return database.run(
             lambda session: conversion.quote(
                 session,

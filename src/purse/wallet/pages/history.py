@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.db import Database
-from purse.deps import DatabaseDep
+from purse.deps import DatabaseDep, IdPath
 from purse.errors import PurseError
 from purse.identity.models import User
 from purse.identity.principal import Principal
@@ -30,7 +30,6 @@ from purse.web.views import form_principal, redirect, signed_in_principal
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
 Reference = Annotated[str, Path(max_length=32)]
-StatementId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _STATUSES = ("pending", "completed", "failed")
 _JUST = ("sent", "started", "converted")
 
@@ -249,7 +248,7 @@ def request_statement(
 
 @router.get("/statements/{statement_id}", response_class=HTMLResponse)
 def statement_progress(
-    request: Request, statement_id: StatementId, database: DatabaseDep, wallet: WalletDep
+    request: Request, statement_id: IdPath, database: DatabaseDep, wallet: WalletDep
 ) -> Response:
     """How far a statement is; the page polls this (htmx) until it can be downloaded."""
     principal = signed_in_principal(request, database)
@@ -265,6 +264,6 @@ def statement_progress(
 
 @router.get("/statements/{statement_id}/download")
 def download(
-    request: Request, statement_id: StatementId, database: DatabaseDep, wallet: WalletDep
+    request: Request, statement_id: IdPath, database: DatabaseDep, wallet: WalletDep
 ) -> Response:
     return statement_download(wallet, signed_in_principal(request, database), statement_id)

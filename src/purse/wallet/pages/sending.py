@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from purse.db import Database
-from purse.deps import DatabaseDep
+from purse.deps import DatabaseDep, IdentityDep, IdPath
 from purse.errors import NotFound, PurseError
 from purse.i18n import translate
 from purse.identity.models import User
@@ -23,16 +23,21 @@ from purse.models import utc_now
 from purse.operations.service import OperationResult
 from purse.wallet import queries, service
 from purse.wallet.api.common import WalletDep
-from purse.wallet.api.sending import payment_link, qr_svg
+from purse.wallet.api.sending import look_up, payment_link, qr_svg
 from purse.wallet.context import Wallet
-from purse.wallet.pages.common import amount_from_form, new_key, to_receipt, wallet_page
+from purse.wallet.pages.common import (
+    amount_from_form,
+    new_key,
+    to_receipt,
+    wallet_page,
+    with_step_up,
+)
 from purse.web.forms import form_action
 from purse.web.templating import page_locale
 from purse.web.views import form_principal, redirect, signed_in_principal
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
-RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ASKED = "Request sent. They will see it in purse."
 
 
@@ -66,12 +71,7 @@ def recipient_preview(
     found, error = None, None
     if to.strip():
         try:
-            found = database.run(
-                lambda session: service.find_recipient(
-                    session, wallet=wallet, principal=principal, to=to
-                ),
-                write=False,
-            )
+            found = look_up(wallet, principal, to)
         except PurseError as refused:
             error = refused
     return wallet_page(
@@ -113,14 +113,8 @@ def send_review(
     form = {"to": to, "amount": amount, "currency": currency, "note": note}
 
     def check() -> tuple[str, int, service.Recipient]:
-        asset, amount_minor = amount_from_form(wallet, amount, currency)
-        found = database.run(
-            lambda session: service.find_recipient(
-                session, wallet=wallet, principal=principal, to=to
-            ),
-            write=False,
-        )
-        return asset, amount_minor, found
+        asset, amount_minor = amount_from_form(request, wallet, amount, currency)
+        return asset, amount_minor, look_up(wallet, principal, to)
 
     return form_action(
         check,
@@ -144,6 +138,7 @@ def send_review(
 def send_confirm(
     request: Request,
     database: DatabaseDep,
+    identity: IdentityDep,
     wallet: WalletDep,
     csrf_token: Field = "",
     to: Field = "",
@@ -151,13 +146,17 @@ def send_confirm(
     currency: Field = "CNY",
     note: Field = "",
     idempotency_key: Field = "",
+    password: Field = "",
+    second_factor: Field = "",
 ) -> Response:
-    """Step two: send. The form's key makes a second click replay the first."""
-    principal = form_principal(request, database, csrf_token)
+    """Step two: send. The form's key makes a second click replay the first.
+
+    A large amount needs the password confirmed again first (then the same form runs).
+    """
     form = {"to": to, "amount": amount, "currency": currency, "note": note}
 
-    def send() -> OperationResult:
-        asset, amount_minor = amount_from_form(wallet, amount, currency)
+    def send(principal: Principal) -> OperationResult:
+        asset, amount_minor = amount_from_form(request, wallet, amount, currency)
         return database.run(
             lambda session: service.send(
                 session,
@@ -171,8 +170,17 @@ def send_confirm(
             )
         )
 
-    return form_action(
-        send,
+    return with_step_up(
+        request,
+        database,
+        identity,
+        csrf_token=csrf_token,
+        password=password,
+        second_factor=second_factor,
+        action="/send/confirm",
+        fields={**form, "idempotency_key": idempotency_key},
+        nav="send",
+        run=send,
         then=lambda result: to_receipt(result, "sent"),
         again=_send_again(request, database, wallet, form),
     )
@@ -247,7 +255,7 @@ def request_money(
     form = {"payer": payer, "amount": amount, "currency": currency, "note": note}
 
     def ask() -> object:
-        asset, amount_minor = amount_from_form(wallet, amount, currency)
+        asset, amount_minor = amount_from_form(request, wallet, amount, currency)
         return database.run(
             lambda session: service.request_money(
                 session,
@@ -272,15 +280,17 @@ def request_money(
 @router.post("/requests/{request_id}/pay", response_class=HTMLResponse)
 def pay_request(
     request: Request,
-    request_id: RequestId,
+    request_id: IdPath,
     database: DatabaseDep,
+    identity: IdentityDep,
     wallet: WalletDep,
     csrf_token: Field = "",
     idempotency_key: Field = "",
+    password: Field = "",
+    second_factor: Field = "",
 ) -> Response:
-    principal = form_principal(request, database, csrf_token)
-    return form_action(
-        lambda: database.run(
+    def pay(principal: Principal) -> OperationResult:
+        return database.run(
             lambda session: service.pay_request(
                 session,
                 wallet=wallet,
@@ -288,10 +298,27 @@ def pay_request(
                 request_id=request_id,
                 idempotency_key=idempotency_key,
             )
-        ),
+        )
+
+    return with_step_up(
+        request,
+        database,
+        identity,
+        csrf_token=csrf_token,
+        password=password,
+        second_factor=second_factor,
+        action=f"/requests/{request_id}/pay",
+        fields={"idempotency_key": idempotency_key},
+        nav="home",
+        run=pay,
         then=lambda result: to_receipt(result, "sent"),
         again=lambda error: _requests_page(
-            request, database, wallet, principal, status_code=error.status, error=error
+            request,
+            database,
+            wallet,
+            signed_in_principal(request, database),
+            status_code=error.status,
+            error=error,
         ),
     )
 
@@ -302,7 +329,7 @@ _ANSWERS = {"decline": "declined", "cancel": "cancelled"}
 @router.post("/requests/{request_id}/{answer}", response_class=HTMLResponse)
 def answer_request(
     request: Request,
-    request_id: RequestId,
+    request_id: IdPath,
     answer: Annotated[str, Path(max_length=16)],
     database: DatabaseDep,
     wallet: WalletDep,
