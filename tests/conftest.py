@@ -22,10 +22,20 @@ from purse import migrate
 from purse.assembly import Purse, assemble
 from purse.db import Database
 
+# Every test that takes a database runs on each of these. The fast lane (scripts/fast)
+# sets PURSE_TEST_DATABASES=sqlite; CI (scripts/test) runs both.
+DATABASES = [
+    name.strip()
+    for name in os.environ.get("PURSE_TEST_DATABASES", "sqlite,postgres").split(",")
+    if name.strip() in ("sqlite", "postgres")
+] or ["sqlite", "postgres"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer | None]:
     """The throwaway server of this run (None when PURSE_TEST_POSTGRES_URL names another)."""
+    if "postgres" not in DATABASES:
+        pytest.skip("PURSE_TEST_DATABASES leaves PostgreSQL out (the fast lane)")
     if os.environ.get("PURSE_TEST_POSTGRES_URL"):
         yield None
         return
@@ -86,7 +96,7 @@ def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[st
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 

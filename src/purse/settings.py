@@ -56,6 +56,7 @@ SECRET_SETTINGS = frozenset({"secret_key", "smtp_password", "encryption_keys"})
 NOT_SETTINGS = frozenset(
     {
         "PURSE_TEST_POSTGRES_URL",  # tests: use this PostgreSQL instead of a throwaway one
+        "PURSE_TEST_DATABASES",  # tests: which databases to run on (scripts/fast: sqlite)
         "PURSE_RELIABILITY_SIZE",  # tests/reliability, scripts/torture: "full" sizes
         "PURSE_MODEL_EXAMPLES",  # tests/integration/test_ledger_model.py ...
         "PURSE_MODEL_STEPS",
