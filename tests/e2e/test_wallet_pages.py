@@ -215,3 +215,41 @@ def test_every_other_wallet_page_renders(
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{wallet_server.url}/home")
     screenshot(page, f"wallet-home-desktop-{locale}")
+
+
+def test_a_large_send_asks_for_the_password_then_goes(
+    page: Page, wallet_server: LiveServer, locale: str
+) -> None:
+    """From the large-transfer amount on, a sign-in more than five minutes old is asked to
+    confirm the password on the way; the same form then sends, once."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from purse.identity.models import Session as SignInSession
+    from purse.models import utc_now
+
+    sign_in(page, wallet_server)
+    long_ago = utc_now() - timedelta(minutes=20)
+    wallet_server.database.run(
+        lambda s: s.execute(
+            update(SignInSession).values(created_at=long_ago, authenticated_at=long_ago)
+        )
+    )
+    before = balance_minor(wallet_server, "li_na")[0]
+    page.goto(f"{wallet_server.url}/send?to=li_na&amount=1,200&note=rent")
+    page.locator("button.primary").click()
+    screenshot(page, f"wallet-send-large-review-{locale}")
+    page.locator("#confirm-send").click(timeout=5000)
+    expect(page.locator("form[action='/send/confirm'] #password")).to_be_visible()
+    screenshot(page, f"wallet-send-step-up-{locale}")
+    page.locator("#password").fill("not the password")
+    page.locator("button.primary").click()
+    expect(page.locator(".error")).to_have_attribute("data-code", "invalid_credentials")
+    assert balance_minor(wallet_server, "li_na")[0] == before  # nothing sent yet
+    page.locator("#password").fill(DEMO_PASSWORD)
+    page.locator("button.primary").click()
+    expect(page).to_have_url(re.compile(r"/activity/PW[0-9A-Z]{10}\?sent=1$"))
+    expect(page.locator("#operation")).to_have_attribute("data-status", "completed")
+    screenshot(page, f"wallet-send-step-up-done-{locale}")
+    assert balance_minor(wallet_server, "li_na")[0] == before + 120_000

@@ -363,6 +363,7 @@ def step_up_page(
     action: str = "/security/step-up",
     fields: dict[str, str] | None = None,
     nav: str = "security",
+    summary: str | None = None,
 ) -> Response:
     """Ask for the password (and 2FA) again before a sensitive action.
 
@@ -386,6 +387,7 @@ def step_up_page(
         next=next,
         action=action,
         fields=fields or {},
+        summary=summary,
     )
 
 

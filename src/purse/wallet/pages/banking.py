@@ -20,6 +20,7 @@ from purse.wallet.context import Wallet
 from purse.wallet.kinds import TOP_UP, WITHDRAWAL
 from purse.wallet.pages.common import (
     amount_from_form,
+    money_summary,
     new_key,
     to_receipt,
     wallet_page,
@@ -126,6 +127,7 @@ def _start(
         fields={**form, "idempotency_key": idempotency_key},
         nav="home",
         run=start,
+        summary=money_summary(request, wallet, "Withdraw {amount}", amount, currency),
         then=lambda result: to_receipt(result, "started"),
         again=lambda error: _funding_page(
             request,

@@ -21,7 +21,7 @@ from purse.identity.context import Identity
 from purse.identity.errors import SecondFactorRequired, StepUpRequired
 from purse.identity.pages import confirm_step_up, step_up_page
 from purse.identity.principal import Principal
-from purse.money.amounts import parse_typed_amount
+from purse.money.amounts import format_amount, parse_typed_amount
 from purse.operations import kinds
 from purse.operations.queries import OperationView
 from purse.operations.service import OperationResult
@@ -133,6 +133,7 @@ def with_step_up(
     run: Callable[[Principal], T],
     then: Callable[[T], Response],
     again: Callable[[PurseError], Response],
+    summary: Callable[[], str] | None = None,
 ) -> Response:
     """A money form that may need a fresh password confirmation (a large transfer).
 
@@ -145,7 +146,15 @@ def with_step_up(
 
     def ask(error: PurseError | None = None) -> Response:
         return step_up_page(
-            request, database, identity, current, error, action=action, fields=fields, nav=nav
+            request,
+            database,
+            identity,
+            current,
+            error,
+            action=action,
+            fields=fields,
+            nav=nav,
+            summary=summary() if summary else None,
         )
 
     if password:
@@ -163,6 +172,20 @@ def with_step_up(
         then=then,
         again=lambda error: ask() if isinstance(error, StepUpRequired) else again(error),
     )
+
+
+def money_summary(
+    request: Request, wallet: Wallet, template: str, amount: str, currency: str, **values: str
+) -> Callable[[], str]:
+    """What a money form is about to do, for the page that confirms it ("Send ¥1,200.00 to ...")."""
+
+    def summary() -> str:
+        locale = page_locale(request)
+        asset = wallet.offered(currency)
+        shown = format_amount(parse_typed_amount(amount, asset, locale), asset, locale)
+        return translate(template, locale).format(amount=shown, **values)
+
+    return summary
 
 
 def new_key() -> str:

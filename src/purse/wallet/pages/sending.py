@@ -27,6 +27,7 @@ from purse.wallet.api.sending import look_up, payment_link, qr_svg
 from purse.wallet.context import Wallet
 from purse.wallet.pages.common import (
     amount_from_form,
+    money_summary,
     new_key,
     to_receipt,
     wallet_page,
@@ -183,6 +184,7 @@ def send_confirm(
         run=send,
         then=lambda result: to_receipt(result, "sent"),
         again=_send_again(request, database, wallet, form),
+        summary=money_summary(request, wallet, "Send {amount} to {to}", amount, currency, to=to),
     )
 
 
