@@ -30,7 +30,6 @@ PUBLIC_API = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/openapi.json"),
     ("GET", "/redoc"),
     ("GET", "/static/{path:path}"),
