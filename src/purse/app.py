@@ -32,6 +32,7 @@ from purse.problems import install_problem_handlers, problem_response, problem_r
 from purse.settings import Settings
 from purse.wallet.api import IDEMPOTENCY_HEADER
 from purse.web import docs
+from purse.web.openapi import operation_id
 from purse.web.security import SecurityHeadersMiddleware
 from purse.web.text import ControlCharacterGuard
 from purse.web.views import SignInNeeded, sign_in_redirect
@@ -142,6 +143,7 @@ def create_app(
         responses=problem_responses(),
         docs_url=None,  # served by purse.web.docs from vendored files, under purse's CSP
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.purse = purse
@@ -190,12 +192,12 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
 
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    def check_health() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
-    def readyz() -> Any:
+    def check_readiness() -> Any:
         """The database answers and its schema is at the current migration."""
         checks: dict[str, str] = {}
         try:
@@ -213,7 +215,7 @@ def create_app(
         )
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    def metrics() -> Response:
+    def get_metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -36,7 +36,7 @@ PrincipalDep = WalletPrincipalDep
 
 
 @router.get("/funding-sources", response_model=list[s.FundingSourceRead])
-def funding_sources(funding: FundingDep, principal: PrincipalDep) -> list[s.FundingSourceRead]:
+def list_funding_sources(funding: FundingDep, principal: PrincipalDep) -> list[s.FundingSourceRead]:
     """The user's linked cards and bank accounts (brand and last 4 digits only)."""
     found = funding.database.run(
         lambda session: queries.funding_sources(session, user_id=principal.wallet_user_id),
@@ -99,7 +99,7 @@ def remove_funding_source(
 
 
 @callbacks.post("/providers/{provider_name}/events", response_model=s.ProviderEventRead)
-async def provider_event(
+async def receive_provider_event(
     provider_name: Annotated[str, Path(max_length=32)],
     request: Request,
     funding: FundingDep,

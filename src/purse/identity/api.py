@@ -52,7 +52,7 @@ def sign_up(
 
 
 @router.post("/auth/verify", response_model=schemas.StatusRead)
-def verify(
+def verify_contact(
     body: schemas.VerifyCreate, database: DatabaseDep, identity: IdentityDep, actor: ActorDep
 ) -> schemas.StatusRead:
     """Confirm a phone number or email address with the code sent to it."""
@@ -71,7 +71,7 @@ def verify(
 
 
 @router.post("/auth/codes", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.StatusRead)
-def request_code(
+def request_verification_code(
     body: schemas.CodeRequest, database: DatabaseDep, identity: IdentityDep
 ) -> schemas.StatusRead:
     """Send a new verification code (at most one a minute); the same answer for every contact."""
@@ -130,7 +130,7 @@ def confirm_password_reset(
 
 
 @router.post("/auth/token", status_code=status.HTTP_201_CREATED, response_model=schemas.TokenRead)
-def create_token(
+def sign_in(
     body: schemas.TokenCreate,
     database: DatabaseDep,
     identity: IdentityDep,
@@ -182,7 +182,7 @@ def refresh_token(
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(current: CurrentDep, database: DatabaseDep, actor: ActorDep) -> Response:
+def sign_out(current: CurrentDep, database: DatabaseDep, actor: ActorDep) -> Response:
     """End the session of this access token."""
     database.run(
         lambda session: sessions.end_session(
@@ -196,7 +196,7 @@ def logout(current: CurrentDep, database: DatabaseDep, actor: ActorDep) -> Respo
 
 
 @router.get("/me", response_model=schemas.MeRead)
-def me(current: CurrentDep, database: DatabaseDep, identity: IdentityDep) -> schemas.MeRead:
+def get_me(current: CurrentDep, database: DatabaseDep, identity: IdentityDep) -> schemas.MeRead:
     """The signed-in user, with phone and email masked."""
     found = database.run(
         lambda session: identity_users.profile(session, identity=identity, user_id=current.user_id),
@@ -206,7 +206,7 @@ def me(current: CurrentDep, database: DatabaseDep, identity: IdentityDep) -> sch
 
 
 @router.get("/me/sessions", response_model=list[schemas.SessionRead])
-def my_sessions(current: CurrentDep, database: DatabaseDep) -> list[schemas.SessionRead]:
+def list_my_sessions(current: CurrentDep, database: DatabaseDep) -> list[schemas.SessionRead]:
     """Where the user is signed in, most recently used first."""
     rows = database.run(
         lambda session: sessions.list_sessions(
@@ -346,7 +346,7 @@ def regenerate_recovery_codes(
 
 
 @router.put("/admin/users/{user_id}/role", response_model=schemas.StatusRead, tags=["admin"])
-def change_role(
+def change_user_role(
     user_id: IdPath,
     body: schemas.RoleChange,
     current: Annotated[Authenticated, Depends(require("users:manage"))],

@@ -25,7 +25,7 @@ router = APIRouter(prefix=PREFIX, tags=["wallet"])
 
 
 @router.post("/top-ups", status_code=status.HTTP_202_ACCEPTED, response_model=OperationRead)
-def top_up(
+def create_top_up(
     request: Request,
     response: Response,
     body: s.FundingCreate,
@@ -51,7 +51,7 @@ def top_up(
 
 
 @router.post("/withdrawals", status_code=status.HTTP_202_ACCEPTED, response_model=OperationRead)
-def withdraw(
+def create_withdrawal(
     request: Request,
     response: Response,
     body: s.FundingCreate,

@@ -14,7 +14,7 @@ router = APIRouter(prefix=PREFIX, tags=["wallet"])
 
 
 @router.get("/fx-rates", response_model=list[s.FxRateRead])
-def fx_rates(wallet: WalletDep, principal: PrincipalDep) -> list[s.FxRateRead]:
+def list_fx_rates(wallet: WalletDep, principal: PrincipalDep) -> list[s.FxRateRead]:
     """The operator's mid rates; quotes add the spread."""
     rows = wallet.database.run(conversion.rates, write=False)
     return [
@@ -51,7 +51,7 @@ def create_quote(body: s.QuoteCreate, wallet: WalletDep, principal: PrincipalDep
 
 
 @router.post("/conversions", status_code=status.HTTP_201_CREATED, response_model=OperationRead)
-def convert(
+def create_conversion(
     request: Request,
     response: Response,
     body: s.ConversionCreate,

@@ -26,7 +26,7 @@ router = APIRouter(prefix=PREFIX, tags=["wallet"])
 
 
 @router.get("/balances", response_model=list[s.BalanceRead])
-def balances(wallet: WalletDep, principal: PrincipalDep) -> list[s.BalanceRead]:
+def list_balances(wallet: WalletDep, principal: PrincipalDep) -> list[s.BalanceRead]:
     """One balance per currency the user holds."""
     found = wallet.database.run(
         lambda session: queries.balances(session, wallet=wallet, user_id=principal.wallet_user_id),
@@ -45,7 +45,7 @@ def balances(wallet: WalletDep, principal: PrincipalDep) -> list[s.BalanceRead]:
 
 
 @router.get("/activity", response_model=s.ActivityRead)
-def activity(
+def list_activity(
     request: Request,
     wallet: WalletDep,
     principal: PrincipalDep,
@@ -90,7 +90,7 @@ def activity(
 
 
 @router.get("/operations/{reference}", response_model=OperationRead)
-def operation(
+def get_operation(
     request: Request,
     reference: Annotated[str, Path(max_length=32)],
     wallet: WalletDep,
@@ -105,7 +105,7 @@ def operation(
 
 
 @router.get("/spending", response_model=s.SpendingRead)
-def spending(
+def get_spending(
     wallet: WalletDep,
     principal: PrincipalDep,
     currency: Annotated[str, Query(min_length=2, max_length=12)] = "CNY",
@@ -196,7 +196,9 @@ def get_statement(
 
 
 @router.get("/statements/{statement_id}/file", response_class=Response)
-def statement_file(statement_id: IdPath, wallet: WalletDep, principal: PrincipalDep) -> Response:
+def get_statement_file(
+    statement_id: IdPath, wallet: WalletDep, principal: PrincipalDep
+) -> Response:
     """The statement as CSV or PDF (409 `statement_not_ready` while it is being prepared)."""
     return statement_download(wallet, principal, statement_id)
 
@@ -221,7 +223,7 @@ def statement_download(wallet: Wallet, principal: Principal, statement_id: int) 
 
 
 @router.get("/failure-reasons", response_model=list[s.FailureReasonRead])
-def failure_reasons(request: Request) -> list[s.FailureReasonRead]:
+def list_failure_reasons(request: Request) -> list[s.FailureReasonRead]:
     """Every reason a wallet operation can fail, with its message and next step."""
     locale = request_locale(request)
     return [

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/admin", tags=["operators"])
 
 
 @router.get("/balances", response_model=s.AllBalancesRead)
-def all_balances(
+def list_all_balances(
     wallet: WalletDep,
     _admin: Annotated[Authenticated, Depends(require("ledger:read"))],
     currency: Annotated[str, Query(min_length=2, max_length=12)] = "CNY",

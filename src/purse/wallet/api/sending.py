@@ -29,7 +29,7 @@ router = APIRouter(prefix=PREFIX, tags=["wallet"])
 
 
 @router.get("/recipients", response_model=s.RecipientRead)
-def recipient(
+def find_recipient(
     wallet: WalletDep,
     principal: PrincipalDep,
     to: Annotated[str, Query(max_length=320, description="Phone, email or handle")],
@@ -54,7 +54,7 @@ def look_up(wallet: Wallet, principal: Principal, to: str) -> service.Recipient:
 
 
 @router.post("/transfers", status_code=status.HTTP_201_CREATED, response_model=OperationRead)
-def send(
+def create_transfer(
     request: Request,
     response: Response,
     body: s.TransferCreate,
@@ -97,7 +97,7 @@ def _request_read(view: queries.RequestView, wallet: Wallet) -> s.MoneyRequestRe
 
 
 @router.get("/requests", response_model=list[s.MoneyRequestRead])
-def money_requests(wallet: WalletDep, principal: PrincipalDep) -> list[s.MoneyRequestRead]:
+def list_money_requests(wallet: WalletDep, principal: PrincipalDep) -> list[s.MoneyRequestRead]:
     """Money the user asked for and was asked for, newest first."""
     found = wallet.database.run(
         lambda session: queries.money_requests(
@@ -119,7 +119,7 @@ def _one_request(wallet: Wallet, user_id: int, request_id: int) -> s.MoneyReques
 
 
 @router.post("/requests", status_code=status.HTTP_201_CREATED, response_model=s.MoneyRequestRead)
-def request_money(
+def create_money_request(
     body: s.MoneyRequestCreate, wallet: WalletDep, principal: PrincipalDep
 ) -> s.MoneyRequestRead:
     """Ask another user for an amount; they are told and can pay or decline."""
@@ -141,7 +141,7 @@ def request_money(
 @router.post(
     "/requests/{request_id}/pay", status_code=status.HTTP_201_CREATED, response_model=OperationRead
 )
-def pay_request(
+def pay_money_request(
     request: Request,
     response: Response,
     request_id: IdPath,
@@ -162,7 +162,7 @@ def pay_request(
 
 
 @router.post("/requests/{request_id}/decline", response_model=s.MoneyRequestRead)
-def decline_request(
+def decline_money_request(
     request_id: IdPath, wallet: WalletDep, principal: PrincipalDep
 ) -> s.MoneyRequestRead:
     """Decline a request made of the user."""
@@ -175,7 +175,7 @@ def decline_request(
 
 
 @router.post("/requests/{request_id}/cancel", response_model=s.MoneyRequestRead)
-def cancel_request(
+def cancel_money_request(
     request_id: IdPath, wallet: WalletDep, principal: PrincipalDep
 ) -> s.MoneyRequestRead:
     """Withdraw a request the user made."""
@@ -203,7 +203,7 @@ def _handle(wallet: Wallet, user_id: int) -> str:
 
 
 @router.get("/receive", response_model=s.ReceiveRead)
-def receive(request: Request, wallet: WalletDep, principal: PrincipalDep) -> s.ReceiveRead:
+def get_payment_link(request: Request, wallet: WalletDep, principal: PrincipalDep) -> s.ReceiveRead:
     """The user's payment link and QR code: they open the send page with this wallet filled in."""
     handle = _handle(wallet, principal.wallet_user_id)
     return s.ReceiveRead(
@@ -212,7 +212,7 @@ def receive(request: Request, wallet: WalletDep, principal: PrincipalDep) -> s.R
 
 
 @router.get("/receive/qr.svg", response_class=Response)
-def receive_qr(request: Request, wallet: WalletDep, principal: PrincipalDep) -> Response:
+def get_payment_link_qr(request: Request, wallet: WalletDep, principal: PrincipalDep) -> Response:
     """The QR code of the user's payment link."""
     handle = _handle(wallet, principal.wallet_user_id)
     return Response(qr_svg(payment_link(request, handle)), media_type="image/svg+xml")
