@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 
 from factories import make_settings
 from purse.app import create_app
+from purse.operations import kinds
 
 # operationId: "METHOD path". A change here changes every generated client.
 OPERATION_IDS = {
@@ -131,3 +132,69 @@ def test_every_operation_is_tagged_and_documented(spec: dict[str, Any]) -> None:
     for method, path, operation in operations(spec):
         assert operation.get("tags"), (method, path)
         assert operation.get("description"), (method, path)
+
+
+def enums_inline(node: Any, where: str, found: list[str]) -> None:
+    """Every inline ``enum`` (and ``const``) under ``node``."""
+    if isinstance(node, dict):
+        for key in ("enum", "const"):
+            if key in node:
+                found.append(where)
+        for key, value in node.items():
+            enums_inline(value, f"{where}/{key}", found)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            enums_inline(value, f"{where}/{index}", found)
+
+
+def test_closed_sets_are_named_enums(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    named = {name for name, schema in schemas.items() if "enum" in schema}
+    assert {
+        "OperationStatus",
+        "Direction",
+        "MoneyRequestDirection",
+        "MoneyRequestStatus",
+        "StatementFormat",
+        "StatementStatus",
+        "FundingSourceKind",
+        "ProviderEventStatus",
+        "ContactChannel",
+        "Locale",
+        "Role",
+        "TokenType",
+        "SignUpStatus",
+    } <= named
+    for name in named:
+        assert schemas[name]["type"] == "string", name
+    inline: list[str] = []
+    enums_inline(spec["paths"], "#/paths", inline)
+    for name, schema in schemas.items():
+        if name not in named:
+            enums_inline(schema, f"#/components/schemas/{name}", inline)
+    # The one constant allowed inline: each variant's tag in a discriminated union.
+    assert sorted(inline) == [
+        "#/components/schemas/BankAccountCreate/properties/kind",
+        "#/components/schemas/CardCreate/properties/kind",
+    ]
+    body = by_id(spec)["addFundingSource"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["discriminator"]["mapping"] == {
+        "card": "#/components/schemas/CardCreate",
+        "bank_account": "#/components/schemas/BankAccountCreate",
+    }
+    activity = {p["name"]: p["schema"] for p in by_id(spec)["listActivity"]["parameters"]}
+    assert {"$ref": "#/components/schemas/OperationStatus"} in activity["status"]["anyOf"]
+    assert {"$ref": "#/components/schemas/Direction"} in activity["direction"]["anyOf"]
+
+
+def test_an_operation_kind_is_an_open_string_naming_the_registered_kinds(
+    spec: dict[str, Any],
+) -> None:
+    """Kinds are registered by domains as purse grows; a generated enum would refuse the
+    next one, so the document says string, with today's kinds as examples."""
+    kind = spec["components"]["schemas"]["OperationRead"]["properties"]["kind"]
+    registered = [registered_kind.name for registered_kind in kinds.registered()]
+    assert {"send", "top_up", "withdrawal", "convert"} <= set(registered)
+    assert kind["type"] == "string" and "enum" not in kind
+    assert kind["examples"] == registered
+    assert ", ".join(registered) in kind["description"]

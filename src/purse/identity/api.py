@@ -48,7 +48,10 @@ def sign_up(
             email=body.email,
         )
     )
-    return schemas.SignUpRead(status="verification_sent", channels=list(result.channels))
+    return schemas.SignUpRead(
+        status=schemas.SignUpStatus.verification_sent,
+        channels=[schemas.ContactChannel(channel) for channel in result.channels],
+    )
 
 
 @router.post("/auth/verify", response_model=schemas.StatusRead)

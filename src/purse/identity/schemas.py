@@ -1,11 +1,51 @@
-"""Request and response bodies of the identity API."""
+"""Request and response bodies of the identity API.
+
+A closed set of values is a ``StrEnum``, so the OpenAPI document names it once
+(``ContactChannel``) and a generated client gets one type for it, not an inline
+list of strings per field.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from purse.i18n import SUPPORTED_LOCALES
+from purse.identity.models import ROLES
+
+
+class Locale(StrEnum):
+    en = "en"
+    zh_cn = "zh-CN"
+
+
+class ContactChannel(StrEnum):
+    """Where a code is sent: a text message to the phone, or an email."""
+
+    sms = "sms"
+    email = "email"
+
+
+class Role(StrEnum):
+    user = "user"
+    merchant_member = "merchant_member"
+    agent = "agent"
+    senior_agent = "senior_agent"
+    admin = "admin"
+
+
+class SignUpStatus(StrEnum):
+    verification_sent = "verification_sent"
+
+
+class TokenType(StrEnum):
+    bearer = "bearer"
+
+
+assert {locale.value for locale in Locale} == set(SUPPORTED_LOCALES)
+assert {role.value for role in Role} == set(ROLES)
 
 
 class _Strict(BaseModel):
@@ -16,27 +56,27 @@ class SignUpCreate(_Strict):
     handle: str = Field(max_length=64, examples=["wang_wei"])
     display_name: str = Field(max_length=200, examples=["Wang Wei"])
     password: str = Field(max_length=4096)
-    locale: Literal["en", "zh-CN"] = "zh-CN"
+    locale: Locale = Locale.zh_cn
     phone: str | None = Field(default=None, max_length=32, examples=["+8613800138000"])
     email: str | None = Field(default=None, max_length=320, examples=["wang.wei@example.com"])
 
 
 class SignUpRead(BaseModel):
-    status: Literal["verification_sent"]
-    channels: list[str]
+    status: SignUpStatus
+    channels: list[ContactChannel] = Field(description="Where verification codes were sent")
 
 
 class VerifyCreate(_Strict):
     identifier: str = Field(
         max_length=320, description="The phone number or email the code was sent to"
     )
-    channel: Literal["sms", "email"]
+    channel: ContactChannel
     code: str = Field(min_length=1, max_length=12)
 
 
 class CodeRequest(_Strict):
     identifier: str = Field(max_length=320)
-    channel: Literal["sms", "email"]
+    channel: ContactChannel
 
 
 class StatusRead(BaseModel):
@@ -56,7 +96,7 @@ class RefreshCreate(_Strict):
 
 
 class TokenRead(BaseModel):
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    token_type: TokenType = TokenType.bearer
     access_token: str
     expires_at: datetime
     refresh_token: str
@@ -92,12 +132,12 @@ class EndedRead(BaseModel):
 
 class PasswordResetRequest(_Strict):
     identifier: str = Field(max_length=320, description="A verified phone number or email")
-    channel: Literal["sms", "email"]
+    channel: ContactChannel
 
 
 class PasswordResetConfirm(_Strict):
     identifier: str = Field(max_length=320)
-    channel: Literal["sms", "email"]
+    channel: ContactChannel
     code: str = Field(min_length=1, max_length=12)
     new_password: str = Field(max_length=4096)
     second_factor: str | None = Field(default=None, max_length=32)
@@ -123,7 +163,7 @@ class RecoveryCodesRead(BaseModel):
 
 
 class RoleChange(_Strict):
-    role: Literal["user", "merchant_member", "agent", "senior_agent", "admin"]
+    role: Role
 
 
 class PasswordChange(_Strict):
@@ -131,10 +171,10 @@ class PasswordChange(_Strict):
 
 
 class ContactChange(_Strict):
-    channel: Literal["sms", "email"]
+    channel: ContactChannel
     value: str = Field(max_length=320, examples=["+8613900139000", "new@example.com"])
 
 
 class ContactConfirm(_Strict):
-    channel: Literal["sms", "email"]
+    channel: ContactChannel
     code: str = Field(min_length=1, max_length=12)

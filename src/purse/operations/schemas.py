@@ -3,12 +3,20 @@
 Amounts travel as ``{"value": "12.34", "currency": "CNY"}``: a decimal string at
 the asset's scale, never a float. Request bodies refuse unknown fields, so
 nobody can slip in a balance, an owner or a status.
+
+An operation's ``status`` and ``direction`` are closed sets, named enums in the
+OpenAPI document. Its ``kind`` is not: domains register kinds as purse grows
+(:mod:`purse.operations.kinds`), and a generated client turns an enum into a
+type that refuses values it was not generated with, so every new kind would
+break every client already out there. ``kind`` stays a string, and its schema
+lists the kinds registered when the document is made, as examples.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +24,28 @@ from purse.errors import PurseError
 from purse.funding.schemas import FundingSourceRead
 from purse.money.amounts import to_string
 from purse.money.assets import AssetRegistry
+from purse.operations import kinds
+from purse.operations.kinds import Direction
 from purse.operations.queries import OperationView
+
+
+class OperationStatus(StrEnum):
+    pending = "pending"
+    completed = "completed"
+    failed = "failed"
+
+
+OPERATION_KIND_DESCRIPTION = (
+    "What it is: a kind registered by a domain. Open-ended: new kinds come with new "
+    "features, so a client must accept any string"
+)
+
+
+def describe_registered_kinds(schema: dict[str, Any]) -> None:
+    """Name the kinds registered now in a ``kind`` schema (read when the document is made)."""
+    names = [kind.name for kind in kinds.registered()]
+    schema["examples"] = names
+    schema["description"] = f"{OPERATION_KIND_DESCRIPTION} (now: {', '.join(names)})."
 
 
 class Strict(BaseModel):
@@ -75,11 +104,10 @@ class InitiatorRead(BaseModel):
 class OperationRead(BaseModel):
     reference: str = Field(description="Quote it to support", examples=["PW7K3D9QXM2A"])
     kind: str = Field(
-        description="What it is: a kind registered by a domain (send, top_up, ...)",
-        examples=["send"],
+        description=OPERATION_KIND_DESCRIPTION, json_schema_extra=describe_registered_kinds
     )
-    status: Literal["pending", "completed", "failed"]
-    direction: Literal["in", "out", "exchange"]
+    status: OperationStatus
+    direction: Direction
     amount: Money
     fee: Money | None = Field(description="For a conversion, the spread kept, in the target")
     converted: Money | None = Field(description="What a conversion gave")

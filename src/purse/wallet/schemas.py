@@ -1,16 +1,44 @@
 """Request and response bodies of the wallet API.
 
-Amounts and operations are described in :mod:`purse.operations.schemas`.
+Amounts and operations are described in :mod:`purse.operations.schemas`. Closed
+sets of values are ``StrEnum`` classes: the OpenAPI document names each once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from purse.operations.schemas import AmountIn, Money, OperationRead, PartyRead, Strict
+
+
+class MoneyRequestDirection(StrEnum):
+    """`incoming`: someone asked the user for money; `outgoing`: the user asked someone."""
+
+    incoming = "incoming"
+    outgoing = "outgoing"
+
+
+class MoneyRequestStatus(StrEnum):
+    open = "open"
+    paid = "paid"
+    declined = "declined"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class StatementFormat(StrEnum):
+    csv = "csv"
+    pdf = "pdf"
+
+
+class StatementStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    ready = "ready"
+    failed = "failed"
 
 
 class BalanceRead(BaseModel):
@@ -70,11 +98,11 @@ class MoneyRequestCreate(Strict):
 
 class MoneyRequestRead(BaseModel):
     id: int
-    direction: Literal["incoming", "outgoing"]
+    direction: MoneyRequestDirection
     other: PartyRead
     amount: Money
     note: str | None
-    status: Literal["open", "paid", "declined", "cancelled", "expired"]
+    status: MoneyRequestStatus
     expires_at: datetime
     created_at: datetime
     operation_reference: str | None
@@ -119,15 +147,15 @@ class SpendingRead(BaseModel):
 
 class StatementCreate(Strict):
     month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2026-11"])
-    format: Literal["csv", "pdf"] = "pdf"
+    format: StatementFormat = StatementFormat.pdf
 
 
 class StatementRead(BaseModel):
     id: int
     month: str
-    format: Literal["csv", "pdf"]
+    format: StatementFormat
     locale: str
-    status: Literal["queued", "running", "ready", "failed"]
+    status: StatementStatus
     lines_done: int
     lines_total: int
     created_at: datetime

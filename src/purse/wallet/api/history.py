@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
@@ -12,8 +12,9 @@ from purse.deps import IdPath
 from purse.i18n import translate
 from purse.identity.principal import Principal
 from purse.models import utc_now
+from purse.operations.kinds import Direction
 from purse.operations.queries import operation_for
-from purse.operations.schemas import Money, OperationRead, PartyRead
+from purse.operations.schemas import Money, OperationRead, OperationStatus, PartyRead
 from purse.problems import request_locale
 from purse.wallet import queries, statements
 from purse.wallet import schemas as s
@@ -52,9 +53,12 @@ def list_activity(
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     currency: Annotated[str | None, Query(max_length=12)] = None,
-    direction: Literal["in", "out", "exchange"] | None = None,
-    kind: Annotated[str | None, Query(max_length=16, description="An operation kind")] = None,
-    status: Literal["pending", "completed", "failed"] | None = None,
+    direction: Direction | None = None,
+    kind: Annotated[
+        str | None,
+        Query(max_length=16, description="An operation kind, as an operation's `kind` says"),
+    ] = None,
+    status: OperationStatus | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
     counterparty: Annotated[str | None, Query(max_length=64, description="A handle")] = None,
