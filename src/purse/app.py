@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -32,7 +34,7 @@ from purse.problems import install_problem_handlers, problem_response, problem_r
 from purse.settings import Settings
 from purse.wallet.api import IDEMPOTENCY_HEADER
 from purse.web import docs
-from purse.web.openapi import operation_id
+from purse.web import openapi as openapi_contract
 from purse.web.security import SecurityHeadersMiddleware
 from purse.web.text import ControlCharacterGuard
 from purse.web.views import SignInNeeded, sign_in_redirect
@@ -108,6 +110,23 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+class HealthRead(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(StrEnum):
+    ready = "ready"
+    not_ready = "not_ready"
+
+
+class ReadinessRead(BaseModel):
+    status: Readiness
+    checks: dict[str, str] = Field(
+        description="Each thing readiness needs: `ok`, `pending` (migrations) or `unreachable`",
+        examples=[{"database": "ok", "migrations": "ok"}],
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -143,7 +162,12 @@ def create_app(
         responses=problem_responses(),
         docs_url=None,  # served by purse.web.docs from vendored files, under purse's CSP
         redoc_url=None,
-        generate_unique_id_function=operation_id,
+        generate_unique_id_function=openapi_contract.operation_id,
+        # Relative: the API is where this document is served from, whatever the host a
+        # deployment gives it (behind a proxy that sets root_path, FastAPI puts that first).
+        # A generated client takes the base URL when it is made, e.g. openapi-python-client's
+        # Client(base_url="https://wallet.example"); the paths carry /v1 themselves.
+        servers=[{"url": "/", "description": "The purse server this document is served by"}],
     )
     app.state.settings = settings
     app.state.purse = purse
@@ -167,23 +191,13 @@ def create_app(
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """The schema, with ``Idempotency-Key`` marked required where the server requires it.
-
-        The header is declared optional so that a missing one gets purse's own 400
-        (``idempotency_key_missing``) rather than a generic validation error; the API
-        fuzz found the schema then told clients they could leave it out.
-        """
+        """FastAPI's schema, completed into a contract clients are generated from."""
         if app.openapi_schema is None:
-            schema = generate_openapi()
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    for parameter in operation.get("parameters", []):
-                        if (
-                            parameter.get("in") == "header"
-                            and parameter["name"] == IDEMPOTENCY_HEADER
-                        ):
-                            parameter["required"] = True
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_contract.complete(
+                generate_openapi(),
+                idempotency_header=IDEMPOTENCY_HEADER,
+                idempotency_key_length_max=settings.idempotency_key_length_max,
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -191,12 +205,19 @@ def create_app(
     app.mount("/static", StaticFiles(packages=[("purse.web", "static")]), name="static")
     app.add_middleware(SecurityHeadersMiddleware)
 
-    @app.get("/healthz", tags=["operations"])
-    def check_health() -> dict[str, str]:
+    @app.get("/healthz", tags=["operations"], response_model=HealthRead)
+    def check_health() -> HealthRead:
         """The process is up."""
-        return {"status": "ok"}
+        return HealthRead(status="ok")
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={
+            200: {"model": ReadinessRead, "description": "Ready"},
+            503: {"model": ReadinessRead, "description": "Not ready: see `checks`"},
+        },
+    )
     def check_readiness() -> Any:
         """The database answers and its schema is at the current migration."""
         checks: dict[str, str] = {}
@@ -210,11 +231,23 @@ def create_app(
             checks["database"] = "unreachable"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
+            ReadinessRead(
+                status=Readiness.ready if ready else Readiness.not_ready, checks=checks
+            ).model_dump(mode="json"),
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     def get_metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -16,8 +16,13 @@ from purse.identity.permissions import allows
 from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated, authenticate
 from purse.models import utc_now
+from purse.web.openapi import BEARER_AUTH
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER_AUTH,
+    description="An access token from POST /v1/auth/token (`signIn`); renew it with `refreshToken`",
+)
 
 
 def get_database(request: Request) -> Database:

@@ -1,7 +1,9 @@
 """The OpenAPI document as a contract: valid, and good enough to generate a client from.
 
 Every operation id is listed here, so that renaming one (which renames a method in
-every generated client) is a decision made in review, not a side effect.
+every generated client) is a decision made in review, not a side effect. The same
+goes for which operations are public. The client generated from this document is
+exercised against a live server in test_generated_client.py.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from factories import make_settings
 from purse.app import create_app
 from purse.operations import kinds
+from purse.operations.rules import check_idempotency_key
+from purse.web.openapi import IDEMPOTENCY_KEY_PATTERN
 
 # operationId: "METHOD path". A change here changes every generated client.
 OPERATION_IDS = {
@@ -72,6 +78,30 @@ OPERATION_IDS = {
     "checkHealth": "GET /healthz",
     "checkReadiness": "GET /readyz",
     "getMetrics": "GET /metrics",
+}
+
+# Callable without a bearer token. Everything else needs one.
+PUBLIC = {
+    "signUp",
+    "verifyContact",
+    "requestVerificationCode",
+    "requestPasswordReset",
+    "confirmPasswordReset",
+    "signIn",
+    "refreshToken",
+    "listFailureReasons",
+    "receiveProviderEvent",  # signed by the provider instead (see its description)
+    "checkHealth",
+    "checkReadiness",
+    "getMetrics",
+}
+
+MOVES_MONEY = {
+    "createTransfer",
+    "payMoneyRequest",
+    "createTopUp",
+    "createWithdrawal",
+    "createConversion",
 }
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -134,6 +164,43 @@ def test_every_operation_is_tagged_and_documented(spec: dict[str, Any]) -> None:
         assert operation.get("description"), (method, path)
 
 
+def test_security_is_said_on_every_operation(spec: dict[str, Any]) -> None:
+    assert spec["components"]["securitySchemes"] == {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An access token from POST /v1/auth/token (`signIn`); "
+            "renew it with `refreshToken`",
+        }
+    }
+    assert spec["security"] == [{"bearerAuth": []}]
+    public = set()
+    for operation_id, operation in by_id(spec).items():
+        assert "security" in operation, operation_id
+        if operation["security"] == []:
+            public.add(operation_id)
+        else:
+            assert operation["security"] == [{"bearerAuth": []}], operation_id
+    assert public == PUBLIC
+    callback = by_id(spec)["receiveProviderEvent"]["description"]
+    assert "simulator-signature" in callback and "HMAC-SHA256" in callback
+
+
+def test_the_security_the_document_states_is_what_the_server_does(
+    spec: dict[str, Any], client: TestClient
+) -> None:
+    """Without a token, every protected operation answers 401 (before reading the
+    request: who, before what) and no public one does."""
+    for method, path, operation in operations(spec):
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        response = client.request(method.upper(), concrete)
+        if operation["security"]:
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.headers["www-authenticate"] == "Bearer"
+        else:
+            assert response.status_code != 401, (method, path)
+
+
 def enums_inline(node: Any, where: str, found: list[str]) -> None:
     """Every inline ``enum`` (and ``const``) under ``node``."""
     if isinstance(node, dict):
@@ -164,6 +231,7 @@ def test_closed_sets_are_named_enums(spec: dict[str, Any]) -> None:
         "Role",
         "TokenType",
         "SignUpStatus",
+        "Readiness",
     } <= named
     for name in named:
         assert schemas[name]["type"] == "string", name
@@ -198,3 +266,54 @@ def test_an_operation_kind_is_an_open_string_naming_the_registered_kinds(
     assert kind["type"] == "string" and "enum" not in kind
     assert kind["examples"] == registered
     assert ", ".join(registered) in kind["description"]
+
+
+def test_the_idempotency_key_is_a_required_string(spec: dict[str, Any]) -> None:
+    with_key = {}
+    for operation_id, operation in by_id(spec).items():
+        for parameter in operation.get("parameters", []):
+            if parameter["name"].lower() == "idempotency-key":
+                with_key[operation_id] = parameter
+    assert set(with_key) == MOVES_MONEY
+    for parameter in with_key.values():
+        assert parameter["in"] == "header" and parameter["required"] is True
+        assert parameter["schema"] == {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,  # settings.idempotency_key_length_max
+            "pattern": IDEMPOTENCY_KEY_PATTERN,
+        }
+
+
+def test_the_idempotency_key_length_is_the_configured_one(sqlite_url: str) -> None:
+    app = create_app(make_settings(sqlite_url, idempotency_key_length_max=64))
+    transfer = app.openapi()["paths"]["/v1/wallet/transfers"]["post"]
+    [key] = [p for p in transfer["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["schema"]["maxLength"] == 64
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(IDEMPOTENCY_KEY_PATTERN, fullmatch=True).filter(lambda k: len(k) <= 255))
+def test_every_key_the_document_allows_the_server_takes(key: str) -> None:
+    assert check_idempotency_key(key, length_max=255) == key
+
+
+def test_the_idempotency_key_pattern_refuses_what_http_would_change() -> None:
+    pattern = re.compile(IDEMPOTENCY_KEY_PATTERN)
+    for good in ("a", "5b0f7d0e-4c5e", "a b", "~!#"):
+        assert pattern.fullmatch(good), good
+    for bad in ("", " a", "a ", "a\tb", "ключ", "a\x7f"):
+        assert not pattern.fullmatch(bad), bad
+
+
+def test_servers_name_where_the_api_is(sqlite_url: str) -> None:
+    """Relative, so the document is right on any host; behind a proxy that mounts purse
+    under a prefix (ASGI root_path), the prefix comes first."""
+    app = create_app(make_settings(sqlite_url))
+    with TestClient(app) as plain:
+        servers = plain.get("/openapi.json").json()["servers"]
+    assert [server["url"] for server in servers] == ["/"]
+    behind_proxy = create_app(make_settings(sqlite_url))
+    with TestClient(behind_proxy, root_path="/purse") as prefixed:
+        servers = prefixed.get("/openapi.json").json()["servers"]
+    assert [server["url"] for server in servers] == ["/purse", "/"]

@@ -104,7 +104,15 @@ async def receive_provider_event(
     request: Request,
     funding: FundingDep,
 ) -> s.ProviderEventRead:
-    """Where a funding provider reports outcomes; signed by the provider, applied once."""
+    """Where a funding provider reports outcomes; each event is applied once.
+
+    Called by a provider, not by a wallet user, so no bearer token: every provider
+    signs its events its own way and its adapter checks the signature before the
+    event is read. The simulator's is the header `simulator-signature:
+    t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." followed by the body>`, made with
+    its secret and at most five minutes old. An event that fails the check gets 400
+    `provider_event_invalid`; a provider that is not configured, 404.
+    """
     if provider_name not in funding.providers:
         raise NotFound()
     provider = funding.provider(provider_name)
