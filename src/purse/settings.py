@@ -157,7 +157,9 @@ class Settings(BaseSettings):
         "one user may make per PURSE_RECIPIENT_LOOKUP_WINDOW_SECONDS.",
     )
     recipient_lookups_per_address_max: int = Field(
-        200, description="Recipient look-ups from one client address per window."
+        300,
+        description="Recipient look-ups from one client address per window (behind a proxy, "
+        "let uvicorn read the client's address from its headers, or all users share one).",
     )
     recipient_lookup_window_seconds: int = Field(
         10 * 60, description="The window recipient look-ups are counted over."

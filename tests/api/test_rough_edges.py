@@ -333,7 +333,10 @@ def test_an_unknown_page_is_an_html_page_in_the_browsers_language(
 
 def test_recipient_look_ups_are_throttled(database_url: str) -> None:
     settings = make_settings(
-        database_url, recipient_lookups_max=3, recipient_lookups_per_address_max=5
+        database_url,
+        recipient_lookups_max=3,
+        recipient_lookups_per_address_max=5,
+        simulator_settle_seconds=0,
     )
     database = Database(settings)
     try:
@@ -354,8 +357,13 @@ def test_recipient_look_ups_are_throttled(database_url: str) -> None:
             assert int(throttled.headers["retry-after"]) > 0
             # Another user from the same address has the address's bound left: two more.
             assert [look(li, "wang_wei").status_code for _ in range(3)] == [200, 200, 429]
-            # Sending looks the recipient up too, and is held to the same bound.
-            refused = api.post("/v1/wallet/transfers", wang, send_body(to="li_na", value="1"))
+            # Asking for money names the payer, so it is held to the same bound ...
+            ask = {"payer": "li_na", "amount": {"value": "1", "currency": "CNY"}}
+            refused = client.post("/v1/wallet/requests", json=ask, headers=wang)
             assert refused.status_code == 429
+            # ... but a send is not: it names nobody until the money has moved.
+            api.top_up(wang, "10.00")
+            sent = api.post("/v1/wallet/transfers", wang, send_body(to="li_na", value="1"))
+            assert sent.status_code == 201, sent.text
     finally:
         database.dispose()

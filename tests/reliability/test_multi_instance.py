@@ -27,7 +27,9 @@ from harness import Client, Server, Summary, Worker, ledger_verify, run_threads,
 
 from smtp_support import Inbox
 
-REFERENCE = re.compile(r"Reference (\S+)\.")
+# The recipient's notice of a send ("... sent you ¥0.01. Reference PW..."); the payer's own
+# notice ("You sent ...") goes out too, and is not the one this test follows.
+REFERENCE = re.compile(r"sent you .*Reference (\S+)\.", re.DOTALL)
 
 
 def test_two_servers_and_two_workers_share_one_database(

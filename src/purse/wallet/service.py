@@ -81,9 +81,11 @@ def count_lookup(
     """Count one recipient look-up, per user and per client address; refuse past the bound.
 
     Without a bound, anyone signed in could turn a list of phone numbers or emails into
-    handles and masked names. Checking a recipient before sending counts in a
-    transaction of its own, so a miss counts like a hit; sends and requests count in
-    theirs (a refused one rolls its count back, but it showed no name either).
+    handles and masked names. What shows a name for free is counted: checking a
+    recipient before sending (in a transaction of its own, so a miss counts like a hit)
+    and asking someone for money (the answer names the payer). A send is not: it shows a
+    name only once money has moved, and many people (a shop paying its suppliers) send
+    far more often than anyone checks.
     """
     now = now or utc_now()
     settings = wallet.settings
@@ -139,7 +141,6 @@ def send(
     )
     if replayed is not None:
         return OperationResult(replayed, replayed=True)
-    count_lookup(session, wallet=wallet, principal=principal, now=now)
     recipient = find_recipient(session, wallet=wallet, principal=principal, to=to)
     return _send_to(
         session,
