@@ -1,5 +1,6 @@
 """Browser-facing protections: strict CSP and security headers, CSRF tokens, cookie flags.
 
+* Every answer: nosniff, no-store unless public, HSTS over HTTPS (``SecurityHeadersMiddleware``).
 * CSP allows only our own scripts and styles (no inline code), no framing, and
   forms posting only to us. Only ``/redoc`` gets a policy relaxed where ReDoc
   needs it (``REDOC_CONTENT_SECURITY_POLICY``); see ``SecurityHeadersMiddleware``.
@@ -41,12 +42,18 @@ REDOC_CONTENT_SECURITY_POLICY = (
 REDOC_PATH = "/redoc"
 _POLICY_BY_PATH = {REDOC_PATH: REDOC_CONTENT_SECURITY_POLICY}
 _OTHER_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# Two years, the subdomains too: the value the HSTS preload list asks for.
+STRICT_TRANSPORT_SECURITY = b"max-age=63072000; includeSubDomains"
+# What a shared cache may keep: the files under /static and the public API schema.
+# Everything else (balances, activity, profiles, pages) is one person's, and answers
+# "no-store" unless its route chose a Cache-Control of its own.
+_CACHEABLE_PREFIXES = ("/static/",)
+_CACHEABLE_PATHS = frozenset({"/openapi.json"})
 
 
 class CsrfFailed(RequestError):
@@ -56,7 +63,14 @@ class CsrfFailed(RequestError):
 
 
 class SecurityHeadersMiddleware:
-    """Adds the CSP and the other security headers to HTML responses.
+    """Adds the security headers: to every response, and the CSP and its kin to HTML.
+
+    Every response: ``X-Content-Type-Options: nosniff`` (a JSON answer must never be
+    sniffed into HTML or script), ``Cache-Control: no-store`` unless the route set its
+    own or the path is public (``_CACHEABLE_PREFIXES``), and HSTS when the request came
+    over HTTPS. Whether it did is the ASGI scope's scheme: uvicorn sets it from
+    X-Forwarded-Proto only for the proxies in ``PURSE_FORWARDED_ALLOW_IPS``, so a client
+    cannot claim HTTPS over plain HTTP, where HSTS would mean nothing anyway.
 
     The policy is chosen here, by exact path, rather than by the docs routes
     setting a header of their own that this middleware would then leave alone:
@@ -75,12 +89,23 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        path = scope["path"]
+        cacheable = path in _CACHEABLE_PATHS or path.startswith(_CACHEABLE_PREFIXES)
+        https = scope.get("scheme") == "https"
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
-                content_type = dict(headers).get(b"content-type", b"")
+                present = dict(headers)
+                if b"x-content-type-options" not in present:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if not cacheable and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                if https:
+                    headers.append((b"strict-transport-security", STRICT_TRANSPORT_SECURITY))
+                content_type = present.get(b"content-type", b"")
                 if content_type.startswith(b"text/html"):
-                    policy = _POLICY_BY_PATH.get(scope["path"], CONTENT_SECURITY_POLICY)
+                    policy = _POLICY_BY_PATH.get(path, CONTENT_SECURITY_POLICY)
                     headers.append((b"content-security-policy", policy.encode()))
                     headers.extend(_OTHER_HEADERS)
             await send(message)

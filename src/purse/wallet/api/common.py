@@ -81,9 +81,13 @@ def answer_later(
     principal: Principal,
     result: OperationResult,
 ) -> OperationRead:
-    """The answer to an operation that completes later (read after the provider was asked)."""
+    """The answer to an operation that completes later (read after the provider was asked).
+
+    A 202: ``Location`` is where to follow its progress.
+    """
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"{PREFIX}/operations/{result.operation.reference}"
     view = wallet.database.run(
         lambda session: operation_for(
             session, principal=principal, reference=result.operation.reference

@@ -159,9 +159,13 @@ def _statement_read(statement: Statement) -> s.StatementRead:
 
 @router.post("/statements", status_code=status.HTTP_202_ACCEPTED, response_model=s.StatementRead)
 def request_statement(
-    request: Request, body: s.StatementCreate, wallet: WalletDep, principal: PrincipalDep
+    request: Request,
+    response: Response,
+    body: s.StatementCreate,
+    wallet: WalletDep,
+    principal: PrincipalDep,
 ) -> s.StatementRead:
-    """Ask for a month's statement; a worker prepares it, poll `GET` for its progress."""
+    """Ask for a month's statement; a worker prepares it, poll `Location` for its progress."""
     created = wallet.database.run(
         lambda session: statements.request_statement(
             session,
@@ -172,6 +176,7 @@ def request_statement(
             locale=request_locale(request),
         )
     )
+    response.headers["Location"] = f"{PREFIX}/statements/{created.id}"
     return _statement_read(created)
 
 
