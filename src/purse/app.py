@@ -35,6 +35,7 @@ from purse.settings import Settings
 from purse.wallet.api import IDEMPOTENCY_HEADER
 from purse.web import docs
 from purse.web import openapi as openapi_contract
+from purse.web.limits import AdmissionMiddleware, BodyLimitMiddleware
 from purse.web.security import SecurityHeadersMiddleware
 from purse.web.text import ControlCharacterGuard
 from purse.web.views import SignInNeeded, sign_in_redirect
@@ -176,9 +177,24 @@ def create_app(
     app.state.funding = purse.funding
     app.state.wallet = purse.wallet
     install_problem_handlers(app)
-    # Outermost last: the request context wraps everything, control characters are
-    # refused before any route (or its database) sees them.
+    # Middlewares run outermost first: the security headers (added last, below), the request
+    # id and access log, the body read whole (bounded), control characters refused, then a
+    # place among the requests being worked on, then the routes. A body is read before a
+    # place is taken, so a slow client never holds one (see purse.web.limits), and a request
+    # with a NUL in it never takes one.
+    app.add_middleware(
+        AdmissionMiddleware,
+        requests_max=settings.http_requests_max,
+        queue_max=settings.http_queue_max,
+        queue_seconds=settings.http_queue_seconds,
+    )
     app.add_middleware(ControlCharacterGuard)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        bytes_max=settings.http_body_bytes_max,
+        timeout_seconds=settings.http_body_timeout_seconds,
+        caps=purse.body_caps(),
+    )
     app.add_middleware(RequestContextMiddleware, registry=registry)
     for router in purse.routers():
         app.include_router(router)

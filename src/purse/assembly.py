@@ -92,6 +92,12 @@ class Purse:
             *wallet_pages.routers,
         ]
 
+    def body_caps(self) -> dict[str, int]:
+        """Paths, by prefix, whose routes take smaller bodies than PURSE_HTTP_BODY_BYTES_MAX."""
+        from purse.funding import api as funding_api
+
+        return {funding_api.CALLBACK_PATH_PREFIX: funding_api.CALLBACK_BODY_BYTES_MAX}
+
     def verify(self, session: Session) -> VerifyReport:
         """What ``purse ledger verify`` checks: the ledger, and every domain's part of it."""
         report = verify_ledger(

@@ -10,6 +10,10 @@ Why the transaction helper looks the way it does:
   process, writers also queue on a lock before ``BEGIN IMMEDIATE``: SQLite's own
   busy handler polls with growing sleeps, which under contention wastes most of
   the time the write lock is free. The busy timeout still covers other processes.
+* Waits are short: a transaction waits at most ``PURSE_DB_WAIT_SECONDS`` for a pooled
+  connection or its turn among SQLite writers, then the request is answered 503
+  ``database_busy`` with Retry-After. A wait as long as a client's timeout only turns
+  an answer into a timeout, and the work into work for nobody (see purse.web.limits).
 * PostgreSQL runs writes at READ COMMITTED with explicit row locks taken in a
   fixed order (see the ledger), and reads at REPEATABLE READ so a snapshot of
   many balances is consistent.
@@ -37,6 +41,7 @@ import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from purse.errors import DatabaseBusy, DatabaseUnavailable
@@ -84,6 +89,7 @@ def create_db_engine(settings: Settings) -> Engine:
             },
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
+            pool_timeout=settings.db_wait_seconds,
         )
         _configure_sqlite(engine, settings)
         return engine
@@ -91,6 +97,7 @@ def create_db_engine(settings: Settings) -> Engine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_wait_seconds,
         pool_pre_ping=True,
         connect_args={"application_name": "purse"},
         isolation_level="READ COMMITTED",
@@ -165,13 +172,13 @@ class Database:
         """One DB transaction: committed when the block ends, rolled back if it raises."""
         bind = self._write_engine if write else self._read_engine
         queue = self._sqlite_writers if write and self.is_sqlite else None
-        if queue is not None and not queue.acquire(
-            timeout=self.settings.sqlite_busy_timeout_seconds
-        ):
+        if queue is not None and not queue.acquire(timeout=self.settings.db_wait_seconds):
             raise DatabaseBusy()
         try:
             with Session(bind=bind, expire_on_commit=False) as session, session.begin():
                 yield session
+        except PoolTimeout as error:
+            raise DatabaseBusy() from error  # every pooled connection stayed in use
         finally:
             if queue is not None:
                 queue.release()

@@ -6,12 +6,14 @@
     ├── RequestError (400s)         the caller can fix the request (``next_step`` says how)
     │   ├── ValidationFailed        malformed input (FastAPI validation included)
     │   ├── NotFound / MethodNotAllowed / ...
+    │   ├── BodyTooLarge / BodyTooSlow  what the HTTP layer refuses before a route reads it
     │   ├── money.errors.*          amount_invalid, amount_scale_exceeded, asset_unknown, ...
     │   ├── ledger.errors.*         the ledger's result codes, in their documented order
     │   ├── identity.errors.*       sign-up, sign-in, codes, sessions, permissions
     │   ├── funding.errors.*        what a bank or card processor answered
     │   └── wallet.errors.*         the wallet's failure catalogue (recipient, limits, quotes, ...)
     └── ServerError (500s)          our fault; answered generically, logged with the request id
+        └── DatabaseBusy / DatabaseUnavailable / ServiceOverloaded   503: retry later
 
 Each concrete class has a unique snake_case ``code`` (subject first), an HTTP
 ``status``, and a ``title``: the English message, which is also the message id
@@ -133,6 +135,19 @@ class HttpError(RequestError):
     title = "The request could not be handled."
 
 
+class BodyTooLarge(RequestError):
+    code = "body_too_large"
+    status = 413
+    title = "The request body is too large: this address accepts at most {bytes_max} bytes."
+
+
+class BodyTooSlow(RequestError):
+    code = "body_too_slow"
+    status = 408
+    title = "The request body arrived too slowly, so it was not read. Send the request again."
+    retryable = True
+
+
 class InternalError(ServerError):
     code = "internal_error"
     status = 500
@@ -152,6 +167,16 @@ class DatabaseUnavailable(ServerError):
     status = 503
     title = "The service cannot reach its database right now. Try again shortly."
     next_step = "Send the same request again with the same Idempotency-Key: it never applies twice."
+    retryable = True
+
+
+class ServiceOverloaded(ServerError):
+    """More requests than one process may work on at once are waiting (see purse.web.limits)."""
+
+    code = "service_overloaded"
+    status = 503
+    title = "The service has more requests than it can take right now. Nothing was changed."
+    next_step = "Wait as long as Retry-After says, then send the same request again."
     retryable = True
 
 

@@ -55,10 +55,13 @@ _PROBLEM_STATUSES = {
     403: "Not allowed for this caller, or a recent step-up is needed.",
     404: "No such object, or not the caller's.",
     405: "This method is not allowed here.",
+    408: "The request body arrived too slowly; send the request again.",
     409: "The request conflicts with the current state (not enough money, say).",
+    413: "The request body is larger than this address accepts.",
     422: "The body or a parameter is not valid.",
     429: "Too many attempts; wait as Retry-After says.",
-    503: "A part purse depends on is unavailable; retry later with the same key.",
+    503: "purse is overloaded or a part it depends on is unavailable; wait as Retry-After "
+    "says and retry with the same key.",
 }
 
 
@@ -97,12 +100,24 @@ def problem_response(
     body.update({k: v for k, v in error.public_data(locale).items() if k not in body})
     if extra:
         body.update(extra)
-    headers = {"Content-Language": locale}
+    headers = {"Content-Language": locale, **_problem_headers(error)}
+    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _problem_headers(error: PurseError) -> dict[str, str]:
+    """What the status asks for: when to come back, how to authenticate, that the body is unread.
+
+    An error raised before the body was read (408, 413) closes the connection: the rest of the
+    body is still on its way, and HTTP has no way to skip it but to read it.
+    """
+    headers: dict[str, str] = {}
     if error.status in (429, 503):
         headers["Retry-After"] = str(error.data.get("retry_after_seconds", 1))
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+    if error.status in (408, 413):
+        headers["Connection"] = "close"
+    return headers
 
 
 def wants_html(request: Request) -> bool:
@@ -115,7 +130,16 @@ def wants_html(request: Request) -> bool:
 def html_problem(request: Request, error: PurseError) -> Response:
     from purse.web.templating import render
 
-    return render(request, "error.html", status_code=error.status, problem=error)
+    response = render(request, "error.html", status_code=error.status, problem=error)
+    response.headers.update(_problem_headers(error))
+    return response
+
+
+def error_response(request: Request, error: PurseError) -> Response:
+    """``error`` as a page for a browser on a page route, as problem+json for everyone else."""
+    if wants_html(request):
+        return html_problem(request, error)
+    return problem_response(request, error)
 
 
 def error_response(request: Request, error: PurseError) -> Response:

@@ -219,7 +219,13 @@ class Settings(BaseSettings):
 
     # Database behaviour.
     sqlite_busy_timeout_seconds: float = Field(
-        30.0, description="How long a SQLite writer waits for the write lock."
+        30.0,
+        description="How long a SQLite writer waits for the write lock held by another process.",
+    )
+    db_wait_seconds: float = Field(
+        2.0,
+        description="The longest a transaction waits for a pooled connection or, on SQLite, for "
+        "its turn to write in this process; then the request is answered 503 database_busy.",
     )
     db_retry_count_max: int = Field(
         8, description="Reruns of a transaction after a serialization failure or deadlock."
@@ -332,6 +338,49 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = Field("127.0.0.1", description="Address purse serve listens on.")
     port: int = Field(8000, description="Port purse serve listens on.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For and X-Forwarded-Proto purse serve believes "
+        '(comma-separated addresses or networks, "*" for any).',
+    )
+    # The largest legitimate body is a form or a JSON document of well under 4 KiB (a transfer
+    # with its 140-character note is about 200 bytes): 64 KiB is 16 times that, and 64 KiB per
+    # connection stays small even with every allowed connection sending one.
+    http_body_bytes_max: int = Field(
+        64 * 1024,
+        description="The largest request body accepted (routes may accept less); larger ones "
+        "are answered 413 body_too_large before they are read.",
+    )
+    http_body_timeout_seconds: float = Field(
+        20.0,
+        description="A request body must have arrived this long after its head; a slower one "
+        "is answered 408 body_too_slow.",
+    )
+    http_head_timeout_seconds: float = Field(
+        10.0,
+        description="A connection that has not sent a complete request head this long after it "
+        "opened (or after its first byte, for later requests) is closed.",
+    )
+    http_connections_max: int = Field(
+        500,
+        description="Connections purse serve keeps open at once; beyond them requests are "
+        "answered 503 and their connection closed.",
+    )
+    http_requests_max: int = Field(
+        16,
+        description="Requests worked on at once by one purse serve; the others wait in line "
+        "(PURSE_HTTP_QUEUE_MAX, PURSE_HTTP_QUEUE_SECONDS).",
+    )
+    http_queue_max: int = Field(
+        64,
+        description="Requests that may wait for one of the PURSE_HTTP_REQUESTS_MAX places; more "
+        "are answered 503 service_overloaded with Retry-After at once.",
+    )
+    http_queue_seconds: float = Field(
+        0.5,
+        description="The longest a request waits in line; then it is answered 503 "
+        "service_overloaded with Retry-After.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error, critical.")
 
     @field_validator("smtp_url")

@@ -1,4 +1,8 @@
-"""The HTTP layer every route shares: headers on every answer, where 202s point."""
+"""The HTTP layer every route shares: headers on every answer, bounded bodies, where 202s point.
+
+Slow clients and the server's own limits are tested over real sockets in
+test_http_server.py; the admission of requests in test_admission.py.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from fastapi.testclient import TestClient
 from factories import make_settings
 from purse.app import create_app
 from purse.db import Database
+from purse.funding.api import CALLBACK_BODY_BYTES_MAX
 from purse.ledger.verify import verify_ledger
 from purse.wallet.context import Wallet
 from wallet_support import PASSWORD, make_user
@@ -141,3 +146,62 @@ def test_accepted_answers_say_where_to_follow_them(caller: Caller) -> None:
     assert statement.headers["location"] == f"/v1/wallet/statements/{statement.json()['id']}"
     followed = caller.client.get(statement.headers["location"], headers=caller.auth)
     assert followed.status_code == 200 and followed.json()["id"] == statement.json()["id"]
+
+
+def _balance(caller: Caller) -> str:
+    balances = caller.client.get("/v1/wallet/balances", headers=caller.auth).json()
+    return str(next(item["balance"]["value"] for item in balances if item["currency"] == "CNY"))
+
+
+def test_bodies_over_the_cap_are_refused_before_the_route_runs(caller: Caller) -> None:
+    bytes_max = caller.database.settings.http_body_bytes_max
+    source = caller.card()
+    top_up = caller.post(
+        "/v1/wallet/top-ups",
+        {"funding_source_id": source, "amount": {"value": "50.00", "currency": "CNY"}},
+    )
+    assert top_up.status_code == 202
+    caller.wallet.simulator.settle_due()
+    before = _balance(caller)
+    send = b'{"to": "zhang_wei", "amount": {"value": "1.00", "currency": "CNY"}}'
+    padded = send + b" " * (bytes_max + 1 - len(send))  # valid JSON, one byte too many
+    headers = {**caller.auth, "Content-Type": "application/json"}
+
+    declared = caller.client.post(
+        "/v1/wallet/transfers", content=padded, headers={**headers, "Idempotency-Key": "a-1"}
+    )
+    assert declared.status_code == 413, declared.text
+    assert declared.headers["content-type"] == "application/problem+json"
+    assert declared.json()["code"] == "body_too_large"
+    assert declared.json()["bytes_max"] == bytes_max
+    assert declared.headers["connection"] == "close"  # the rest of the body is not read
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(padded), 4096):
+            yield padded[start : start + 4096]
+
+    streamed = caller.client.post(
+        "/v1/wallet/transfers", content=chunks(), headers={**headers, "Idempotency-Key": "a-2"}
+    )
+    assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large"
+    assert _balance(caller) == before  # neither reached the route: no money moved
+
+    fits = caller.client.post(
+        "/v1/wallet/transfers",
+        content=padded[:-1],
+        headers={**headers, "Idempotency-Key": "a-3"},
+    )
+    assert fits.status_code == 201, fits.text
+
+
+def test_provider_callbacks_have_a_smaller_cap(caller: Caller) -> None:
+    url = "/v1/funding/providers/simulator/events"
+    assert CALLBACK_BODY_BYTES_MAX < caller.database.settings.http_body_bytes_max
+    too_large = caller.client.post(url, content=b"{" + b" " * CALLBACK_BODY_BYTES_MAX + b"}")
+    assert too_large.status_code == 413
+    assert too_large.json()["code"] == "body_too_large"
+    assert too_large.json()["bytes_max"] == CALLBACK_BODY_BYTES_MAX
+    # Within the cap, the body reaches the provider whole: an unsigned one is refused there.
+    unsigned = caller.client.post(url, content=b"{" + b" " * 1000 + b"}")
+    assert unsigned.status_code != 413
+    assert unsigned.json()["code"] == "provider_event_invalid"

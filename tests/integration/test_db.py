@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import psycopg.errors
 import pytest
@@ -113,3 +115,36 @@ def test_a_lost_database_is_unavailable_not_an_internal_error(tmp_path: object) 
     finally:
         database.dispose()
     assert [backoff_seconds(1.0, n) for n in (0, 1, 2, 5, 10)] == [1.0, 2.0, 4.0, 30.0, 30.0]
+
+
+def test_waits_for_a_connection_or_a_turn_to_write_are_short(database_url: str) -> None:
+    """Every pooled connection in use, or SQLite's writer busy: 503 database_busy, quickly."""
+    database = Database(make_settings(database_url, db_pool_size=1, db_wait_seconds=0.3))
+    release = threading.Event()
+    holding = threading.Barrier(3 if not database.is_sqlite else 2)
+
+    def hold(write: bool) -> None:
+        with database.transaction(write=write) as session:
+            session.execute(text("SELECT 1"))
+            holding.wait(timeout=10)
+            release.wait(timeout=10)
+
+    # SQLite: one writer holds the write turn. PostgreSQL: two readers hold both connections
+    # (pool size 1 and as many again in overflow).
+    holders = [
+        threading.Thread(target=hold, args=(database.is_sqlite,))
+        for _ in range(holding.parties - 1)
+    ]
+    for holder in holders:
+        holder.start()
+    try:
+        holding.wait(timeout=10)
+        started = time.monotonic()
+        with pytest.raises(DatabaseBusy):
+            database.run(lambda session: session.execute(text("SELECT 1")).scalar())
+        assert time.monotonic() - started < 2  # was 30 s for either wait
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join(timeout=10)
+        database.dispose()
