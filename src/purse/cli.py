@@ -230,6 +230,7 @@ def serve(
     from purse.app import create_app
     from purse.assembly import assemble
     from purse.logs import configure_logging
+    from purse.server import server_config
 
     settings = load_settings(host=host, port=port)
     configure_logging(settings.log_level)
@@ -256,9 +257,10 @@ def serve(
             f"(or [bold]li_na[/bold]) with the password [bold]{demo_data.DEMO_PASSWORD}[/bold]\n"
             f"      codes sent by SMS and email appear at {url}/dev/mailbox"
         )
-    uvicorn.run(
-        application, host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    server = uvicorn.Server(server_config(application, settings))
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's exit code when it cannot start (the port is taken, say)
 
 
 def _seed_demo(purse: Any) -> None:

@@ -50,6 +50,7 @@ FLOORS: dict[str, int] = {
     "demo": 7,
     "migrate": 7,
     "migrations": 7,
+    "server": 7,
     "__init__": 1,
 }
 ADAPTERS = {"api", "pages"}
