@@ -4,7 +4,8 @@ Seeding (users, money) goes through purse's own services, as an operator would.
 The clients do not: they speak HTTP with httpx like any integrator, make their
 own idempotency keys, and classify each call as ok, failed (a definite refusal:
 nothing happened) or unknown (timeout, reset, 5xx: it may or may not have).
-Unknowns are resolved afterwards by replaying the same key and body.
+Unknowns are resolved by sending the same key and body again: at once, as a
+careful integrator does (``Client.call_until_answered``), or afterwards.
 
 Sizes: ``PURSE_RELIABILITY_SIZE=full`` (``scripts/torture``) runs the sizes of
 RELIABILITY.md; anything else runs the CI size. Every run is bounded in
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -44,6 +46,13 @@ SERVER_ENV = {
     "PURSE_SIMULATOR_SETTLE_SECONDS": "0",
     "PURSE_LOG_LEVEL": "info",  # as in production: every request is logged, and scanned
 }
+
+
+# How long a client pauses before sending an unanswered request again, unless told.
+RETRY_PAUSE_SECONDS = 0.2
+RETRY_PAUSE_MAX_SECONDS = 2.0
+# Times a request refused with 503 service_overloaded is sent again (see ``admitted``).
+OVERLOAD_RETRIES_MAX = 30
 
 
 def size(ci: int, full: int) -> int:
@@ -84,7 +93,7 @@ class Server:
         keep = {k: v for k, v in os.environ.items() if not k.startswith("PURSE_")}
         return {**keep, **SERVER_ENV, "PURSE_DATABASE_URL": self.database_url, **self.extra_env}
 
-    def start(self, timeout_seconds: float = 60) -> Server:
+    def start(self, timeout_seconds: float = 120) -> Server:
         command = [sys.executable, "-m", "purse.cli", "serve", "--port", str(self.port)]
         if not self.workers:
             command.append("--no-workers")
@@ -197,6 +206,8 @@ class Call:
     status: int | None
     body: dict[str, Any]
     seconds: float
+    why: str = ""  # why an unknown is unknown: the transport error's name, or "http_503"
+    retry_after_seconds: float | None = None  # what a 503 or 429 said in Retry-After
 
 
 _OPEN_CLIENTS: list[httpx.Client] = []
@@ -211,6 +222,30 @@ def track(client: httpx.Client) -> httpx.Client:
 def close_all() -> None:
     while _OPEN_CLIENTS:
         _OPEN_CLIENTS.pop().close()
+
+
+def admitted(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The answer to a request, sent again while purse says it was too busy to take it on.
+
+    ``503 service_overloaded`` means the request was refused before any route ran, so
+    sending it again is always safe, and any client should, after Retry-After. Tests that
+    are not about overload use this, so that a burst of their own (50 debits at once) on a
+    slow machine tests what it means to, not how long purse lets a request wait in line.
+    """
+    rng = random.Random()
+    response = http.request(method, path, **kwargs)
+    for _ in range(OVERLOAD_RETRIES_MAX):
+        if response.status_code != 503 or not response.headers.get("content-type", "").startswith(
+            "application/problem+json"
+        ):
+            return response
+        if response.json().get("code") != "service_overloaded":
+            return response
+        retry_after = response.headers.get("retry-after", "")
+        pause = float(retry_after) if retry_after.isdigit() else RETRY_PAUSE_SECONDS
+        time.sleep(min(pause, RETRY_PAUSE_MAX_SECONDS) * rng.uniform(0.5, 1.5))
+        response = http.request(method, path, **kwargs)
+    return response
 
 
 class Client:
@@ -229,16 +264,25 @@ class Client:
     def call(self, method: str, path: str, **kwargs: Any) -> Call:
         started = time.perf_counter()
         try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError:  # timeout, reset, refused: it may or may not have happened
-            return Call("unknown", None, {}, time.perf_counter() - started)
+            response = admitted(self.http, method, path, **kwargs)
+        except httpx.TransportError as error:  # timeout, reset, refused: it may or may not
+            elapsed = time.perf_counter() - started  # have happened
+            return Call("unknown", None, {}, elapsed, why=type(error).__name__)
         elapsed = time.perf_counter() - started
         try:
             body = response.json()
         except ValueError:
             body = {"text": response.text[:200]}
+        retry_after = response.headers.get("retry-after", "")
         if response.status_code >= 500:
-            return Call("unknown", response.status_code, body, elapsed)
+            return Call(
+                "unknown",
+                response.status_code,
+                body,
+                elapsed,
+                why=f"http_{response.status_code}",
+                retry_after_seconds=float(retry_after) if retry_after.isdigit() else None,
+            )
         outcome = "ok" if response.status_code < 300 else "fail"
         return Call(
             outcome,
@@ -246,6 +290,33 @@ class Client:
             body if isinstance(body, dict) else {"items": body},
             elapsed,
         )
+
+    def call_until_answered(
+        self,
+        path: str,
+        body: dict[str, Any],
+        key: str,
+        *,
+        attempts_max: int,
+        stop: threading.Event | None = None,
+    ) -> list[Call]:
+        """POST ``body`` with ``key``, and again with the same key while the outcome is unknown.
+
+        As a careful integrator does: after a 503 it waits as Retry-After says (at most
+        2 s), after a refused or broken connection a moment (the server may be restarting),
+        with jitter. It stops after ``attempts_max`` calls, or when ``stop`` is set; the
+        last call says how it ended (still unknown, for the caller to resolve later).
+        """
+        calls: list[Call] = []
+        rng = random.Random(key)
+        for _ in range(attempts_max):
+            call = self.call("POST", path, json=body, headers={"Idempotency-Key": key})
+            calls.append(call)
+            if call.outcome != "unknown" or (stop is not None and stop.is_set()):
+                break
+            pause = min(call.retry_after_seconds or RETRY_PAUSE_SECONDS, RETRY_PAUSE_MAX_SECONDS)
+            time.sleep(pause * rng.uniform(0.5, 1.5))
+        return calls
 
     def send(self, to: str, value: str, key: str, note: str | None = None) -> Call:
         body = {"to": to, "amount": {"value": value, "currency": "CNY"}, "note": note}
