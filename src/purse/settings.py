@@ -379,7 +379,8 @@ class Settings(BaseSettings):
         8,
         gt=0,
         description="Requests worked on at once by one purse serve; the others wait in line "
-        "(PURSE_HTTP_QUEUE_MAX, PURSE_HTTP_QUEUE_SECONDS).",
+        "(PURSE_HTTP_QUEUE_MAX, PURSE_HTTP_QUEUE_SECONDS). Each needs a pooled connection: keep "
+        "it well under twice PURSE_DB_POOL_SIZE.",
     )
     http_queue_max: int = Field(
         64,

@@ -3,8 +3,8 @@
 Two pure ASGI middlewares, in front of every route (``purse.app`` puts them in order):
 
 * :class:`BodyLimitMiddleware` reads the whole request body before the route runs: at
-  most the route's cap (``PURSE_HTTP_BODY_BYTES_MAX``, or less where a route says so with
-  :func:`body_bytes_max`), within ``PURSE_HTTP_BODY_TIMEOUT_SECONDS``. A body declared
+  most ``PURSE_HTTP_BODY_BYTES_MAX``, or less under a path that takes less (the assembly's
+  ``body_caps``), within ``PURSE_HTTP_BODY_TIMEOUT_SECONDS``. A body declared
   larger by its Content-Length is refused with 413 before a byte of it is read; a chunked
   one as soon as it passes the cap; one that trickles in too slowly gets 408. A route gets
   its body in one piece or not at all, so nothing is half read, and no answer is half
@@ -19,10 +19,11 @@ Why admission: without it, overload turned into timeouts rather than answers. Ro
 on the 40 threads of the thread pool, each needs one of the database pool's connections
 and, on SQLite, its turn to write; all three are queues in which a request waits as long
 as it takes (30 s for a connection, 30 s for the SQLite writers' lock, unbounded for a
-thread). With 256 clients giving up after 2 s, 99 % of calls timed out while the server
-went on finishing, 4 s later, transfers whose clients had gone, and those clients' retries
-queued behind them. Bounding the work in progress keeps each admitted request fast, and
-what cannot be admitted is told so, quickly, in a way a client can act on.
+thread). With 256 clients giving up after 2 s, 95 % of calls timed out and not one
+transfer was acknowledged, while the server went on to finish over a thousand transfers,
+5 to 6 s after they were sent, for clients that had gone, and whose retries queued behind
+them. Bounding the work in progress keeps each admitted request fast, and what cannot be
+admitted is told so, quickly, in a way a client can act on.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ class AdmissionMiddleware:
         return self._places
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send, *, reason: str) -> None:
-        log.warning("http.overloaded", reason=reason, waiting=self.waiting)
+        log.info("http.overloaded", reason=reason, waiting=self.waiting)
         await _answer(scope, receive, send, ServiceOverloaded())
 
 
