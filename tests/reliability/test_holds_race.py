@@ -29,7 +29,17 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from harness import TEST_SECRET, Client, Server, Summary, ledger_verify, minor, size, track
+from harness import (
+    TEST_SECRET,
+    Client,
+    Server,
+    Summary,
+    admitted,
+    ledger_verify,
+    minor,
+    size,
+    track,
+)
 
 from factories import make_settings
 from purse.assembly import assemble
@@ -134,8 +144,13 @@ def test_holds_race(database_url: str, database_kind: str, seeded: Callable[...,
                     }
                 )
                 barrier.wait(timeout=10)
-                response = bank.post(
-                    "/v1/funding/providers/simulator/events", content=body, headers=headers
+                # A bank sends a callback again after 503 service_overloaded, as Retry-After says.
+                response = admitted(
+                    bank,
+                    "POST",
+                    "/v1/funding/providers/simulator/events",
+                    content=body,
+                    headers=headers,
                 )
                 outcome = response.json().get("status") if response.status_code == 200 else None
                 with lock:
