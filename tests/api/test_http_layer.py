@@ -35,8 +35,8 @@ class Caller:
     def wallet(self) -> Wallet:
         return self.client.app.state.wallet  # type: ignore[attr-defined,no-any-return]
 
-    def post(self, path: str, body: Any, **headers: str) -> Any:
-        headers = {**self.auth, "Idempotency-Key": str(uuid.uuid4()), **headers}
+    def post(self, path: str, body: Any, key: str | None = None) -> Any:
+        headers = {**self.auth, "Idempotency-Key": key or str(uuid.uuid4())}
         return self.client.post(path, json=body, headers=headers)
 
     def card(self) -> int:
@@ -113,7 +113,7 @@ def test_accepted_answers_say_where_to_follow_them(caller: Caller) -> None:
     top_up = caller.post(
         "/v1/wallet/top-ups",
         {"funding_source_id": source, "amount": amount},
-        **{"Idempotency-Key": key},
+        key=key,
     )
     assert top_up.status_code == 202, top_up.text
     reference = top_up.json()["reference"]
@@ -121,7 +121,7 @@ def test_accepted_answers_say_where_to_follow_them(caller: Caller) -> None:
     replayed = caller.post(
         "/v1/wallet/top-ups",
         {"funding_source_id": source, "amount": amount},
-        **{"Idempotency-Key": key},
+        key=key,
     )
     assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.headers["location"] == top_up.headers["location"]
