@@ -136,13 +136,6 @@ def html_problem(request: Request, error: PurseError) -> Response:
 
 
 def error_response(request: Request, error: PurseError) -> Response:
-    """``error`` as a page for a browser on a page route, as problem+json for everyone else."""
-    if wants_html(request):
-        return html_problem(request, error)
-    return problem_response(request, error)
-
-
-def error_response(request: Request, error: PurseError) -> Response:
     """The error as the caller reads it: a page in their language for a browser on a page
     route, problem+json for everyone else."""
     if wants_html(request):
