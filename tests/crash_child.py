@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
+from functools import partial
 
 from purse.db import Database
 from purse.ledger import service as ledger
@@ -18,7 +19,7 @@ INITIATOR = Initiator(kind="system", id="crash-child", authenticated_by="system"
 
 def main() -> None:
     url, source, *wallets = sys.argv[1:]
-    database = Database(Settings(database_url=url, secret_key="c" * 40, env="test"))  # type: ignore[arg-type]
+    database = Database(Settings(database_url=url, secret_key="c" * 40, env="test"))
     ids = [int(w) for w in wallets]
     rng = random.Random(7)
     for step in range(1_000_000):
@@ -42,7 +43,7 @@ def main() -> None:
                     idempotency_key=f"{step}-{index}",
                 )
             )
-        results = database.run(lambda s, groups=groups: ledger.submit(s, groups=groups))
+        results = database.run(partial(ledger.submit, groups=groups))
         # Only now, after the commit returned, is a transfer acknowledged.
         lines = [
             f"committed {g.idempotency_key} {r.transfers[0].id}"

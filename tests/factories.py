@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from purse.assembly import assemble
 from purse.db import Database
+from purse.errors import PurseError
 from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.rules import Initiator, TransferKind, TransferRequest
@@ -32,7 +37,7 @@ USER = Initiator(kind="user_session", id="session-1", authenticated_by="password
 
 def open_wallet(
     session: Session, *, asset: str = "CNY", owner_id: str = "1"
-) -> ledger.AccountRecord:
+) -> ledger_queries.AccountRecord:
     return ledger.open_account(
         session,
         asset=asset,
@@ -45,7 +50,7 @@ def open_wallet(
 
 def open_system(
     session: Session, *, asset: str = "CNY", kind: str = "funding"
-) -> ledger.AccountRecord:
+) -> ledger_queries.AccountRecord:
     return ledger.open_account(
         session,
         asset=asset,
@@ -64,7 +69,7 @@ def fund(
     amount_minor: int,
     asset: str = "CNY",
     now: datetime | None = None,
-) -> ledger.TransferRecord:
+) -> ledger_queries.TransferRecord:
     return ledger.submit_transfer(
         session,
         TransferRequest(
@@ -104,7 +109,7 @@ def wallets(
     return database.run(make)
 
 
-def balance(database: Database, account_id: int) -> ledger.AccountRecord:
+def balance(database: Database, account_id: int) -> ledger_queries.AccountRecord:
     return database.run(lambda s: ledger_queries.get_account(s, account_id=account_id), write=False)
 
 
@@ -113,3 +118,18 @@ def full_check(database: Database, session: Session) -> VerifyReport:
     without the grace for holds the expiry job has not reached: tests run no jobs."""
     settings = database.settings.model_copy(update={"hold_expiry_grace_seconds": 10**9})
     return assemble(settings, database=database).verify(session)
+
+
+def race(count: int, action: Callable[[int], Any]) -> list[Any]:
+    """Run ``action(i)`` for i in range(count) on as many threads, released together."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> Any:
+        barrier.wait(timeout=30)
+        try:
+            return action(index)
+        except PurseError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))

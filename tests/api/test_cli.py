@@ -137,7 +137,7 @@ def test_db_upgrade_on_a_new_database(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PURSE_DATABASE_URL", f"sqlite:///{tmp_path}/new.db")
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert migrate.head_revision() in result.output
+    assert str(migrate.head_revision()) in result.output
     assert runner.invoke(app, ["ledger", "verify"]).exit_code == 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -115,22 +116,12 @@ def test_sign_up_verify_sign_in_and_me(client: TestClient) -> None:
         "email_verified": False,
         "two_factor": False,
     }
-    templates = [
-        m.template
-        for m in client.app.state.database.run(  # type: ignore[attr-defined]
-            lambda s: mailbox(s, cipher=client.app.state.identity.cipher), write=False
-        )
-    ]  # type: ignore[attr-defined]
+    templates = [m.template for m in messages_of(client)]
     assert (
         templates.count("new_device_sign_in") == 2
     )  # first sign-in from this device: SMS and email
     sign_in(client)
-    again = [
-        m.template
-        for m in client.app.state.database.run(  # type: ignore[attr-defined]
-            lambda s: mailbox(s, cipher=client.app.state.identity.cipher), write=False
-        )
-    ]  # type: ignore[attr-defined]
+    again = [m.template for m in messages_of(client)]
     assert again.count("new_device_sign_in") == 2  # same device again: no new alert
 
 
@@ -618,3 +609,12 @@ def test_changing_email_confirms_the_new_one_and_tells_the_old(client: TestClien
         write=False,
     )
     assert "contact_change_attempt" in {m.template for m in owner}
+
+
+def messages_of(client: TestClient) -> list[Any]:
+    """What the development mailbox holds, through the app's own database."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+    database = app.state.database
+    cipher = app.state.identity.cipher
+    return list(database.run(lambda s: mailbox(s, cipher=cipher), write=False))

@@ -307,7 +307,10 @@ def test_the_payer_is_told_of_every_send(
         write=False,
     )
     # The payer (phone) and the payee (email) are each told, once per channel.
-    assert sorted(set(messages)) == [f"{reference}:money_received", f"{reference}:money_sent"]
+    assert sorted({str(key) for key in messages}) == [
+        f"{reference}:money_received",
+        f"{reference}:money_sent",
+    ]
 
 
 # 10. A browser on an unknown route gets the error page in its language ----------------------

@@ -19,11 +19,11 @@ import re
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from support import SCREENSHOTS, LiveServer, screenshot
@@ -38,17 +38,24 @@ RESULTS = SCREENSHOTS.parent
 IMPACTS = ("critical", "serious", "moderate", "minor")
 BLOCKING = {"critical", "serious"}
 SETTLE_TIMEOUT_MS = 20_000
+
+
+class Viewport(NamedTuple):
+    size: ViewportSize
+    user_agent: str
+
+
 VIEWPORTS = {
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+    "phone": Viewport(
+        {"width": 390, "height": 844},
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
         "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-    },
-    "desktop": {
-        "viewport": {"width": 1280, "height": 800},
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+    ),
+    "desktop": Viewport(
+        {"width": 1280, "height": 800},
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
         "(KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
-    },
+    ),
 }
 
 
@@ -242,7 +249,10 @@ def age_sign_in(server: LiveServer, handle: str) -> None:
 def test_no_serious_accessibility_violation_on_any_page(
     browser: Browser, wallet_server: LiveServer, locale: str, viewport: str
 ) -> None:
-    context = browser.new_context(locale=locale, bypass_csp=True, **VIEWPORTS[viewport])
+    size, user_agent = VIEWPORTS[viewport]
+    context = browser.new_context(
+        locale=locale, bypass_csp=True, viewport=size, user_agent=user_agent
+    )
     audit = Audit(context.new_page(), locale=locale, viewport=viewport)
     try:
         signed_out_pages(audit, wallet_server)
@@ -346,7 +356,8 @@ def ring_problems(page: Page, selector: str, viewport: str) -> list[str]:
 def test_the_focus_ring_stands_out_wherever_it_is_drawn(
     browser: Browser, wallet_server: LiveServer, viewport: str
 ) -> None:
-    context = browser.new_context(locale="en", **VIEWPORTS[viewport])
+    size, user_agent = VIEWPORTS[viewport]
+    context = browser.new_context(locale="en", viewport=size, user_agent=user_agent)
     page = context.new_page()
     nav = ".nav" if viewport == "desktop" else ".tabbar"
     problems = []

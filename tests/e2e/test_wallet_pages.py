@@ -117,7 +117,7 @@ def test_a_double_clicked_send_moves_money_once(
     page.goto(f"{wallet_server.url}/send?to=lucky_coffee&amount=7.77&note=double")
     page.locator("button.primary").click()
     form = page.locator("form[action='/send/confirm']")
-    fields = {
+    fields: dict[str, str | float | bool] = {
         name: form.locator(f"input[name='{name}']").get_attribute("value") or ""
         for name in ("csrf_token", "idempotency_key", "to", "amount", "currency", "note")
     }

@@ -12,34 +12,21 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from factories import USER, balance, wallets
+from factories import USER, balance, race, wallets
 from purse.db import Database
-from purse.errors import PurseError
 from purse.ledger import errors
+from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.models import IdempotencyKey, Transfer
 from purse.ledger.rules import TransferKind, TransferRequest
 
 WORKERS = 8
-
-
-def race(count: int, action: Callable[[int], Any]) -> list[Any]:
-    """Run ``action(i)`` for i in range(count) on as many threads, released together."""
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait(timeout=30)
-        try:
-            return action(index)
-        except PurseError as error:
-            return error
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def test_random_transfers_conserve_money_and_apply_each_key_once(database: Database) -> None:
@@ -60,19 +47,19 @@ def test_random_transfers_conserve_money_and_apply_each_key_once(database: Datab
                 key, amount = f"w{worker}-{step}", rng.randint(1, 150)
             try:
                 record = database.run(
-                    lambda s, d=debit, c=credit, a=amount, k=key: ledger.submit_transfer(
-                        s,
-                        TransferRequest(
+                    partial(
+                        ledger.submit_transfer,
+                        request=TransferRequest(
                             kind=TransferKind.posted,
-                            debit_account_id=d,
-                            credit_account_id=c,
+                            debit_account_id=debit,
+                            credit_account_id=credit,
                             asset="CNY",
-                            amount_minor=a,
+                            amount_minor=amount,
                             reason_code="p2p",
                         ),
                         initiator=USER,
                         idempotency_scope="bank",
-                        idempotency_key=k,
+                        idempotency_key=key,
                     )
                 )
             except errors.InsufficientFunds:
@@ -123,7 +110,7 @@ def test_overdraft_race_lets_exactly_ten_of_fifty_through(database: Database) ->
             )
         ),
     )
-    assert sum(isinstance(r, ledger.TransferRecord) for r in results) == 10
+    assert sum(isinstance(r, ledger_queries.TransferRecord) for r in results) == 10
     assert sum(isinstance(r, errors.InsufficientFunds) for r in results) == 40
     assert balance(database, wallet).balance_minor == 0
     assert balance(database, shop).balance_minor == 200
@@ -150,7 +137,7 @@ def test_same_key_raced_sixteen_times_moves_money_once(database: Database) -> No
             )
         ),
     )
-    assert all(isinstance(r, ledger.TransferRecord) for r in results), results
+    assert all(isinstance(r, ledger_queries.TransferRecord) for r in results), results
     assert len({r.id for r in results}) == 1
     assert balance(database, wallet).balance_minor == 993
 
@@ -180,43 +167,35 @@ def test_hold_raced_by_post_void_and_expiry_resolves_once(database: Database) ->
                 now=created,
             )
         )
+
+        def resolve(request: TransferRequest) -> Callable[[], Any]:
+            return partial(
+                database.run,
+                partial(ledger.submit_transfer, request=request, initiator=USER, now=before_expiry),
+            )
+
         actions: list[Callable[[], Any]] = [
-            lambda h=held: database.run(
-                lambda s: ledger.submit_transfer(
-                    s,
-                    TransferRequest(
-                        kind=TransferKind.post_pending,
-                        pending_id=h.id,
-                        amount_minor=150,
-                        reason_code="capture",
-                    ),
-                    initiator=USER,
-                    now=before_expiry,
+            resolve(
+                TransferRequest(
+                    kind=TransferKind.post_pending,
+                    pending_id=held.id,
+                    amount_minor=150,
+                    reason_code="capture",
                 )
             ),
-            lambda h=held: database.run(
-                lambda s: ledger.submit_transfer(
-                    s,
-                    TransferRequest(
-                        kind=TransferKind.post_pending, pending_id=h.id, reason_code="capture"
-                    ),
-                    initiator=USER,
-                    now=before_expiry,
+            resolve(
+                TransferRequest(
+                    kind=TransferKind.post_pending, pending_id=held.id, reason_code="capture"
                 )
             ),
-            lambda h=held: database.run(
-                lambda s: ledger.submit_transfer(
-                    s,
-                    TransferRequest(
-                        kind=TransferKind.void_pending, pending_id=h.id, reason_code="cancel"
-                    ),
-                    initiator=USER,
-                    now=before_expiry,
+            resolve(
+                TransferRequest(
+                    kind=TransferKind.void_pending, pending_id=held.id, reason_code="cancel"
                 )
             ),
-            lambda: database.run(lambda s: ledger.expire_overdue_holds(s, now=at_expiry)),
+            partial(database.run, partial(ledger.expire_overdue_holds, now=at_expiry)),
         ]
-        results = race(len(actions), lambda i, actions=actions: actions[i]())
+        results = race(len(actions), partial(_run_one_of, actions))
         # A capture above the hold never succeeds, whoever else wins.
         assert isinstance(
             results[0],
@@ -225,7 +204,9 @@ def test_hold_raced_by_post_void_and_expiry_resolves_once(database: Database) ->
             | errors.PendingTransferAlreadyVoided
             | errors.PendingTransferAlreadyExpired,
         )
-        wins = sum(isinstance(r, ledger.TransferRecord) for r in results[1:3]) + (results[3] == 1)
+        wins = sum(isinstance(r, ledger_queries.TransferRecord) for r in results[1:3]) + (
+            results[3] == 1
+        )
         assert wins == 1, results
     with database.transaction(write=False) as session:
         resolutions = session.execute(
@@ -242,7 +223,7 @@ def test_expiry_job_in_four_workers_at_once_expires_each_hold_once(database: Dat
     holds, created = 200, datetime(2026, 1, 1, tzinfo=UTC)
     _, (wallet, shop) = wallets(database, count=2, balance_minor=holds)
 
-    def make_holds(session: object) -> None:
+    def make_holds(session: Session) -> None:
         for _ in range(holds):
             ledger.submit_transfer(
                 session,
@@ -272,3 +253,7 @@ def test_expiry_job_in_four_workers_at_once_expires_each_hold_once(database: Dat
     )
     assert sum(counts) == holds, counts
     assert balance(database, wallet).available_minor == holds
+
+
+def _run_one_of(actions: list[Callable[[], Any]], index: int) -> Any:
+    return actions[index]()

@@ -70,7 +70,7 @@ def test_a_failure_rolls_the_whole_use_case_back(database: Database) -> None:
 
 def test_what_counts_as_transient() -> None:
     def wrap(original: Exception, cls: type[Exception] = OperationalError) -> Exception:
-        return cls("statement", {}, original)  # type: ignore[call-arg]
+        return cls("statement", {}, original)
 
     assert is_retryable(RetryTransaction())
     assert is_retryable(wrap(sqlite3.OperationalError("database is locked")))
@@ -99,7 +99,8 @@ def test_migrations_build_exactly_the_tables_of_the_models(database: Database) -
 def test_a_lost_database_is_unavailable_not_an_internal_error(tmp_path: object) -> None:
     """PostgreSQL refusing connections (restarting, say) is a 503 the caller retries."""
     from purse.errors import DatabaseUnavailable
-    from purse.workers.runner import Job, JobRunner, backoff_seconds
+    from purse.jobs import Job
+    from purse.workers.runner import JobRunner, backoff_seconds
 
     settings = make_settings("postgresql://nobody@/purse?host=/nonexistent-socket-folder")
     database = Database(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import text
@@ -193,7 +194,7 @@ def test_batch_reports_each_group_on_its_own(database: Database) -> None:
 def test_idempotency_key_replays_and_refuses_another_request(database: Database) -> None:
     _, (alice, bob) = wallets(database, count=2, balance_minor=1_000)
 
-    def send(amount: int, scope: str = "user:1") -> ledger.TransferRecord:
+    def send(amount: int, scope: str = "user:1") -> ledger_queries.TransferRecord:
         return database.run(
             lambda s: ledger.submit_transfer(
                 s,
@@ -226,9 +227,9 @@ def test_idempotency_key_must_be_sane(database: Database) -> None:
     for scope, key in [("user:1", ""), ("user:1", "x" * 256), ("", "k"), ("user:1", "bad\nkey")]:
         with pytest.raises(errors.IdempotencyKeyInvalid):
             database.run(
-                lambda s, scope=scope, key=key: ledger.submit_transfer(
-                    s,
-                    TransferRequest(
+                partial(
+                    ledger.submit_transfer,
+                    request=TransferRequest(
                         kind=TransferKind.posted,
                         debit_account_id=alice,
                         credit_account_id=bob,
@@ -251,7 +252,7 @@ def _hold(
     *,
     timeout: int = 60,
     now: datetime = NOW,
-) -> ledger.TransferRecord:
+) -> ledger_queries.TransferRecord:
     return database.run(
         lambda s: ledger.submit_transfer(
             s,
@@ -554,9 +555,9 @@ def test_purge_forgets_old_idempotency_keys_only(database: Database) -> None:
     _, (alice, bob) = wallets(database, count=2, balance_minor=100)
     for key, when in (("old", NOW - timedelta(hours=49)), ("new", NOW - timedelta(hours=1))):
         database.run(
-            lambda s, key=key, when=when: ledger.submit_transfer(
-                s,
-                TransferRequest(
+            partial(
+                ledger.submit_transfer,
+                request=TransferRequest(
                     kind=TransferKind.posted,
                     debit_account_id=alice,
                     credit_account_id=bob,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,13 +96,13 @@ def test_a_batch_shares_one_smtp_session_and_a_broken_one_is_replaced(
     sessions: list[object] = []
     opened = channel._connection
 
-    def counting() -> object:
+    def counting() -> smtplib.SMTP:
         smtp = opened()
         if not sessions or sessions[-1] is not smtp:
             sessions.append(smtp)
         return smtp
 
-    channel._connection = counting  # type: ignore[method-assign]
+    channel._connection = counting  # type: ignore[method-assign]  # counting the real thing
     assert relay.relay_outbox(database, cipher=identity.cipher, channels={"email": channel}) == 3
     assert len(sessions) == 1 and len(inbox.received()) == 3
     assert getattr(channel._local, "smtp", None) is None  # closed after the batch

@@ -164,7 +164,7 @@ def make_history(wallet: Wallet) -> History:
 
 def read(wallet: Wallet, caller: Principal, month: str) -> StatementData:
     return wallet.database.run(
-        lambda s: statement_data(s, wallet=wallet, user_id=caller.user_id, month=month),
+        lambda s: statement_data(s, wallet=wallet, user_id=caller.wallet_user_id, month=month),
         write=False,
     )
 
@@ -372,7 +372,7 @@ def test_a_statement_that_cannot_be_built_fails_and_a_stale_one_is_rebuilt(
             Statement(month="2026-02", status="running", created_at=now),
         ]
         for row in rows:
-            row.user_id, row.format, row.locale = wang.user_id, "csv", "en"
+            row.user_id, row.format, row.locale = wang.wallet_user_id, "csv", "en"
             row.lines_total = row.lines_done = 0
         session.add_all(rows)
         session.flush()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -47,8 +49,8 @@ def people(wallet: Wallet) -> tuple[Principal, Principal]:
     return wang, zhang
 
 
-def send(wallet: Wallet, caller: Principal, key: str | None = None, **changes: object) -> object:
-    arguments: dict[str, object] = {
+def send(wallet: Wallet, caller: Principal, key: str | None = None, **changes: Any) -> object:
+    arguments: dict[str, Any] = {
         "to": "zhang_li",
         "asset": "CNY",
         "amount_minor": 1000,
@@ -57,7 +59,7 @@ def send(wallet: Wallet, caller: Principal, key: str | None = None, **changes: o
     }
     arguments.update(changes)
     return wallet.database.run(
-        lambda session: service.send(session, wallet=wallet, principal=caller, **arguments)  # type: ignore[arg-type]
+        lambda session: service.send(session, wallet=wallet, principal=caller, **arguments)
     )
 
 
@@ -115,7 +117,7 @@ def test_send_moves_money_once_and_tells_the_recipient(
     ],
 )
 def test_a_refused_send_changes_nothing(
-    wallet: Wallet, people: tuple[Principal, Principal], changes: dict[str, object], code: str
+    wallet: Wallet, people: tuple[Principal, Principal], changes: dict[str, Any], code: str
 ) -> None:
     wang, _ = people
     top_up(wallet, wang, amount_minor=50_000)
@@ -297,8 +299,13 @@ def test_convert_at_the_quoted_price_with_the_spread_to_revenue(
     ]:
         with pytest.raises(PurseError) as refused:
             wallet.database.run(
-                lambda s, c=caller, n=now: conversion.convert(
-                    s, wallet=wallet, principal=c, quote_id=stale.id, idempotency_key="fx-3", now=n
+                partial(
+                    conversion.convert,
+                    wallet=wallet,
+                    principal=caller,
+                    quote_id=stale.id,
+                    idempotency_key="fx-3",
+                    now=now,
                 )
             )
         assert refused.value.code == code

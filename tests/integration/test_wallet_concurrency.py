@@ -14,13 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select, update
-from test_concurrency import race
 
-from factories import make_settings
+from factories import make_settings, race
 from purse.assembly import assemble
 from purse.db import Database
 from purse.errors import PurseError
 from purse.identity.models import User
+from purse.identity.principal import Principal
 from purse.ledger.verify import verify_ledger
 from purse.operations.models import Operation
 from purse.wallet import banking, service
@@ -116,9 +116,9 @@ def test_the_same_key_sent_together_makes_one_operation(wallet: Wallet) -> None:
 
     results = race(12, act)
     assert all(not isinstance(result, PurseError) for result in results), results
-    references = {result.operation.reference for result in results}  # type: ignore[attr-defined]
+    references = {result.operation.reference for result in results}
     assert len(references) == 1
-    assert sum(1 for result in results if not result.replayed) == 1  # type: ignore[attr-defined]
+    assert sum(1 for result in results if not result.replayed) == 1
     assert balance(wallet.database, zhang).balance_minor == 1_234  # type: ignore[union-attr]
 
 
@@ -146,8 +146,11 @@ def test_two_people_paying_each_other_at_once_never_deadlock(wallet: Wallet) -> 
 
     results = race(16, act)
     assert Counter(outcome(result) for result in results) == {"ok": 16}
-    total = sum(
-        balance(wallet.database, person).balance_minor  # type: ignore[union-attr]
-        for person in (wang, zhang)
-    )
+    total = sum(balance_minor(wallet, person) for person in (wang, zhang))
     assert total == 200_000
+
+
+def balance_minor(wallet: Wallet, person: Principal) -> int:
+    found = balance(wallet.database, person)
+    assert found is not None
+    return found.balance_minor

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 import pytest
 from harness import close_all
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from factories import make_settings
 from purse.assembly import assemble
@@ -44,11 +46,7 @@ def seed(
                 balance_minor -= step
         for handle in admins:
             make_user(database, wallet.identity, handle=handle, display_name=handle.title())
-            database.run(
-                lambda s, h=handle: s.execute(
-                    update(User).where(User.handle == h).values(role="admin")
-                )
-            )
+            database.run(partial(_make_admin, handle=handle))
     finally:
         database.dispose()
 
@@ -68,3 +66,7 @@ def seeded(database_url: str) -> Callable[..., None]:
 @pytest.fixture
 def database_kind(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgres"
+
+
+def _make_admin(session: Session, *, handle: str) -> None:
+    session.execute(update(User).where(User.handle == handle).values(role="admin"))

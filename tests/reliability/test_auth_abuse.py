@@ -13,6 +13,7 @@ import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -307,7 +308,7 @@ def test_known_and_unknown_accounts_get_the_same_answers(
         try:
             http = track(httpx.Client(base_url=server.url, timeout=30))
             email = sign_up_verified(http, inbox, "known")
-            pairs = {
+            pairs: dict[str, tuple[Callable[[], httpx.Response], Callable[[], httpx.Response]]] = {
                 "sign_in_handle": (
                     lambda: sign_in(http, "known", "wrong-password-1"),
                     lambda: sign_in(http, "unknown_person", "wrong-password-1"),

@@ -255,7 +255,7 @@ def test_authorization_matrix(
         for method, template in routes:
             kind = classify((method, template))
             path = PARAMETER.sub(lambda match: str(a_objects[match.group(1)]), template)
-            json_body = {} if method in ("POST", "PUT") else None
+            json_body: dict[str, Any] | None = {} if method in ("POST", "PUT") else None
             headers = {"Idempotency-Key": f"matrix-{method}-{template}"}
 
             # Nobody.
@@ -319,7 +319,7 @@ def test_authorization_matrix(
                     record(f"admin {method} {template}", response, response.status_code == 200)
 
         # Mass assignment: fields a caller must not set are refused, not ignored.
-        for path, body in [
+        assignments: list[tuple[str, dict[str, Any]]] = [
             (
                 "/v1/wallet/transfers",
                 {"to": "user_b", "amount": {"value": "1", "currency": "CNY"}, "balance": "999"},
@@ -339,7 +339,8 @@ def test_authorization_matrix(
                     "user_id": a_me["id"],
                 },
             ),
-        ]:
+        ]
+        for path, body in assignments:
             response = b.http.post(path, json=body, headers={"Idempotency-Key": "mass"})
             record(f"mass_assignment POST {path}", response, response.status_code == 422)
 

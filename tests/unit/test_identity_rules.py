@@ -16,7 +16,7 @@ SETTINGS = Settings(
     password_hash_time_cost=1,
     password_hash_memory_cost_kib=8192,
     _env_file=None,
-)  # type: ignore[call-arg]
+)
 POLICY = PasswordPolicy(SETTINGS)
 
 
@@ -76,7 +76,7 @@ def test_hashes_are_argon2id_never_truncated_and_nfkc_normalised() -> None:
             password_hash_memory_cost_kib=8192,
             _env_file=None,
         )
-    )  # type: ignore[call-arg]
+    )
     assert stronger.needs_rehash(hashed) and not hasher.needs_rehash(hashed)
 
 
@@ -123,7 +123,7 @@ def test_field_cipher_binds_context_detects_tampering_and_rotates() -> None:
     k0, k1 = (base64.b64encode(byte * 32).decode() for byte in (b"o", b"n"))
     before = FieldCipher.from_settings(
         Settings(secret_key="s" * 40, encryption_keys=f"k0:{k0}", _env_file=None)
-    )  # type: ignore[call-arg]
+    )
     after = FieldCipher.from_settings(
         Settings(
             secret_key="s" * 40,
@@ -131,7 +131,7 @@ def test_field_cipher_binds_context_detects_tampering_and_rotates() -> None:
             encryption_key_current="k1",
             _env_file=None,
         )
-    )  # type: ignore[call-arg]
+    )
     written_before = before.encrypt("wang.wei@example.com", context="c")
     assert after.decrypt(written_before, context="c") == "wang.wei@example.com"
     assert after.needs_rotation(written_before)

@@ -20,6 +20,7 @@ from purse.ledger.rules import (
     check_group_shape,
     transfer_hash,
 )
+from purse.money import errors as money_errors
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 INITIATOR = Initiator(kind="system", id="t")
@@ -75,7 +76,10 @@ def posted(**fields: object) -> TransferRequest:
 @pytest.mark.parametrize(
     ("request_", "error"),
     [
-        (posted(amount_minor=0, debit_account_id=1, credit_account_id=1), errors.AmountNotPositive),
+        (
+            posted(amount_minor=0, debit_account_id=1, credit_account_id=1),
+            money_errors.AmountNotPositive,
+        ),
         (posted(debit_account_id=99, credit_account_id=99), errors.AccountsMustBeDifferent),
         (posted(debit_account_id=99, credit_account_id=98), errors.DebitAccountNotFound),
         (posted(debit_account_id=4, credit_account_id=3, amount_minor=1000), errors.AssetMismatch),
@@ -134,7 +138,7 @@ def posted(**fields: object) -> TransferRequest:
             TransferRequest(reversal_of=20, debit_account_id=1, reason_code="r"),
             errors.TransferFieldsInvalid,
         ),
-        (posted(amount_minor=2**63), errors.AmountOutOfRange),
+        (posted(amount_minor=2**63), money_errors.AmountOutOfRange),
     ],
 )
 def test_result_codes_follow_the_documented_order(

@@ -29,7 +29,7 @@ MISSPELLED = {
 
 
 def test_defaults_point_at_the_embedded_database() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.database_url == "sqlite:///purse.db"
     assert settings.sqlite_path() == Path("purse.db")
     assert settings.host == "127.0.0.1" and settings.port == 8000
@@ -38,7 +38,7 @@ def test_defaults_point_at_the_embedded_database() -> None:
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PURSE_DATABASE_URL", "postgresql://u@localhost/p")
     monkeypatch.setenv("PURSE_CUSTOM_ASSETS", "usdt:6, PTS:0")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert not settings.is_sqlite and settings.sqlite_path() is None
     assert settings.custom_assets == {"USDT": 6, "PTS": 0}
 
@@ -46,38 +46,38 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("value", ["USDT", "USDT:x", "U:2", "USDT:19"])
 def test_bad_custom_assets_are_refused(value: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(custom_assets=value, _env_file=None)  # type: ignore[call-arg]
+        Settings(custom_assets=value, _env_file=None)
 
 
 def test_secret_key_is_generated_once_next_to_the_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/wallet.db"
     with pytest.warns(SecretKeyWarning):
-        first = Settings(database_url=url, _env_file=None).resolved_secret_key()  # type: ignore[call-arg]
+        first = Settings(database_url=url, _env_file=None).resolved_secret_key()
     key_file = tmp_path / "wallet.db.secret"
     assert key_file.read_text().strip() == first and len(first) >= 48
     assert key_file.stat().st_mode & 0o077 == 0
-    again = Settings(database_url=url, _env_file=None).resolved_secret_key()  # type: ignore[call-arg]
+    again = Settings(database_url=url, _env_file=None).resolved_secret_key()
     assert again == first
 
 
 @pytest.mark.parametrize("key", [None, "", "changeme", "short"])
 def test_production_refuses_a_missing_or_weak_secret(key: str | None) -> None:
     with pytest.raises(ValidationError, match="PURSE_SECRET_KEY"):
-        Settings(env="production", secret_key=key, _env_file=None)  # type: ignore[arg-type,call-arg]
+        Settings(env="production", secret_key=key, _env_file=None)
     strong = "k" * 40
     assert (
         Settings(env="production", secret_key=strong, _env_file=None).resolved_secret_key()
         == strong
-    )  # type: ignore[arg-type,call-arg]
+    )
 
 
 def test_each_default_is_shown_as_its_variable_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    defaults = Settings(_env_file=None).model_dump()  # type: ignore[call-arg]
-    for shown in describe_settings(Settings(_env_file=None)):  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None).model_dump()
+    for shown in describe_settings(Settings(_env_file=None)):
         if shown.default in (None, {}, []):
             continue
         monkeypatch.setenv(shown.variable, env_text(shown.default))
-    from_text = Settings(_env_file=None).model_dump()  # type: ignore[call-arg]
+    from_text = Settings(_env_file=None).model_dump()
     assert from_text == defaults
 
 
@@ -86,8 +86,8 @@ def test_secrets_and_passwords_in_urls_are_masked() -> None:
         database_url="postgresql://purse:p@ss:word@db.internal:5433/purse",
         secret_key="k" * 40,
         smtp_password="smtp-secret",
-        encryption_keys="k1:" + "QUJD" * 11,  # type: ignore[arg-type]
-        _env_file=None,  # type: ignore[call-arg]
+        encryption_keys="k1:" + "QUJD" * 11,
+        _env_file=None,
     )
     shown = {item.variable: item.value for item in describe_settings(settings)}
     assert shown["PURSE_DATABASE_URL"] == "postgresql://purse:***@db.internal:5433/purse"
