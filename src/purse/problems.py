@@ -88,7 +88,7 @@ def problem_response(
     locale = request_locale(request)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + error.code,
-        "title": error.title.split("{")[0].strip() if "{" in error.title else error.title,
+        "title": error.title_message(locale),
         "status": error.status,
         "detail": error.message(locale),
         "code": error.code,

@@ -103,6 +103,7 @@ def test_errors_are_problem_json(client: TestClient) -> None:
     ]
     assert_problem(client.post("/test/validate", content=b"{not json"), 422, "validation_failed")
     body = assert_problem(client.get("/test/purse-error"), 409, "insufficient_funds")
+    assert body["title"] == "Insufficient funds"
     assert (
         body["detail"] == "There is not enough money in the account." and body["retryable"] is True
     )

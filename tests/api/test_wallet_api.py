@@ -114,6 +114,53 @@ def test_problems_speak_chinese_and_say_whether_to_retry(
     )
 
 
+@pytest.mark.parametrize(
+    ("language", "title", "limit_display", "remaining_display", "detail"),
+    [
+        (
+            "en",
+            "Limit exceeded",
+            "CN¥20,000.00",
+            "CN¥20,000.00",
+            "This would go over your per-transfer limit of CN¥20,000.00; CN¥20,000.00 is left.",
+        ),
+        (
+            "zh-CN",
+            "超出限额",
+            "¥20,000.00",
+            "¥20,000.00",
+            "超出了您的单笔限额 ¥20,000.00，剩余可用 ¥20,000.00。",
+        ),
+    ],
+)
+def test_a_limit_comes_as_money_with_its_display_text_beside_it(
+    api: Api,
+    wang: dict[str, str],
+    zhang: dict[str, str],
+    language: str,
+    title: str,
+    limit_display: str,
+    remaining_display: str,
+    detail: str,
+) -> None:
+    """Programs read the amounts as {"value", "currency"}; people read the text."""
+    api.top_up(wang, "100.00")
+    response = api.post(
+        "/v1/wallet/transfers",
+        {**wang, "Accept-Language": language},
+        send_body(value="20000.01"),
+    )
+    problem = response.json()
+    assert response.status_code == 409 and problem["code"] == "limit_exceeded"
+    assert problem["title"] == title
+    assert problem["limit"] == {"value": "20000.00", "currency": "CNY"}
+    assert problem["remaining"] == {"value": "20000.00", "currency": "CNY"}
+    assert problem["limit_display"] == limit_display
+    assert problem["remaining_display"] == remaining_display
+    assert problem["detail"] == detail
+    assert problem["limit_period"] == "per_transfer"
+
+
 def test_money_posts_need_an_idempotency_key(api: Api, wang: dict[str, str]) -> None:
     before = counts(api.database)
     for path, body in [
@@ -437,6 +484,48 @@ def test_receive_link_qr_spending_and_the_failure_catalogue(
     assert {"insufficient_funds", "limit_exceeded", "quote_expired", "account_frozen"} <= set(
         by_code
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "limit", "scale"),
+    [
+        (
+            "en",
+            {
+                "title": "Limit exceeded",
+                "message": "This would go over your ‹period› limit of ‹limit›; "
+                "‹remaining› is left.",
+            },
+            "Round the amount to ‹scale› decimal places.",
+        ),
+        (
+            "zh-CN",
+            {
+                "title": "超出限额",
+                "message": "超出了您的‹period›限额 ‹limit›，剩余可用 ‹remaining›。",
+            },
+            "请把金额保留到小数点后 ‹scale› 位。",
+        ),
+    ],
+)
+def test_the_failure_catalogue_names_the_fields_instead_of_placeholders(
+    api: Api, language: str, limit: dict[str, str], scale: str
+) -> None:
+    """A client developer reads every reason before it happens: a fixed title, and the
+    message with each piece of data named by the problem field that carries it."""
+    reasons = api.client.get(
+        "/v1/wallet/failure-reasons", headers={"Accept-Language": language}
+    ).json()
+    by_code = {reason["code"]: reason for reason in reasons}
+    for reason in reasons:
+        for text in (reason["title"], reason["message"], reason["next_step"] or ""):
+            assert "{" not in text and "}" not in text, (reason["code"], text)
+        assert reason["title"] and reason["title"] != reason["message"]
+    assert {key: by_code["limit_exceeded"][key] for key in ("title", "message")} == limit
+    assert by_code["limit_exceeded"]["fields"] == ["limit", "period", "remaining"]
+    assert by_code["amount_scale_exceeded"]["next_step"] == scale
+    assert by_code["recipient_not_found"]["fields"] == ["recipient"]
+    assert by_code["insufficient_funds"]["fields"] == []
 
 
 def test_statements_are_prepared_by_the_worker_and_downloaded(

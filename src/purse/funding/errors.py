@@ -18,44 +18,51 @@ class FundingError(RequestError):
 
 class CardNumberInvalid(FundingError):
     code = "card_number_invalid"
-    title = "This card number is not valid."
+    title = "Card number not valid"
+    detail = "This card number is not valid."
     next_step = "Check the number on the front of your card and type it again."
 
 
 class CardExpiryInvalid(FundingError):
     code = "card_expiry_invalid"
-    title = "The expiry date is not valid."
+    title = "Expiry date not valid"
+    detail = "The expiry date is not valid."
     next_step = "Type the month and year printed on your card."
 
 
 class BankAccountInvalid(FundingError):
     code = "bank_account_invalid"
-    title = "This bank account number is not valid."
+    title = "Bank account number not valid"
+    detail = "This bank account number is not valid."
     next_step = "Bank account numbers have 8 to 34 digits; check it on a statement from your bank."
 
 
 class CardExpired(FundingError):
     code = "card_expired"
-    title = "The card has expired."
+    title = "Card expired"
+    detail = "The card has expired."
     next_step = "Nothing was taken. Add a card that is still valid, or use another one."
 
 
 class BankInsufficientFunds(FundingError):
     code = "bank_insufficient_funds"
-    title = "Your bank declined the payment: there is not enough money on the card or account."
+    title = "Not enough money at the bank"
+    detail = "Your bank declined the payment: there is not enough money on the card or account."
     next_step = "Nothing was taken. Use another card or account, or a smaller amount."
 
 
 class BankDeclined(FundingError):
     code = "bank_declined"
-    title = "Your bank declined the payment without giving a reason (do not honour)."
+    title = "Declined by the bank"
+    detail = "Your bank declined the payment without giving a reason (do not honour)."
     next_step = "Nothing was taken. Call the number on the back of your card, or use another card."
 
 
 class ProviderTimeout(FundingError):
     code = "provider_timeout"
     status = 504
-    title = "The bank did not answer in time."
+    title = "Bank timed out"
+    detail = "The bank did not answer in time."
     next_step = "Nothing was taken. Try again later, or use another card or account."
     retryable = True
 
@@ -63,7 +70,8 @@ class ProviderTimeout(FundingError):
 class ProviderUnavailable(FundingError):
     code = "provider_unavailable"
     status = 503
-    title = "The bank cannot be reached right now."
+    title = "Bank unavailable"
+    detail = "The bank cannot be reached right now."
     next_step = "Nothing was taken. Try again in a few minutes."
     retryable = True
 
@@ -71,7 +79,8 @@ class ProviderUnavailable(FundingError):
 class ProviderEventInvalid(FundingError):
     code = "provider_event_invalid"
     status = 400
-    title = "The provider's message could not be verified."
+    title = "Provider message not verified"
+    detail = "The provider's message could not be verified."
 
 
 # What a provider's decline code means to purse (anything unknown is a plain decline).
@@ -90,12 +99,16 @@ def decline_error(code: str | None) -> FundingError:
 class FundingSourceNotFound(FundingError):
     code = "funding_source_not_found"
     status = 404
-    title = "This card or bank account is not linked to your wallet."
+    title = "Card or account not found"
+    detail = "This card or bank account is not linked to your wallet."
     next_step = "Choose one of your linked cards or accounts, or link a new one."
 
 
 class FundingSourceLimitReached(FundingError):
     code = "funding_source_limit_reached"
     status = 409
-    title = "You can link at most {count_max} cards and bank accounts."
+    title = "Too many cards and accounts"
+    detail = "You can link at most {count_max} card or bank account."
+    detail_plural = "You can link at most {count_max} cards and bank accounts."
+    count_field = "count_max"
     next_step = "Remove one you no longer use first."

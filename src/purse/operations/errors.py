@@ -12,29 +12,34 @@ class OperationError(RequestError):
 class IdempotencyKeyMissing(OperationError):
     code = "idempotency_key_missing"
     status = 400
-    title = "Requests that move money need an Idempotency-Key header."
+    title = "Idempotency key missing"
+    detail = "Requests that move money need an Idempotency-Key header."
     next_step = "Send a unique key (a UUID) with each new request, and the same key when retrying."
 
 
 class LimitExceeded(OperationError):
     code = "limit_exceeded"
     status = 409
-    title = "This would go over your {period} limit of {limit}; {remaining} is left."
+    title = "Limit exceeded"
+    detail = "This would go over your {period} limit of {limit}; {remaining} is left."
     next_step = (
         "Send a smaller amount, wait until the limit resets, or verify your identity "
         "to raise your limits."
     )
     translated_fields = ("period",)
+    amount_fields = ("limit", "remaining")
 
 
 class OperationNotFound(OperationError):
     code = "operation_not_found"
     status = 404
-    title = "There is no transaction with this reference in your wallet."
+    title = "Transaction not found"
+    detail = "There is no transaction with this reference in your wallet."
     next_step = "Check the reference on your receipt."
 
 
 class AssetNotOffered(OperationError):
     code = "asset_not_offered"
-    title = "This wallet does not hold {asset}."
+    title = "Currency not offered"
+    detail = "This wallet does not hold {asset}."
     next_step = "Choose one of the currencies listed in your wallet."

@@ -122,11 +122,25 @@ class FxRateRead(BaseModel):
 
 
 class FailureReasonRead(BaseModel):
+    """One reason an operation can fail, as a client prepares for it before it happens.
+
+    A problem answer says the same in full, with the data filled in; here there is no
+    data, so ``message`` and ``next_step`` name the problem's fields where the data goes.
+    """
+
     code: str
     status: int
-    message: str
+    title: str = Field(description="The problem's fixed title, the same in every answer")
+    message: str = Field(
+        description="The detail, each data field shown by its name: "
+        "'This would go over your ‹period› limit of ‹limit›; ‹remaining› is left.'"
+    )
     next_step: str | None
     retryable: bool
+    fields: list[str] = Field(
+        description="The problem's data fields that fill the detail; an amount comes as "
+        '{"value", "currency"} with <field>_display beside it'
+    )
 
 
 class SpendingMonthRead(BaseModel):

@@ -59,7 +59,8 @@ _CACHEABLE_PATHS = frozenset({"/openapi.json"})
 class CsrfFailed(RequestError):
     code = "csrf_failed"
     status = 403
-    title = "This form has expired or did not come from purse. Reload the page and try again."
+    title = "Form expired"
+    detail = "This form has expired or did not come from purse. Reload the page and try again."
 
 
 class SecurityHeadersMiddleware:

@@ -32,7 +32,8 @@ _TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded")
 class TextControlCharacter(RequestError):
     code = "text_control_character"
     status = 422
-    title = "Text cannot contain control characters."
+    title = "Control characters in text"
+    detail = "Text cannot contain control characters."
     next_step = "Remove invisible characters (such as NUL) from what you typed or sent."
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from purse.deps import IdPath
+from purse.errors import placeholders
 from purse.i18n import translate
 from purse.identity.principal import Principal
 from purse.models import utc_now
@@ -233,15 +234,21 @@ def statement_download(wallet: Wallet, principal: Principal, statement_id: int) 
 
 @router.get("/failure-reasons", response_model=list[s.FailureReasonRead])
 def list_failure_reasons(request: Request) -> list[s.FailureReasonRead]:
-    """Every reason a wallet operation can fail, with its message and next step."""
+    """Every reason a wallet operation can fail: its title, its message and next step with
+    the data fields named where the answer fills them in, and whether retrying can help."""
     locale = request_locale(request)
-    return [
-        s.FailureReasonRead(
-            code=cls.code,
-            status=cls.status,
-            message=translate(cls.title, locale),
-            next_step=translate(cls.next_step, locale) if cls.next_step else None,
-            retryable=cls.retryable,
+    reasons = []
+    for cls in CATALOGUE:
+        message, next_step = cls.described(locale)
+        reasons.append(
+            s.FailureReasonRead(
+                code=cls.code,
+                status=cls.status,
+                title=translate(cls.title, locale),
+                message=message,
+                next_step=next_step or None,
+                retryable=cls.retryable,
+                fields=sorted(placeholders(cls.detail) | placeholders(cls.next_step)),
+            )
         )
-        for cls in CATALOGUE
-    ]
+    return reasons
