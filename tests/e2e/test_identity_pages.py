@@ -16,8 +16,18 @@ from purse.identity.signup import create_verified_user
 
 PASSWORD = "river-lamp-quiet-74"
 TEXT = {
-    "en": {"sign_in": "Sign in", "security": "Security", "signed_in_here": "this device"},
-    "zh-CN": {"sign_in": "登录", "security": "安全中心", "signed_in_here": "本设备"},
+    "en": {
+        "sign_in": "Sign in",
+        "security": "Security",
+        "signed_in_here": "this device",
+        "iphone": "Mobile Safari on iOS (iPhone)",
+    },
+    "zh-CN": {
+        "sign_in": "登录",
+        "security": "安全中心",
+        "signed_in_here": "本设备",
+        "iphone": "iOS 上的 Mobile Safari（iPhone）",
+    },
 }
 
 
@@ -66,7 +76,7 @@ def test_sign_up_confirm_and_sign_in(page: Page, live_server: LiveServer, locale
     page.goto(f"{live_server.url}/security")
     expect(page.locator("h1")).to_have_text(text["security"])
     expect(page.locator(".badge")).to_have_text(text["signed_in_here"])
-    expect(page.locator(".session strong")).to_contain_text("Mobile Safari on iOS")
+    expect(page.locator(".session strong")).to_have_text(text["iphone"])
     screenshot(page, f"security-{locale}")
 
     page.locator("form[action='/signout'] button").click()

@@ -87,6 +87,30 @@ def test_email_goes_out_once_with_its_text_and_a_stable_message_id(
     assert all(row.delivered_at is not None and row.lease_token is None for row in rows(database))
 
 
+def test_a_device_is_worded_when_the_message_is_sent_in_its_recipients_language(
+    database: Database, inbox: Inbox
+) -> None:
+    """The outbox keeps the device's names; the relay words them for each recipient."""
+    identity = Identity(database.settings)
+    device = {"device": '["Chrome Mobile", "Android", "Pixel 8"]', "address": "203.0.113.9"}
+    queue(database, identity, template="new_device_sign_in", data=device)
+    queue(
+        database,
+        identity,
+        template="new_device_sign_in",
+        data=device,
+        locale="zh-CN",
+        recipient="li.na@example.com",
+    )
+    assert relay.relay_outbox(database, cipher=identity.cipher, channels=smtp(inbox)) == 2
+    english, chinese = inbox.received("wang.wei@example.com"), inbox.received("li.na@example.com")
+    assert english[0]["Subject"] == "New sign-in to purse from Chrome Mobile on Android (Pixel 8)."
+    assert (
+        chinese[0]["Subject"]
+        == "你的 purse 账户有新的登录，设备：Android 上的 Chrome Mobile（Pixel 8）。"
+    )
+
+
 def test_a_batch_shares_one_smtp_session_and_a_broken_one_is_replaced(
     database: Database, inbox: Inbox
 ) -> None:

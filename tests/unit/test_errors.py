@@ -205,9 +205,9 @@ def test_every_template_string_is_translated() -> None:
         for match in re.findall(r'_\("([^"]+)"[,)]', template.read_text("utf-8"))
     }
     assert len(strings) > 150
+    from purse.audit.service import SIGN_IN_KINDS as ACTIVITY_LABELS
     from purse.funding import pages as funding_pages
     from purse.funding.simulator import TEST_CARDS
-    from purse.identity.pages import ACTIVITY_LABELS
     from purse.operations import kinds
     from purse.wallet.pages import common, sending
 

@@ -27,6 +27,7 @@ FLOORS: dict[str, int] = {
     "hashchain": 1,
     "crypto": 1,
     "i18n": 1,
+    "devices": 1,
     "logs": 1,
     "routing": 1,
     "db": 2,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from purse.audit.models import AuditChainHead, AuditEvent
 from purse.hashchain import GENESIS_HASH, link_hash
+from purse.i18n import N_
 from purse.models import utc_now
 
 _events = cast(Table, AuditEvent.__table__)
@@ -150,22 +151,24 @@ class ActivityRead:
     data: dict[str, Any]
 
 
-SIGN_IN_KINDS = (
-    "login_succeeded",
-    "login_failed",
-    "account_locked",
-    "password_reset",
-    "totp_enabled",
-    "totp_disabled",
-    "sessions_ended",
-)
+# The sign-in and security events the security centre lists, with how each reads there
+# (English message ids, translated where they are shown).
+SIGN_IN_KINDS = {
+    "login_succeeded": N_("Signed in"),
+    "login_failed": N_("Failed sign-in attempt"),
+    "account_locked": N_("Account locked after failed attempts"),
+    "password_reset": N_("Password reset"),
+    "totp_enabled": N_("Two-factor authentication turned on"),
+    "totp_disabled": N_("Two-factor authentication turned off"),
+    "sessions_ended": N_("Other devices signed out"),
+}
 
 
 def recent_activity(session: Session, *, user_id: int, limit: int = 10) -> list[ActivityRead]:
     """The user's latest sign-in and security events, newest first (for the security centre)."""
     rows = session.execute(
         select(_events.c.kind, _events.c.address, _events.c.created_at, _events.c.data)
-        .where(_events.c.subject_user_id == user_id, _events.c.kind.in_(SIGN_IN_KINDS))
+        .where(_events.c.subject_user_id == user_id, _events.c.kind.in_(tuple(SIGN_IN_KINDS)))
         .order_by(_events.c.id.desc())
         .limit(limit)
     )

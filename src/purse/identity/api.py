@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from purse.deps import (
     ActorDep,
@@ -24,6 +24,7 @@ from purse.identity import signup as identity_signup
 from purse.identity import users as identity_users
 from purse.identity.errors import CodeInvalid, SessionInvalid
 from purse.identity.sessions import Authenticated
+from purse.problems import request_locale
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -209,15 +210,19 @@ def get_me(current: CurrentDep, database: DatabaseDep, identity: IdentityDep) ->
 
 
 @router.get("/me/sessions", response_model=list[schemas.SessionRead])
-def list_my_sessions(current: CurrentDep, database: DatabaseDep) -> list[schemas.SessionRead]:
-    """Where the user is signed in, most recently used first."""
+def list_my_sessions(
+    request: Request, current: CurrentDep, database: DatabaseDep
+) -> list[schemas.SessionRead]:
+    """Where the user is signed in, most recently used first; each device in the caller's
+    language (Accept-Language), with its names apart for programs."""
     rows = database.run(
         lambda session: sessions.list_sessions(
             session, user_id=current.user_id, current_session_id=current.session_id
         ),
         write=False,
     )
-    return [schemas.SessionRead.model_validate(row, from_attributes=True) for row in rows]
+    locale = request_locale(request)
+    return [schemas.SessionRead.of(row, locale) for row in rows]
 
 
 @router.delete("/me/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -24,6 +24,7 @@ from purse.identity.errors import (
 from purse.identity.models import OneTimeCode, User
 from purse.models import utc_now
 from purse.notify.service import enqueue
+from purse.settings import Settings
 
 
 def send_code(
@@ -81,9 +82,14 @@ def send_code(
         recipient=recipient,
         template=f"code_{purpose}",
         locale=user.locale,
-        data={"code": code, "minutes": settings.code_ttl_seconds // 60},
+        data={"code": code, "minutes": code_minutes(settings)},
         now=now,
     )
+
+
+def code_minutes(settings: Settings) -> int:
+    """How long a code works, in whole minutes as messages say it (at least one)."""
+    return max(1, settings.code_ttl_seconds // 60)
 
 
 def check_code(

@@ -12,15 +12,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from purse.audit.service import Actor, recent_activity
+from purse.audit.service import SIGN_IN_KINDS, Actor, recent_activity
 from purse.deps import ActorDep, DatabaseDep, IdentityDep, IdPath
 from purse.errors import NotFound, PurseError
-from purse.i18n import SUPPORTED_LOCALES
+from purse.i18n import N_, SUPPORTED_LOCALES
 from purse.identity import credentials as identity_credentials
 from purse.identity import sessions, twofactor
 from purse.identity import signin as identity_signin
 from purse.identity import signup as identity_signup
 from purse.identity import users as identity_users
+from purse.identity.codes import code_minutes
 from purse.identity.errors import CodeInvalid, SecondFactorRequired
 from purse.identity.principal import Principal
 from purse.models import utc_now
@@ -167,13 +168,25 @@ def signup(
         return page(
             request, database, "signup.html", status_code=error.status, error=error, form=form
         )
-    return page(
+    return code_page(
         request,
         database,
         "verify.html",
         identifier=email or phone,
-        notice=_notice(request, "Account created. Confirm your contact with the code we sent."),
+        notice=_notice(request, N_("Account created. Confirm your contact with the code we sent.")),
     )
+
+
+def code_page(
+    request: Request,
+    database: DatabaseDep,
+    template: str,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    """A page that asks for a one-time code, saying how long codes work."""
+    minutes = code_minutes(database.settings)
+    return page(request, database, template, status_code, code_minutes=minutes, **context)
 
 
 def _notice(request: Request, message: str) -> str:
@@ -185,7 +198,7 @@ def _notice(request: Request, message: str) -> str:
 
 @router.get("/verify", response_class=HTMLResponse)
 def verify_form(request: Request, database: DatabaseDep, identifier: str = "") -> Response:
-    return page(request, database, "verify.html", identifier=identifier)
+    return code_page(request, database, "verify.html", identifier=identifier)
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -211,7 +224,7 @@ def verify(
         )
     )
     if outcome.error is not None:
-        return page(
+        return code_page(
             request,
             database,
             "verify.html",
@@ -224,7 +237,7 @@ def verify(
         database,
         "signin.html",
         identifier=identifier,
-        notice=_notice(request, "Confirmed. You can sign in now."),
+        notice=_notice(request, N_("Confirmed. You can sign in now.")),
     )
 
 
@@ -249,7 +262,7 @@ def forgot(
             session, identity=identity, identifier=identifier, channel=channel, actor=actor
         )
     )
-    return page(request, database, "reset.html", identifier=identifier)
+    return code_page(request, database, "reset.html", identifier=identifier)
 
 
 @router.post("/reset", response_class=HTMLResponse)
@@ -280,7 +293,7 @@ def reset(
             )
         )
     except PurseError as error:
-        return page(
+        return code_page(
             request,
             database,
             "reset.html",
@@ -292,7 +305,7 @@ def reset(
     if outcome.error is not None:
         needs_second = isinstance(outcome.error, SecondFactorRequired) or bool(second_factor)
         shown = None if isinstance(outcome.error, SecondFactorRequired) else outcome.error
-        return page(
+        return code_page(
             request,
             database,
             "reset.html",
@@ -306,7 +319,7 @@ def reset(
         database,
         "signin.html",
         identifier=identifier,
-        notice=_notice(request, "Password changed. Sign in with the new one."),
+        notice=_notice(request, N_("Password changed. Sign in with the new one.")),
     )
 
 
@@ -331,19 +344,8 @@ def security(request: Request, database: DatabaseDep, identity: IdentityDep) -> 
         me=me,
         sessions=listed,
         activity=activity,
-        activity_labels=ACTIVITY_LABELS,
+        activity_labels=SIGN_IN_KINDS,
     )
-
-
-ACTIVITY_LABELS = {
-    "login_succeeded": "Signed in",
-    "login_failed": "Failed sign-in attempt",
-    "account_locked": "Account locked after failed attempts",
-    "password_reset": "Password reset",
-    "totp_enabled": "Two-factor authentication turned on",
-    "totp_disabled": "Two-factor authentication turned off",
-    "sessions_ended": "Other devices signed out",
-}
 
 
 def _needs_step_up(database: DatabaseDep, current: sessions.Authenticated, action: str) -> bool:

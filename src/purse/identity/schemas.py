@@ -12,8 +12,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from purse.devices import Device
 from purse.i18n import SUPPORTED_LOCALES
 from purse.identity.models import ROLES
+from purse.identity.sessions import SessionRead as SessionView
 
 
 class Locale(StrEnum):
@@ -116,14 +118,39 @@ class MeRead(BaseModel):
     two_factor: bool
 
 
+class DeviceRead(BaseModel):
+    """A device's names as its User-Agent gives them (the same in every language)."""
+
+    browser: str = Field(examples=["Chrome Mobile"])
+    system: str = Field(examples=["Android"])
+    model: str = Field(examples=["Pixel 8"])
+
+
 class SessionRead(BaseModel):
     id: int
     kind: str
-    device: str
+    device: str = Field(
+        description="The device in the caller's language", examples=["Chrome on Android (Pixel 8)"]
+    )
+    device_names: DeviceRead
     address: str | None
     created_at: datetime
     last_seen_at: datetime
     current: bool
+
+    @classmethod
+    def of(cls, row: SessionView, locale: str) -> SessionRead:
+        device = Device.parse(row.device)
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            device=device.display(locale),
+            device_names=DeviceRead(**device.as_json()),
+            address=row.address,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            current=row.current,
+        )
 
 
 class EndedRead(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from purse.audit.service import Actor, record
+from purse.devices import Device
 from purse.identity.errors import SessionInvalid, SessionNotFound
 from purse.identity.models import Session, User
 from purse.models import utc_now
@@ -36,18 +37,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def device_name(user_agent: str) -> str:
-    """A name a person recognises: "Mobile Safari on iOS (iPhone)"."""
+def device_of(user_agent: str) -> Device:
+    """The device a person recognises: Mobile Safari, iOS, iPhone (``purse.devices``)."""
     from ua_parser import parse
 
-    parsed = parse(user_agent[:USER_AGENT_LENGTH_MAX]) if user_agent else None
-    browser = parsed.user_agent.family if parsed and parsed.user_agent else None
-    system = parsed.os.family if parsed and parsed.os else None
-    device = parsed.device.family if parsed and parsed.device else None
-    if not browser:
-        return "Unknown device" if not user_agent else user_agent[:64]
-    name = f"{browser} on {system}" if system else browser
-    return f"{name} ({device})" if device and device != "Other" else name
+    if not user_agent.strip():
+        return Device()
+    parsed = parse(user_agent[:USER_AGENT_LENGTH_MAX])
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    if not browser or browser == "Other":
+        return Device.unrecognised(user_agent)
+    system = parsed.os.family if parsed.os and parsed.os.family != "Other" else None
+    model = parsed.device.family if parsed.device and parsed.device.family != "Other" else None
+    return Device.of(browser, system, model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ class Authenticated:
     role: str
     kind: str  # "web" (cookie) or "api" (access token)
     authenticated_at: datetime  # the last password check: the sign-in, or a step-up since
-    device: str = "Unknown device"
+    device: str = Device().stored()  # as stored: purse.devices formats it for people
     auth_method: str = "password"  # the factors checked at sign-in: "password+totp"
     created_at: datetime | None = None
 
@@ -92,9 +94,13 @@ def start_session(
     """
     assert kind in _PREFIX
     now = now or utc_now()
-    device = device_name(user_agent)
+    seen = device_of(user_agent)
+    device = seen.stored()
+    # Sessions from before devices were stored as names hold the English sentence.
     known_device = db.scalar(
-        select(Session.id).where(Session.user_id == user_id, Session.device == device).limit(1)
+        select(Session.id)
+        .where(Session.user_id == user_id, Session.device.in_((device, seen.legacy_english())))
+        .limit(1)
     )
     token = _PREFIX[kind] + secrets.token_urlsafe(32)
     refresh = _REFRESH_PREFIX + secrets.token_urlsafe(32) if kind == "api" else None

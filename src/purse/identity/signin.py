@@ -31,7 +31,7 @@ from purse.identity.errors import (
 )
 from purse.identity.models import Session as SessionRow
 from purse.identity.models import User
-from purse.identity.sessions import Issued, device_name, start_session
+from purse.identity.sessions import Issued, device_of, start_session
 from purse.identity.throttle import counter
 from purse.identity.twofactor import check_second_factor
 from purse.identity.users import find_user
@@ -267,7 +267,10 @@ def notify_new_device(
     address: str | None,
     now: datetime | None = None,
 ) -> None:
-    """Tell the user on every channel that their account was signed in from a new device."""
+    """Tell the user on every channel that their account was signed in from a new device.
+
+    ``device`` is the stored form (``purse.devices``): the relay words it in the
+    recipient's language when it sends the message."""
     user = session.get_one(User, user_id)
     notify_user(
         session,
@@ -323,7 +326,7 @@ def sign_in(
             session,
             identity=identity,
             user_id=outcome.user_id,
-            device=device_name(user_agent),
+            device=device_of(user_agent).stored(),
             address=actor.address,
             now=now,
         )

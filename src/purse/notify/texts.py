@@ -11,54 +11,77 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from purse.i18n import translate
+from purse.devices import device_display
+from purse.i18n import N_, N_plural, ngettext, translate
 
-_CODE = (
-    "Your purse code is {code}. It works for {minutes} minutes; never share it, not even with us."
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A message whose wording depends on a number in its data ("1 minute", "10 minutes")."""
+
+    forms: tuple[str, str]
+    count_field: str
+
+
+_CODE = Counted(
+    N_plural(
+        "Your purse code is {code}. It works for {minutes} minute; "
+        "never share it, not even with us.",
+        "Your purse code is {code}. It works for {minutes} minutes; "
+        "never share it, not even with us.",
+    ),
+    "minutes",
 )
-TEXTS: dict[str, str] = {
+TEXTS: dict[str, str | Counted] = {
     "code_verify_sms": _CODE,
     "code_verify_email": _CODE,
     "code_reset_password": _CODE,
     "code_change_sms": _CODE,
     "code_change_email": _CODE,
-    "signup_attempt_on_your_contact": (
+    "signup_attempt_on_your_contact": N_(
         "Someone tried to sign up for purse with your contact. "
         "If it was you, sign in or reset your password instead."
     ),
-    "account_locked": (
-        "Your purse account was locked for {minutes} minutes after too many failed sign-ins. "
-        "If it was not you, reset your password."
+    "account_locked": Counted(
+        N_plural(
+            "Your purse account was locked for {minutes} minute after too many failed "
+            "sign-ins. If it was not you, reset your password.",
+            "Your purse account was locked for {minutes} minutes after too many failed "
+            "sign-ins. If it was not you, reset your password.",
+        ),
+        "minutes",
     ),
-    "new_device_sign_in": (
+    "new_device_sign_in": N_(
         "New sign-in to purse from {device}. If it was not you, reset your password now."
     ),
-    "password_changed": (
+    "password_changed": N_(
         "Your purse password was changed. If you did not change it, contact purse support."
     ),
-    "contact_change_attempt": (
+    "contact_change_attempt": N_(
         "Someone tried to move your purse contact to another account. No change was made."
     ),
-    "contact_changed_sms": "The phone number on your purse account was changed.",
-    "contact_changed_email": "The email address on your purse account was changed.",
-    "two_factor_enabled": "Two-step verification was turned on for your purse account.",
-    "two_factor_disabled": (
+    "contact_changed_sms": N_("The phone number on your purse account was changed."),
+    "contact_changed_email": N_("The email address on your purse account was changed."),
+    "two_factor_enabled": N_("Two-step verification was turned on for your purse account."),
+    "two_factor_disabled": N_(
         "Two-step verification was turned off for your purse account. "
         "If it was not you, reset your password now."
     ),
-    "money_received": "{sender} (@{sender_handle}) sent you {amount}. Reference {reference}.",
-    "money_sent": "You sent {amount} to {recipient} (@{recipient_handle}). Reference {reference}.",
-    "money_converted": "You converted {amount} into {converted}. Reference {reference}.",
-    "money_requested": "You were asked to pay {amount}. Reference {reference}.",
-    "top_up_completed": "Your top-up of {amount} arrived. Reference {reference}.",
-    "top_up_failed": "Your top-up of {amount} did not go through. Reference {reference}.",
-    "withdrawal_completed": "Your withdrawal of {amount} was paid out. Reference {reference}.",
-    "withdrawal_failed": (
+    "money_received": N_("{sender} (@{sender_handle}) sent you {amount}. Reference {reference}."),
+    "money_sent": N_(
+        "You sent {amount} to {recipient} (@{recipient_handle}). Reference {reference}."
+    ),
+    "money_converted": N_("You converted {amount} into {converted}. Reference {reference}."),
+    "money_requested": N_("You were asked to pay {amount}. Reference {reference}."),
+    "top_up_completed": N_("Your top-up of {amount} arrived. Reference {reference}."),
+    "top_up_failed": N_("Your top-up of {amount} did not go through. Reference {reference}."),
+    "withdrawal_completed": N_("Your withdrawal of {amount} was paid out. Reference {reference}."),
+    "withdrawal_failed": N_(
         "Your withdrawal of {amount} did not go through; the money is back in your wallet. "
         "Reference {reference}."
     ),
 }
-_FALLBACK = "You have a new notice from purse."
+_FALLBACK = N_("You have a new notice from purse.")
 
 
 class _Blank(dict[str, Any]):
@@ -73,7 +96,20 @@ class Text:
 
 
 def render(template: str, locale: str, data: dict[str, Any]) -> Text:
-    """The message in ``locale``; an unknown template gets a neutral line, never an error."""
-    body = translate(TEXTS.get(template, _FALLBACK), locale).format_map(_Blank(data))
+    """The message in ``locale``; an unknown template gets a neutral line, never an error.
+
+    Data that has a form for each language is worded here, when the message is sent:
+    a device is stored as names (``purse.devices``) and shown in the recipient's words.
+    """
+    wording = TEXTS.get(template, _FALLBACK)
+    if isinstance(wording, Counted):
+        count = data.get(wording.count_field)
+        text = ngettext(*wording.forms, count if isinstance(count, int) else 2, locale)
+    else:
+        text = translate(wording, locale)
+    values = dict(data)
+    if "device" in values:
+        values["device"] = device_display(str(values["device"]), locale)
+    body = text.format_map(_Blank(values))
     first = body.replace("。", "。\n").replace(". ", ".\n").splitlines()[0]
     return Text(subject=first.strip(), body=body)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from purse.devices import device_display
 from purse.errors import PurseError
 from purse.funding.schemas import FundingSourceRead
 from purse.money.amounts import to_string
@@ -98,7 +99,7 @@ class TimelineRead(BaseModel):
 class InitiatorRead(BaseModel):
     kind: str
     authenticated_by: str
-    device: str | None
+    device: str | None = Field(description="The device in the caller's language")
 
 
 class OperationRead(BaseModel):
@@ -157,7 +158,7 @@ class OperationRead(BaseModel):
             initiator=InitiatorRead(
                 kind=view.initiator_kind,
                 authenticated_by=view.authenticated_by or "",
-                device=view.device,
+                device=device_display(view.device, locale) if view.device else None,
             )
             if view.initiator_kind
             else None,

@@ -1,7 +1,16 @@
-"""Server-rendered pages: Jinja2 with autoescape, translated per request (zh-CN, en)."""
+"""Server-rendered pages: Jinja2 with autoescape, translated per request (zh-CN, en).
+
+The environment has Jinja's i18n extension. Each render passes the page's
+``_``/``gettext`` and ``ngettext``, which fill ``{name}`` placeholders the way the
+Python code does: ``{{ _("Hello, {name}", name=me.display_name) }}`` and
+``{{ ngettext("{num} line", "{num} lines", total) }}`` (``num`` is the count unless
+given). ``{% trans count=n %}...{% pluralize %}...{% endtrans %}`` works too, with
+Jinja's own ``%(count)s`` placeholders in its message ids.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -13,7 +22,15 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from purse.i18n import SUPPORTED_LOCALES, normalize_locale, translate
+from purse.devices import device_display
+from purse.i18n import (
+    DEFAULT_LOCALE,
+    SUPPORTED_LOCALES,
+    ngettext,
+    normalize_locale,
+    traditional_chinese,
+    translate,
+)
 from purse.money.amounts import format_amount, to_decimal
 from purse.money.assets import AssetRegistry
 
@@ -22,12 +39,38 @@ LOCALE_COOKIE = "purse_locale"
 
 @cache
 def environment() -> Environment:
-    return Environment(
+    """The one Jinja environment; English callables are its defaults, each render passes
+    the page's own (a shared environment must not be switched per request)."""
+    env = Environment(
         loader=PackageLoader("purse.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    gettext, counted = gettext_callables(DEFAULT_LOCALE)
+    env.install_gettext_callables(gettext, counted, newstyle=False)  # type: ignore[attr-defined]
+    return env
+
+
+def gettext_callables(locale: str) -> tuple[Callable[..., str], Callable[..., str]]:
+    """``gettext`` and ``ngettext`` of ``locale`` for templates, filling ``{name}`` values."""
+
+    def gettext(message: str, **values: Any) -> str:
+        text = translate(message, locale)
+        return text.format(**values) if values else text
+
+    def counted(singular: str, plural: str, count: int, **values: Any) -> str:
+        text = ngettext(singular, plural, count, locale)
+        if "%(" in text:  # a {% trans %} block: Jinja fills its %(name)s placeholders itself
+            return text
+        return text.format(**{"num": count, **values})
+
+    return gettext, counted
+
+
+def _asked_locale(request: Request) -> str:
+    return request.headers.get("accept-language", "").split(",")[0].split(";")[0]
 
 
 def page_locale(request: Request) -> str:
@@ -75,6 +118,10 @@ class Formats:
             else ""
         )
 
+    def device(self, stored: str | None) -> str:
+        """A stored device in the page's words: "Android 上的 Chrome（Pixel 8）"."""
+        return device_display(stored, self.locale)
+
     def month(self, label: str, skeleton: str = "yMMM") -> str:
         """ "2026-11" -> "Nov 2026" / "2026年11月" (or "Nov" / "11月" with skeleton "MMM")."""
         year, month = (int(part) for part in label.split("-"))
@@ -85,11 +132,7 @@ def render(
     request: Request, template: str, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     locale = page_locale(request)
-
-    def gettext(message: str, **values: Any) -> str:
-        text = translate(message, locale)
-        return text.format(**values) if values else text
-
+    gettext, counted = gettext_callables(locale)
     settings = getattr(request.app.state, "settings", None)
     formats = Formats(
         locale,
@@ -104,6 +147,9 @@ def render(
             request=request,
             locale=locale,
             _=gettext,
+            gettext=gettext,
+            ngettext=counted,
+            only_simplified_chinese=traditional_chinese(_asked_locale(request)),
             fmt=formats,
             csrf_token=getattr(request.state, "csrf_token", ""),
             **context,
