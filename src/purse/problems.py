@@ -24,7 +24,7 @@ from purse.errors import (
     PurseError,
     ValidationFailed,
 )
-from purse.i18n import normalize_locale
+from purse.i18n import N_, N_plural, ngettext, normalize_locale, translate
 from purse.routing import allowed_methods
 
 log = structlog.get_logger(__name__)
@@ -63,6 +63,96 @@ _PROBLEM_STATUSES = {
     503: "purse is overloaded or a part it depends on is unavailable; wait as Retry-After "
     "says and retry with the same key.",
 }
+
+
+# Pydantic's error types and what purse says for each, in the caller's language; the
+# values come from the error's context (``max_length``, ``le``...). A type not listed
+# keeps Pydantic's English message. A pair of forms is chosen by the named count.
+_NUMBER = N_("Must be a number.")
+_WHOLE_NUMBER = N_("Must be a whole number.")
+_DATE = N_("Must be a date such as 2026-11-30.")
+_DATETIME = N_("Must be a date and time such as 2026-11-30T08:00:00Z.")
+_OBJECT = N_("Must be a JSON object.")
+_ONE_OF = N_("Must be one of: {expected}.")
+VALIDATION_MESSAGES: dict[str, str | tuple[tuple[str, str], str]] = {
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("This field is not expected here."),
+    "json_invalid": N_("The body is not valid JSON."),
+    "string_type": N_("Must be a string."),
+    "string_unicode": N_("Must be valid UTF-8 text."),
+    "string_too_short": (
+        N_plural(
+            "Must have at least {min_length} character.",
+            "Must have at least {min_length} characters.",
+        ),
+        "min_length",
+    ),
+    "string_too_long": (
+        N_plural(
+            "Must have at most {max_length} character.",
+            "Must have at most {max_length} characters.",
+        ),
+        "max_length",
+    ),
+    "string_pattern_mismatch": N_("Must match the pattern {pattern}."),
+    "int_type": _WHOLE_NUMBER,
+    "int_parsing": _WHOLE_NUMBER,
+    "int_from_float": _WHOLE_NUMBER,
+    "float_type": _NUMBER,
+    "float_parsing": _NUMBER,
+    "decimal_type": _NUMBER,
+    "decimal_parsing": _NUMBER,
+    "bool_type": N_("Must be true or false."),
+    "bool_parsing": N_("Must be true or false."),
+    "greater_than": N_("Must be greater than {gt}."),
+    "greater_than_equal": N_("Must be at least {ge}."),
+    "less_than": N_("Must be less than {lt}."),
+    "less_than_equal": N_("Must be at most {le}."),
+    "literal_error": _ONE_OF,
+    "enum": _ONE_OF,
+    "dict_type": _OBJECT,
+    "model_type": _OBJECT,
+    "model_attributes_type": _OBJECT,
+    "list_type": N_("Must be a list."),
+    "too_short": (
+        N_plural("Must have at least {min_length} item.", "Must have at least {min_length} items."),
+        "min_length",
+    ),
+    "too_long": (
+        N_plural("Must have at most {max_length} item.", "Must have at most {max_length} items."),
+        "max_length",
+    ),
+    "date_type": _DATE,
+    "date_parsing": _DATE,
+    "date_from_datetime_parsing": _DATE,
+    "date_from_datetime_inexact": _DATE,
+    "datetime_type": _DATETIME,
+    "datetime_parsing": _DATETIME,
+    "datetime_from_date_parsing": _DATETIME,
+    "uuid_type": N_("Must be a UUID."),
+    "uuid_parsing": N_("Must be a UUID."),
+}
+
+
+def validation_message(item: dict[str, Any], locale: str) -> str:
+    """One of Pydantic's validation errors in ``locale`` (English if its type is not known)."""
+    wording = VALIDATION_MESSAGES.get(str(item.get("type", "")))
+    context = item.get("ctx") or {}
+    if wording is None:
+        return str(item.get("msg", ""))
+    if isinstance(wording, tuple):
+        forms, count_field = wording
+        text = ngettext(*forms, int(context.get(count_field, 2)), locale)
+    else:
+        text = translate(wording, locale)
+    values = {key: str(value) for key, value in context.items()}
+    if "expected" in values and normalize_locale(locale) == "zh-CN":
+        # Pydantic joins the choices in English: "'x', 'y' or 'z'".
+        values["expected"] = values["expected"].replace(", ", "、").replace(" or ", "、")
+    try:
+        return text.format(**values)
+    except (KeyError, IndexError, ValueError):  # a Pydantic that gives other context
+        return str(item.get("msg", ""))
 
 
 def problem_responses() -> dict[int | str, dict[str, Any]]:
@@ -154,10 +244,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, error: RequestValidationError) -> Response:
         if wants_html(request):
             return html_problem(request, ValidationFailed())
+        locale = request_locale(request)
         errors = [
             {
                 "location": [str(part) for part in item.get("loc", ())],
-                "message": str(item.get("msg", "")),
+                "message": validation_message(item, locale),
                 "type": str(item.get("type", "")),
             }
             for item in error.errors()

@@ -6,11 +6,12 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from factories import make_settings
 from purse.app import create_app
@@ -23,10 +24,21 @@ class Payment(BaseModel):
     amount: str
 
 
+class Profile(BaseModel):
+    name: str = Field(max_length=5)
+    age: int = Field(le=150)
+    kind: Literal["card", "bank_account"]
+    note: str
+
+
 def add_test_routes(app: FastAPI) -> None:
     @app.post("/test/validate")
     def validate(payment: Payment) -> dict[str, str]:
         return {"amount": payment.amount}
+
+    @app.post("/test/profile")
+    def profile(profile: Profile) -> dict[str, str]:
+        return {"name": profile.name}
 
     @app.get("/test/purse-error")
     def purse_error() -> None:
@@ -97,7 +109,7 @@ def test_errors_are_problem_json(client: TestClient) -> None:
     assert body["errors"] == [
         {
             "location": ["body", "amount"],
-            "message": "Input should be a valid string",
+            "message": "Must be a string.",
             "type": "string_type",
         }
     ]
@@ -109,6 +121,49 @@ def test_errors_are_problem_json(client: TestClient) -> None:
     )
     zh = client.get("/test/purse-error", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert zh.json()["detail"] == "账户余额不足。" and zh.headers["content-language"] == "zh-CN"
+    assert zh.json()["title"] == "余额不足"
+
+
+def _messages(response: object) -> dict[str, str]:
+    body = assert_problem(response, 422, "validation_failed")
+    errors = body["errors"]
+    assert isinstance(errors, list)
+    return {item["location"][-1]: item["message"] for item in errors}
+
+
+def test_validation_messages_speak_the_callers_language(client: TestClient) -> None:
+    """Pydantic's messages are English; purse words the common types itself, with their
+    limits, in English and Simplified Chinese (an unknown type keeps Pydantic's text)."""
+    bad = {"name": "Wang Wei the Great", "age": 200, "kind": "cash"}
+    english = _messages(client.post("/test/profile", json=bad))
+    assert english == {
+        "name": "Must have at most 5 characters.",
+        "age": "Must be at most 150.",
+        "kind": "Must be one of: 'card' or 'bank_account'.",
+        "note": "This field is required.",
+    }
+    zh = {"Accept-Language": "zh-CN"}
+    chinese = _messages(client.post("/test/profile", json=bad, headers=zh))
+    assert chinese == {
+        "name": "最多 5 个字符。",
+        "age": "不能大于 150。",
+        "kind": "必须是以下之一：'card'、'bank_account'。",
+        "note": "此字段为必填项。",
+    }
+    typed = _messages(
+        client.post(
+            "/test/profile",
+            json={"name": 7, "age": "old", "kind": "card", "note": "x", "extra": 1},
+            headers=zh,
+        )
+    )
+    assert typed == {"name": "必须是字符串。", "age": "必须是整数。"}
+    broken = client.post(
+        "/test/profile",
+        content=b'{"name": ',
+        headers={**zh, "Content-Type": "application/json"},
+    )
+    assert list(_messages(broken).values()) == ["请求体不是有效的 JSON。"]
 
 
 def test_unexpected_errors_say_nothing_about_internals(
