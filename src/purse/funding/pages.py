@@ -21,7 +21,7 @@ from purse.funding.context import Funding
 from purse.funding.models import FundingSource
 from purse.funding.provider import BankAccountDetails, CardDetails
 from purse.funding.simulator import TEST_CARDS, Simulator
-from purse.i18n import translate
+from purse.i18n import N_, translate
 from purse.identity.pages import step_up_page
 from purse.identity.principal import Principal
 from purse.models import utc_now
@@ -32,7 +32,7 @@ from purse.web.views import form_principal, page, redirect, require_signed_in, s
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
-ADDED = "Linked. You can use it to top up and withdraw."
+ADDED = N_("Linked. You can use it to top up and withdraw.")
 
 
 def _sources_page(

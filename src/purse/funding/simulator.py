@@ -54,6 +54,7 @@ from purse.funding.rules import (
     normalize_account_number,
     normalize_card_number,
 )
+from purse.i18n import N_
 from purse.models import utc_now
 
 log = structlog.get_logger(__name__)
@@ -74,13 +75,13 @@ SLOW_SETTLE_SECONDS = 3600
 _SYNC_DECLINES = {"expired": "card_expired", "do_not_honour": "bank_declined"}
 _LATE_DECLINES = {"insufficient_funds": "bank_insufficient_funds"}
 TEST_CARDS = {
-    "4242424242424242": "succeeds",
-    "4000000000009995": "declined later: not enough money at the bank",
-    "4000000000000069": "declined: card expired",
-    "4000000000000002": "declined: do not honour",
-    "4000000000000408": "times out, then succeeds late",
-    "4000000000000259": "succeeds; the bank's callback arrives twice",
-    "4000000000003220": "succeeds after an hour",
+    "4242424242424242": N_("succeeds"),
+    "4000000000009995": N_("declined later: not enough money at the bank"),
+    "4000000000000069": N_("declined: card expired"),
+    "4000000000000002": N_("declined: do not honour"),
+    "4000000000000408": N_("times out, then succeeds late"),
+    "4000000000000259": N_("succeeds; the bank's callback arrives twice"),
+    "4000000000003220": N_("succeeds after an hour"),
 }
 
 

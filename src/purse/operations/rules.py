@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from purse.i18n import N_
 from purse.ledger.errors import IdempotencyKeyInvalid
 from purse.money.amounts import Money, parse_amount
 from purse.money.assets import Asset
@@ -75,7 +76,11 @@ def period_starts(now: datetime, timezone: str) -> tuple[datetime, datetime]:
     return day, day.replace(day=1)
 
 
-_PERIOD_NAMES = {"per_transfer": "per-transfer", "per_day": "daily", "per_month": "monthly"}
+_PERIOD_NAMES = {
+    "per_transfer": N_("per-transfer"),
+    "per_day": N_("daily"),
+    "per_month": N_("monthly"),
+}
 
 
 def check_limits(

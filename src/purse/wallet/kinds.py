@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from purse.i18n import N_
 from purse.operations.kinds import Direction, OperationKind, Party, register
 
 SEND = register(
     OperationKind(
         name="send",
-        label="Transfer",
+        label=N_("Transfer"),
         owner_direction=Direction.outgoing,
         counterparty_direction=Direction.incoming,
         spends=True,
@@ -17,7 +18,7 @@ SEND = register(
 TOP_UP = register(
     OperationKind(
         name="top_up",
-        label="Top-up",
+        label=N_("Top-up"),
         owner_direction=Direction.incoming,
         told_on_completion=((Party.owner, "top_up_completed"),),
     )
@@ -25,7 +26,7 @@ TOP_UP = register(
 WITHDRAWAL = register(
     OperationKind(
         name="withdrawal",
-        label="Withdrawal",
+        label=N_("Withdrawal"),
         owner_direction=Direction.outgoing,
         spends=True,
         told_on_completion=((Party.owner, "withdrawal_completed"),),
@@ -34,7 +35,7 @@ WITHDRAWAL = register(
 CONVERT = register(
     OperationKind(
         name="convert",
-        label="Conversion",
+        label=N_("Conversion"),
         owner_direction=Direction.exchange,
         told_on_completion=((Party.owner, "money_converted"),),
     )

@@ -11,6 +11,7 @@ from purse.db import Database
 from purse.deps import DatabaseDep, IdentityDep
 from purse.errors import PurseError
 from purse.funding import queries as funding_queries
+from purse.i18n import N_
 from purse.identity.context import Identity
 from purse.identity.principal import Principal
 from purse.operations.service import OperationResult
@@ -127,7 +128,7 @@ def _start(
         fields={**form, "idempotency_key": idempotency_key},
         nav="home",
         run=start,
-        summary=money_summary(request, wallet, "Withdraw {amount}", amount, currency),
+        summary=money_summary(request, wallet, N_("Withdraw {amount}"), amount, currency),
         then=lambda result: to_receipt(result, "started"),
         again=lambda error: _funding_page(
             request,

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from purse.db import Database
 from purse.errors import PurseError
-from purse.i18n import translate
+from purse.i18n import N_, translate
 from purse.identity.context import Identity
 from purse.identity.errors import SecondFactorRequired, StepUpRequired
 from purse.identity.pages import confirm_step_up, step_up_page
@@ -34,35 +34,35 @@ from purse.web.views import page, redirect, require_signed_in
 T = TypeVar("T")
 
 STATUS_LABELS = {
-    "pending": "Pending",
-    "completed": "Completed",
-    "failed": "Failed",
-    "open": "Waiting",
-    "paid": "Paid",
-    "declined": "Declined",
-    "cancelled": "Cancelled",
-    "expired": "Expired",
-    "queued": "Queued",
-    "running": "Preparing",
-    "ready": "Ready",
+    "pending": N_("Pending"),
+    "completed": N_("Completed"),
+    "failed": N_("Failed"),
+    "open": N_("Waiting"),
+    "paid": N_("Paid"),
+    "declined": N_("Declined"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired"),
+    "queued": N_("Queued"),
+    "running": N_("Preparing"),
+    "ready": N_("Ready"),
 }
 EVENT_LABELS = {
-    "created": "Created",
-    "held": "Money reserved in your wallet",
-    "submitted": "Sent to the bank",
-    "provider_silent": "The bank has not answered yet; we keep asking",
-    "posted": "Completed",
-    "voided": "Reserved money released",
-    "expired": "Reservation expired and released",
-    "failed": "Failed",
-    "needs_review": "Passed to support to check",
+    "created": N_("Created"),
+    "held": N_("Money reserved in your wallet"),
+    "submitted": N_("Sent to the bank"),
+    "provider_silent": N_("The bank has not answered yet; we keep asking"),
+    "posted": N_("Completed"),
+    "voided": N_("Reserved money released"),
+    "expired": N_("Reservation expired and released"),
+    "failed": N_("Failed"),
+    "needs_review": N_("Passed to support to check"),
 }
 DESCRIPTIONS = {
-    "in": "From {name}",
-    "out": "To {name}",
-    "top_up": "Top-up from {source}",
-    "withdrawal": "Withdrawal to {source}",
-    "convert": "{from_asset} to {to_asset}",
+    "in": N_("From {name}"),
+    "out": N_("To {name}"),
+    "top_up": N_("Top-up from {source}"),
+    "withdrawal": N_("Withdrawal to {source}"),
+    "convert": N_("{from_asset} to {to_asset}"),
 }
 
 
@@ -71,7 +71,7 @@ def describer(locale: str) -> Callable[[OperationView], str]:
 
     def describe(view: OperationView) -> str:
         if view.kind == "convert":
-            return translate(DESCRIPTIONS["convert"], locale).format(
+            return translate(DESCRIPTIONS[view.kind], locale).format(
                 from_asset=view.asset, to_asset=view.to_asset
             )
         if view.kind in ("top_up", "withdrawal"):

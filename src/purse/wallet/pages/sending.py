@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from purse.db import Database
 from purse.deps import DatabaseDep, IdentityDep, IdPath
 from purse.errors import NotFound, PurseError
-from purse.i18n import translate
+from purse.i18n import N_, translate
 from purse.identity.models import User
 from purse.identity.principal import Principal
 from purse.models import utc_now
@@ -39,7 +39,7 @@ from purse.web.views import form_principal, redirect, signed_in_principal
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
-ASKED = "Request sent. They will see it in purse."
+ASKED = N_("Request sent. They will see it in purse.")
 
 
 # Send -------------------------------------------------------------------------------------
@@ -184,7 +184,9 @@ def send_confirm(
         run=send,
         then=lambda result: to_receipt(result, "sent"),
         again=_send_again(request, database, wallet, form),
-        summary=money_summary(request, wallet, "Send {amount} to {to}", amount, currency, to=to),
+        summary=money_summary(
+            request, wallet, N_("Send {amount} to {to}"), amount, currency, to=to
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from purse.i18n import translate
+from purse.i18n import N_, translate
 from purse.identity.models import User
 from purse.identity.rules import mask_name
 from purse.ledger.models import Transfer
@@ -244,13 +244,13 @@ def _label(
     operation: Operation | None, *, user_id: int, parties: dict[int, tuple[str, str]]
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     if operation is None:
-        return "Adjustment", ()
+        return N_("Adjustment"), ()
     if operation.kind == "top_up":
-        return "Top-up", ()
+        return N_("Top-up"), ()
     if operation.kind == "withdrawal":
-        return "Withdrawal", ()
+        return N_("Withdrawal"), ()
     if operation.kind == "convert":
-        return "Converted {from_asset} to {to_asset} at {rate}", (
+        return N_("Converted {from_asset} to {to_asset} at {rate}"), (
             ("from_asset", operation.asset),
             ("to_asset", operation.to_asset or ""),
             ("rate", operation.rate or ""),
@@ -260,5 +260,5 @@ def _label(
     other = operation.counterparty_user_id if sent else operation.user_id
     assert other is not None
     name, handle = parties[other]
-    label = "Sent to {name} (@{handle})" if sent else "Received from {name} (@{handle})"
+    label = N_("Sent to {name} (@{handle})") if sent else N_("Received from {name} (@{handle})")
     return label, (("name", name), ("handle", handle))

@@ -20,7 +20,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from purse.i18n import normalize_locale, translate
+from purse.i18n import N_, normalize_locale, translate
 from purse.money.amounts import format_amount, to_string
 from purse.money.assets import Asset
 from purse.wallet.statements.lines import StatementData
@@ -31,7 +31,17 @@ _CJK_FONT = "STSong-Light"
 Progress = Callable[[int], None]
 
 
-CSV_COLUMNS = ("Currency", "Date", "Reference", "Description", "Note", "Amount", "Balance")
+CSV_COLUMNS = (
+    N_("Currency"),
+    N_("Date"),
+    N_("Reference"),
+    N_("Description"),
+    N_("Note"),
+    N_("Amount"),
+    N_("Balance"),
+)
+PDF_COLUMNS = (N_("Date"), N_("Reference"), N_("Description"), N_("Amount"), N_("Balance"))
+TOTALS = (N_("Total in"), N_("Total out"))
 
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -85,7 +95,7 @@ def render_csv(data: StatementData, *, locale: str, progress: Progress | None = 
             done += 1
             if progress is not None:
                 progress(done)
-        for label, amount in (("Total in", section.in_minor), ("Total out", -section.out_minor)):
+        for label, amount in zip(TOTALS, (section.in_minor, -section.out_minor), strict=True):
             writer.writerow(
                 [code, "", "", translate(label, locale), "", to_string(amount, asset), ""]
             )
@@ -168,13 +178,10 @@ def render_pdf(data: StatementData, *, locale: str, progress: Progress | None = 
 
     story: list[Any] = [
         paragraph(title, heading, bold=True),
-        paragraph(f"{translate('Time zone', locale)}: {data.timezone}", cell),
+        paragraph(translate("Time zone", locale) + f": {data.timezone}", cell),
         Spacer(1, 6 * mm),
     ]
-    header = [
-        translate(column, locale)
-        for column in ("Date", "Reference", "Description", "Amount", "Balance")
-    ]
+    header = [translate(column, locale) for column in PDF_COLUMNS]
     done = 0
     for section in data.sections:
         asset = section.asset
@@ -214,7 +221,7 @@ def render_pdf(data: StatementData, *, locale: str, progress: Progress | None = 
             rows.append(
                 ["", "", paragraph(translate("No transactions this month.", locale), cell), "", ""]
             )
-        for label, amount in (("Total in", section.in_minor), ("Total out", -section.out_minor)):
+        for label, amount in zip(TOTALS, (section.in_minor, -section.out_minor), strict=True):
             rows.append(
                 [
                     "",
