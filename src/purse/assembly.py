@@ -84,7 +84,7 @@ class Purse:
 
         return [
             identity_api.router,
-            identity_pages.router,
+            *identity_pages.routers,
             *wallet_api.routers,
             funding_api.router,
             funding_api.callbacks,

@@ -123,7 +123,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks (see PERFORMANCE.md).", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (see docs/development.md).", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts, for operators.", no_args_is_help=True)
 fx_app = typer.Typer(help="Exchange rates for conversions.", no_args_is_help=True)

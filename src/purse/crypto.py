@@ -1,7 +1,7 @@
 """Personal data at rest: AES-256-GCM encryption and keyed lookup hashes.
 
-DESIGN.md asks for phone numbers, email addresses, names on funding sources and
-evidence files to be encrypted at rest, with a keyed hash (HMAC) beside phone
+Phone numbers, email addresses, names on funding sources and evidence files
+are encrypted at rest, with a keyed hash (HMAC) beside phone
 and email so an exact match can be found without decrypting every row.
 
 * Ciphertexts read ``v1.<key id>.<base64 nonce+ciphertext>``. The key id makes

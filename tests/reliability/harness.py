@@ -7,8 +7,8 @@ nothing happened) or unknown (timeout, reset, 5xx: it may or may not have).
 Unknowns are resolved by sending the same key and body again: at once, as a
 careful integrator does (``Client.call_until_answered``), or afterwards.
 
-Sizes: ``PURSE_RELIABILITY_SIZE=full`` (``scripts/torture``) runs the sizes of
-RELIABILITY.md; anything else runs the CI size. Every run is bounded in
+Sizes: ``PURSE_RELIABILITY_SIZE=full`` (``scripts/torture``) runs the full sizes
+(docs/development.md); anything else runs the CI size. Every run is bounded in
 operations and in seconds, listens on 127.0.0.1 only, and stops what it started.
 """
 

@@ -1,1 +1,1 @@
-"""Benchmarks: purse measured against the floor it stands on (PERFORMANCE.md)."""
+"""Benchmarks: purse measured against the floor it stands on (docs/development.md)."""

@@ -1,6 +1,6 @@
 """``purse bench ledger``: the ledger service against the bare SQL it stands on.
 
-What is compared, and why (PERFORMANCE.md, "What `purse bench` reports"): a
+What is compared, and why (docs/development.md, "Benchmarks"): a
 wallet's hot path is a durable transfer, so the figure to track is how close
 ``purse.ledger.service`` comes to the fastest code that does the same database
 work with nothing in between. Machines differ and this one is noisy, so every

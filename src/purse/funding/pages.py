@@ -22,7 +22,7 @@ from purse.funding.models import FundingSource
 from purse.funding.provider import BankAccountDetails, CardDetails
 from purse.funding.simulator import TEST_CARDS, Simulator
 from purse.i18n import N_, translate
-from purse.identity.pages import step_up_page
+from purse.identity.pages.stepup import step_up_page
 from purse.identity.principal import Principal
 from purse.models import utc_now
 from purse.web.forms import form_action

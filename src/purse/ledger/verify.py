@@ -1,6 +1,6 @@
 """``purse ledger verify``: recompute the ledger from its transfers and compare.
 
-What is checked (RELIABILITY.md, "the ledger check"):
+What is checked (docs/invariants.md):
 
 * every stored balance equals the replay of the transfers;
 * for each asset, debits equal credits (balances sum to zero);

@@ -19,7 +19,7 @@ from purse.errors import PurseError
 from purse.i18n import N_, translate
 from purse.identity.context import Identity
 from purse.identity.errors import SecondFactorRequired, StepUpRequired
-from purse.identity.pages import confirm_step_up, step_up_page
+from purse.identity.pages.stepup import confirm_step_up, step_up_page
 from purse.identity.principal import Principal
 from purse.money.amounts import format_amount, parse_typed_amount
 from purse.operations import kinds
