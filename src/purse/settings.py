@@ -396,6 +396,17 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error, critical.")
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme, separator, rest = value.strip().partition("://")
+        dialect = scheme.partition("+")[0]
+        if not separator or dialect not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "expected sqlite:///path/to/file.db or postgresql://user:pass@host:port/db"
+            )
+        return value.strip()
+
     @field_validator("smtp_url")
     @classmethod
     def _check_smtp_url(cls, value: str | None) -> str | None:

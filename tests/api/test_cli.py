@@ -149,6 +149,19 @@ def test_bad_settings_are_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -
     assert "PURSE_SECRET_KEY" in result.output
 
 
+@pytest.mark.parametrize("url", ["", "purse.db", "mysql://db/purse", "postgres:/db"])
+def test_a_database_url_of_no_known_kind_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("PURSE_DATABASE_URL", url)
+    result = runner.invoke(app, ["ledger", "verify"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "invalid setting database_url: Value error, expected sqlite:///path/to/file.db or "
+        "postgresql://user:pass@host:port/db"
+    ]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
