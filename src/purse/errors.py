@@ -71,8 +71,11 @@ class PurseError(Exception):
     count_field: ClassVar[str] = ""
     detail_plural: ClassVar[str] = ""
     next_step_plural: ClassVar[str] = ""
-    # Data fields whose values are words of the sentence ("daily"), translated with it.
+    # Data fields whose values are words of the sentence ("paid"), translated with it.
     translated_fields: ClassVar[tuple[str, ...]] = ()
+    # Data fields holding a code that the sentence shows as a word: a limit's period
+    # ``per_day`` reads "daily". The answer keeps the code, with the word beside it.
+    field_words: ClassVar[dict[str, dict[str, str]]] = {}
     # Data fields that are amounts: they must be ``Shown`` values, so that an answer gives
     # programs the number and the currency, not only a text in one person's language.
     amount_fields: ClassVar[tuple[str, ...]] = ()
@@ -90,6 +93,9 @@ class PurseError(Exception):
         for name in self.amount_fields:
             if not isinstance(data.get(name), Shown):
                 raise TypeError(f"{self.code}: {name} must be an amount (purse.money.Money)")
+        for name, words in self.field_words.items():
+            if data.get(name) not in words:
+                raise TypeError(f"{self.code}: {name} must be one of {sorted(words)}")
         self.data = data
         self.detail_override = detail
         super().__init__(self.message(DEFAULT_LOCALE))
@@ -128,6 +134,9 @@ class PurseError(Exception):
             if isinstance(value, Shown):
                 shown[key] = value.as_json()
                 shown[f"{key}_display"] = value.display(locale)
+            elif key in self.field_words:
+                shown[key] = value
+                shown[f"{key}_display"] = self._data_in(locale)[key]
             else:
                 shown[key] = value
         return shown
@@ -146,6 +155,8 @@ class PurseError(Exception):
                 values[key] = value.display(locale)
             elif key in self.translated_fields:
                 values[key] = translate(str(value), locale)
+            elif key in self.field_words:
+                values[key] = translate(self.field_words[key][str(value)], locale)
             else:
                 values[key] = value
         return values

@@ -115,11 +115,12 @@ def test_problems_speak_chinese_and_say_whether_to_retry(
 
 
 @pytest.mark.parametrize(
-    ("language", "title", "limit_display", "remaining_display", "detail"),
+    ("language", "title", "period_display", "limit_display", "remaining_display", "detail"),
     [
         (
             "en",
             "Limit exceeded",
+            "per-transfer",
             "CN¥20,000.00",
             "CN¥20,000.00",
             "This would go over your per-transfer limit of CN¥20,000.00; CN¥20,000.00 is left.",
@@ -127,6 +128,7 @@ def test_problems_speak_chinese_and_say_whether_to_retry(
         (
             "zh-CN",
             "超出限额",
+            "单笔",
             "¥20,000.00",
             "¥20,000.00",
             "超出了您的单笔限额 ¥20,000.00，剩余可用 ¥20,000.00。",
@@ -139,11 +141,13 @@ def test_a_limit_comes_as_money_with_its_display_text_beside_it(
     zhang: dict[str, str],
     language: str,
     title: str,
+    period_display: str,
     limit_display: str,
     remaining_display: str,
     detail: str,
 ) -> None:
-    """Programs read the amounts as {"value", "currency"}; people read the text."""
+    """Programs read the amounts as {"value", "currency"} and the period as a code;
+    people read the text."""
     api.top_up(wang, "100.00")
     response = api.post(
         "/v1/wallet/transfers",
@@ -158,7 +162,8 @@ def test_a_limit_comes_as_money_with_its_display_text_beside_it(
     assert problem["limit_display"] == limit_display
     assert problem["remaining_display"] == remaining_display
     assert problem["detail"] == detail
-    assert problem["limit_period"] == "per_transfer"
+    assert problem["period"] == "per_transfer"
+    assert problem["period_display"] == period_display
 
 
 def test_money_posts_need_an_idempotency_key(api: Api, wang: dict[str, str]) -> None:

@@ -141,7 +141,7 @@ def test_limits_count_the_day_and_say_what_is_left(
     with pytest.raises(PurseError) as refused:
         send(wallet, wang, amount_minor=100_001)
     assert refused.value.code == "limit_exceeded"
-    assert refused.value.data["limit_period"] == "per_day"
+    assert refused.value.data["period"] == "per_day"
     assert refused.value.message("en") == (
         "This would go over your daily limit of CN¥5,000.00; CN¥1,000.00 is left."
     )

@@ -27,6 +27,8 @@ def sample(cls: type[PurseError], count: int = 2) -> PurseError:
     data: dict[str, Any] = dict.fromkeys(names, "x")
     for name in cls.amount_fields:
         data[name] = Money(2_000_000, CNY)
+    for name, words in cls.field_words.items():
+        data[name] = sorted(words)[0]
     if cls.count_field:
         data[cls.count_field] = count
     return cls(**data)
@@ -172,7 +174,7 @@ def test_words_inside_a_message_are_translated_with_it() -> None:
     from purse.operations.errors import LimitExceeded
     from purse.wallet.errors import MoneyRequestNotOpen
 
-    error = LimitExceeded(period="daily", limit=Money(500_000, CNY), remaining=Money(0, CNY))
+    error = LimitExceeded(period="per_day", limit=Money(500_000, CNY), remaining=Money(0, CNY))
     assert error.message("zh-CN") == "超出了您的每日限额 ¥5,000.00，剩余可用 ¥0.00。"
     assert (
         error.message("en")
@@ -186,8 +188,20 @@ def test_an_amount_must_be_given_as_money_not_text() -> None:
     from purse.operations.errors import LimitExceeded
 
     with pytest.raises(TypeError, match="limit must be an amount"):
-        LimitExceeded(period="daily", limit="CN¥5,000.00", remaining=Money(0, CNY))
-    error = LimitExceeded(period="daily", limit=Money(500_000, CNY), remaining=Money(1, CNY))
+        LimitExceeded(period="per_day", limit="CN¥5,000.00", remaining=Money(0, CNY))
+    error = LimitExceeded(period="per_day", limit=Money(500_000, CNY), remaining=Money(1, CNY))
     assert error.public_data("zh-CN")["limit"] == {"value": "5000.00", "currency": "CNY"}
     assert error.public_data("zh-CN")["limit_display"] == "¥5,000.00"
     assert error.public_data("en")["remaining_display"] == "CN¥0.01"
+
+
+def test_a_coded_word_is_the_code_in_the_answer_and_the_word_beside_it() -> None:
+    """Programs branch on ``per_day``; people read "daily" or "每日"."""
+    from purse.operations.errors import LimitExceeded
+
+    error = LimitExceeded(period="per_day", limit=Money(500_000, CNY), remaining=Money(1, CNY))
+    assert error.public_data("en")["period"] == "per_day"
+    assert error.public_data("en")["period_display"] == "daily"
+    assert error.public_data("zh-CN")["period_display"] == "每日"
+    with pytest.raises(TypeError, match="period must be one of"):
+        LimitExceeded(period="daily", limit=Money(1, CNY), remaining=Money(1, CNY))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from purse.errors import RequestError
+from purse.i18n import N_
 
 
 class OperationError(RequestError):
@@ -26,7 +27,13 @@ class LimitExceeded(OperationError):
         "Send a smaller amount, wait until the limit resets, or verify your identity "
         "to raise your limits."
     )
-    translated_fields = ("period",)
+    field_words = {
+        "period": {
+            "per_transfer": N_("per-transfer"),
+            "per_day": N_("daily"),
+            "per_month": N_("monthly"),
+        }
+    }
     amount_fields = ("limit", "remaining")
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from purse.i18n import N_
 from purse.ledger.errors import IdempotencyKeyInvalid
 from purse.money.amounts import Money, parse_amount
 from purse.money.assets import Asset
@@ -76,13 +75,6 @@ def period_starts(now: datetime, timezone: str) -> tuple[datetime, datetime]:
     return day, day.replace(day=1)
 
 
-_PERIOD_NAMES = {
-    "per_transfer": N_("per-transfer"),
-    "per_day": N_("daily"),
-    "per_month": N_("monthly"),
-}
-
-
 def check_limits(
     limits: Limits,
     *,
@@ -100,10 +92,9 @@ def check_limits(
     for period, limit, spent in checks:
         if spent + amount_minor > limit:
             raise LimitExceeded(
-                period=_PERIOD_NAMES[period],
+                period=period,
                 limit=Money(limit, asset),
                 remaining=Money(max(0, limit - spent), asset),
-                limit_period=period,
             )
 
 
