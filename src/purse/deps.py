@@ -14,7 +14,7 @@ from purse.identity.context import Identity
 from purse.identity.errors import PermissionDenied, SessionInvalid
 from purse.identity.permissions import allows
 from purse.identity.principal import Principal
-from purse.identity.sessions import Authenticated, authenticate
+from purse.identity.sessions import Authenticated, authenticate_request
 from purse.models import utc_now
 from purse.web.openapi import BEARER_AUTH
 
@@ -52,12 +52,7 @@ def get_current(
     """The signed-in API caller, from ``Authorization: Bearer <access token>``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise SessionInvalid()
-    settings = database.settings
-    current = database.run(
-        lambda session: authenticate(
-            session, settings=settings, token=credentials.credentials, kind="api"
-        )
-    )
+    current = authenticate_request(database, token=credentials.credentials, kind="api")
     request.state.user_id = current.user_id
     return current
 

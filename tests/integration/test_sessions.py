@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from purse.audit.service import Actor
 from purse.db import Database
@@ -13,6 +13,8 @@ from purse.identity import sessions
 from purse.identity import signup as identity_signup
 from purse.identity.context import Identity
 from purse.identity.errors import SessionInvalid
+from purse.identity.models import Session
+from purse.models import utc_now
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 ACTOR = Actor(kind="anonymous", address="127.0.0.1")
@@ -134,3 +136,37 @@ def test_tokens_are_stored_only_as_hashes(database: Database) -> None:
     )
     assert issued.token not in dump and (issued.refresh_token or "x") not in dump
     assert sessions.token_hash(issued.token) in dump
+
+
+def test_a_request_records_the_use_only_when_it_is_due(database: Database) -> None:
+    """A request reads its session in a read transaction; the use is written at most once
+    per ``session_touch_interval_seconds``, so a web session stays alive while it is used."""
+    user_id = make_user(database)
+    started = utc_now() - timedelta(minutes=5)
+    issued = database.run(
+        lambda s: sessions.start_session(
+            s,
+            settings=database.settings,
+            user_id=user_id,
+            kind="web",
+            user_agent="curl/8.5.0",
+            actor=ACTOR,
+            now=started,
+        )
+    )[0]
+
+    def last_seen() -> datetime:
+        return database.run(
+            lambda s: s.scalars(
+                select(Session.last_seen_at).where(Session.id == issued.session_id)
+            ).one(),
+            write=False,
+        )
+
+    before = last_seen()
+    current = sessions.authenticate_request(database, token=issued.token, kind="web")
+    assert current.session_id == issued.session_id
+    touched = last_seen()
+    assert touched != before  # five minutes after the last use: due, recorded
+    sessions.authenticate_request(database, token=issued.token, kind="web")
+    assert last_seen() == touched  # a second later: not due, nothing written

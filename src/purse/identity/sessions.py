@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from purse.audit.service import Actor, record
+from purse.db import Database
 from purse.devices import Device
 from purse.identity.errors import SessionInvalid, SessionNotFound
 from purse.identity.models import Session, User
@@ -143,10 +144,14 @@ def start_session(
     return Issued(row.id, token, token_expires_at, refresh), known_device is None
 
 
-def authenticate(
+def find_live(
     db: DbSession, *, settings: Settings, token: str, kind: str, now: datetime | None = None
-) -> Authenticated:
-    """The live session behind ``token``, or ``session_invalid``; records the use."""
+) -> tuple[Authenticated, bool]:
+    """The live session behind ``token``, or ``session_invalid``: a read.
+
+    Also says whether its use is due to be recorded (``last_seen_at`` older than
+    ``session_touch_interval_seconds``), which :func:`touch` does.
+    """
     now = now or utc_now()
     if not token.startswith(_PREFIX[kind]):
         raise SessionInvalid()
@@ -168,9 +173,10 @@ def authenticate(
         or (kind == "web" and session.last_seen_at + idle_limit <= now)
     ):
         raise SessionInvalid()
-    if session.last_seen_at + timedelta(seconds=settings.session_touch_interval_seconds) <= now:
-        session.last_seen_at = now
-    return Authenticated(
+    touch_due = (
+        session.last_seen_at + timedelta(seconds=settings.session_touch_interval_seconds) <= now
+    )
+    current = Authenticated(
         session_id=session.id,
         user_id=session.user_id,
         role=role,
@@ -180,6 +186,50 @@ def authenticate(
         auth_method=session.auth_method,
         created_at=session.created_at,
     )
+    return current, touch_due
+
+
+def touch(db: DbSession, *, session_id: int, now: datetime) -> None:
+    """Record that a session was used at ``now`` (it keeps a web session from idling out)."""
+    db.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.last_seen_at < now)
+        .values(last_seen_at=now)
+    )
+
+
+def authenticate(
+    db: DbSession, *, settings: Settings, token: str, kind: str, now: datetime | None = None
+) -> Authenticated:
+    """The live session behind ``token``, or ``session_invalid``; records the use.
+
+    Inside one (write) transaction. Requests use :func:`authenticate_request`, which
+    reads in a read transaction and writes only when the use is due to be recorded.
+    """
+    now = now or utc_now()
+    current, touch_due = find_live(db, settings=settings, token=token, kind=kind, now=now)
+    if touch_due:
+        touch(db, session_id=current.session_id, now=now)
+    return current
+
+
+def authenticate_request(database: Database, *, token: str, kind: str) -> Authenticated:
+    """Authenticate a request without taking the write lock on every call.
+
+    The check is a read, in a read transaction: on SQLite, reads do not queue behind
+    the single writer, so a signed-in page or a balance is not slowed by sends in
+    flight. The use is written at most once per ``session_touch_interval_seconds``
+    per session, in a short write transaction of its own.
+    """
+    settings = database.settings
+    now = utc_now()
+    current, touch_due = database.run(
+        lambda db: find_live(db, settings=settings, token=token, kind=kind, now=now),
+        write=False,
+    )
+    if touch_due:
+        database.run(lambda db: touch(db, session_id=current.session_id, now=now))
+    return current
 
 
 def refresh(

@@ -49,13 +49,8 @@ def signed_in(request: Request, database: Database) -> sessions.Authenticated | 
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    settings = database.settings
     try:
-        return database.run(
-            lambda session: sessions.authenticate(
-                session, settings=settings, token=token, kind="web"
-            )
-        )
+        return sessions.authenticate_request(database, token=token, kind="web")
     except SessionInvalid:
         return None
 
