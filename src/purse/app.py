@@ -17,6 +17,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -187,7 +188,13 @@ def create_app(
         requests_max=settings.http_requests_max,
         queue_max=settings.http_queue_max,
         queue_seconds=settings.http_queue_seconds,
+        registry=registry,
     )
+    Gauge(
+        "purse_db_writers_waiting",
+        "Transactions waiting for the writer's turn on SQLite (at most PURSE_DB_WAIT_SECONDS)",
+        registry=registry,
+    ).set_function(lambda: database.writers_waiting)
     app.add_middleware(ControlCharacterGuard)
     app.add_middleware(
         BodyLimitMiddleware,

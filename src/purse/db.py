@@ -166,13 +166,18 @@ class Database:
             read_options["isolation_level"] = "REPEATABLE READ"
         self._read_engine = self.engine.execution_options(**read_options)
         self._sqlite_writers = threading.Lock()
+        # Transactions waiting for the writer's turn on SQLite: the line in front of the
+        # writer, bounded by the requests admitted at once (purse.web.limits) and by
+        # db_wait_seconds. /metrics shows it as purse_db_writers_waiting.
+        self.writers_waiting = 0
+        self._waiting_count = threading.Lock()
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """One DB transaction: committed when the block ends, rolled back if it raises."""
         bind = self._write_engine if write else self._read_engine
         queue = self._sqlite_writers if write and self.is_sqlite else None
-        if queue is not None and not queue.acquire(timeout=self.settings.db_wait_seconds):
+        if queue is not None and not self._writer_turn(queue):
             raise DatabaseBusy()
         try:
             with Session(bind=bind, expire_on_commit=False) as session, session.begin():
@@ -182,6 +187,15 @@ class Database:
         finally:
             if queue is not None:
                 queue.release()
+
+    def _writer_turn(self, queue: threading.Lock) -> bool:
+        with self._waiting_count:
+            self.writers_waiting += 1
+        try:
+            return queue.acquire(timeout=self.settings.db_wait_seconds)
+        finally:
+            with self._waiting_count:
+                self.writers_waiting -= 1
 
     def run(self, use_case: Callable[[Session], T], *, write: bool = True) -> T:
         """Run ``use_case`` in one transaction, again on transient conflicts (bounded)."""

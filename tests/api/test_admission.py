@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
 from purse.web.limits import AdmissionMiddleware
@@ -70,19 +71,28 @@ async def call(app: Any, path: str = "/v1/wallet/balances") -> tuple[int, dict[s
 def test_beyond_the_places_and_the_line_requests_get_503_at_once() -> None:
     async def scenario() -> None:
         held = HeldApp()
-        app = AdmissionMiddleware(held, requests_max=2, queue_max=3, queue_seconds=30)
+        registry = CollectorRegistry()
+        app = AdmissionMiddleware(
+            held, requests_max=2, queue_max=3, queue_seconds=30, registry=registry
+        )
         calls = [asyncio.create_task(call(app)) for _ in range(5)]
         await asyncio.sleep(0.1)
         assert held.in_progress == 2 and app.waiting == 3  # two at work, three in line
+        assert registry.get_sample_value("purse_http_requests_waiting") == 3
+        assert registry.get_sample_value("purse_http_requests_working") == 2
         status, headers, seconds = await call(app)  # the sixth: no place, no room in line
         assert status == 503 and seconds < 1
         assert headers["retry-after"] == "1"
         assert headers["content-type"] == "application/problem+json"
         assert json.loads(headers["body"])["code"] == "service_overloaded"
+        refused = {"reason": "queue_full"}
+        assert registry.get_sample_value("purse_http_requests_refused_total", refused) == 1
         held.release.set()
         results = await asyncio.gather(*calls)
         assert [status for status, _, _ in results] == [200] * 5  # the line was served
         assert held.in_progress_max == 2
+        assert registry.get_sample_value("purse_http_requests_waiting") == 0
+        assert registry.get_sample_value("purse_http_requests_working") == 0
 
     asyncio.run(scenario())
 

@@ -192,6 +192,9 @@ def test_metrics_docs_and_openapi(client: TestClient) -> None:
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert 'purse_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+    for line in ("purse_http_requests_waiting", "purse_http_requests_working"):
+        assert f"\n{line} 0.0\n" in metrics.text  # the line in front of the work, and the work
+    assert "\npurse_db_writers_waiting 0.0\n" in metrics.text  # the line in front of the writer
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = client.get("/openapi.json").json()

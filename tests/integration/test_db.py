@@ -149,3 +149,28 @@ def test_waits_for_a_connection_or_a_turn_to_write_are_short(database_url: str) 
         for holder in holders:
             holder.join(timeout=10)
         database.dispose()
+
+
+def test_the_line_for_the_writer_is_counted(sqlite_url: str) -> None:
+    """On SQLite, transactions waiting for the writer's turn are counted (on /metrics as
+    purse_db_writers_waiting), and leave the count when they get it or give up."""
+    database = Database(make_settings(sqlite_url, db_wait_seconds=5))
+    waiters = [
+        threading.Thread(
+            target=database.run, args=(lambda s: s.execute(text("SELECT 1")).scalar(),)
+        )
+        for _ in range(2)
+    ]
+    try:
+        with database.transaction(write=True):
+            for waiter in waiters:
+                waiter.start()
+            deadline = time.monotonic() + 5
+            while database.writers_waiting < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert database.writers_waiting == 2
+        for waiter in waiters:
+            waiter.join(timeout=10)
+        assert database.writers_waiting == 0
+    finally:
+        database.dispose()

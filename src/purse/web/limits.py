@@ -32,6 +32,7 @@ import asyncio
 from collections.abc import Mapping
 
 import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -139,7 +140,13 @@ class AdmissionMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, requests_max: int, queue_max: int, queue_seconds: float
+        self,
+        app: ASGIApp,
+        *,
+        requests_max: int,
+        queue_max: int,
+        queue_seconds: float,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         assert requests_max > 0 and queue_max >= 0 and queue_seconds >= 0
         self.app = app
@@ -147,6 +154,24 @@ class AdmissionMiddleware:
         self.queue_max = queue_max
         self.queue_seconds = queue_seconds
         self.waiting = 0
+        self.working = 0
+        registry = registry if registry is not None else CollectorRegistry()
+        Gauge(
+            "purse_http_requests_waiting",
+            "Requests in line for a place (at most PURSE_HTTP_QUEUE_MAX)",
+            registry=registry,
+        ).set_function(lambda: self.waiting)
+        Gauge(
+            "purse_http_requests_working",
+            "Requests being worked on (at most PURSE_HTTP_REQUESTS_MAX)",
+            registry=registry,
+        ).set_function(lambda: self.working)
+        self.refused = Counter(
+            "purse_http_requests_refused",
+            "Requests answered 503 service_overloaded, by reason (queue_full, queue_wait)",
+            ["reason"],
+            registry=registry,
+        )
         # Made in the event loop that serves the requests (asyncio's primitives belong to one).
         self._places: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,9 +193,11 @@ class AdmissionMiddleware:
             return
         finally:
             self.waiting -= 1
+        self.working += 1
         try:
             await self.app(scope, receive, send)
         finally:
+            self.working -= 1
             places.release()
 
     def places(self) -> asyncio.Semaphore:
@@ -182,6 +209,7 @@ class AdmissionMiddleware:
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send, *, reason: str) -> None:
         log.info("http.overloaded", reason=reason, waiting=self.waiting)
+        self.refused.labels(reason=reason).inc()
         await _answer(scope, receive, send, ServiceOverloaded())
 
 
