@@ -129,6 +129,19 @@ class ReadinessRead(BaseModel):
     )
 
 
+def app_of_a_server_process() -> FastAPI:
+    """The app of one of the processes of ``purse serve --workers N``.
+
+    Each process builds its own from the environment the command left for it; the
+    background jobs run in a process of their own, not in these.
+    """
+    from purse.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, run_workers=False)
+
+
 def create_app(
     settings: Settings,
     *,

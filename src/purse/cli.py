@@ -218,12 +218,22 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port to listen on.", show_default=_from_setting("port"))
     ] = None,
-    workers: Annotated[bool, typer.Option(help="Run the background jobs in this process.")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="HTTP processes; above 1 needs PostgreSQL, and the jobs get a process.",
+        ),
+    ] = 1,
+    jobs: Annotated[
+        bool, typer.Option(help="Run the background jobs (else run `purse worker` beside it).")
+    ] = True,
     demo: Annotated[
         bool, typer.Option(help="Add two demo users with money and history (once).")
     ] = False,
 ) -> None:
-    """Run the API and the background jobs in one process."""
+    """Run the API and the background jobs in one process (or in several on PostgreSQL)."""
     import uvicorn
 
     from purse import migrate
@@ -236,6 +246,12 @@ def serve(
     configure_logging(settings.log_level)
     _secret_key(settings)
     database = open_database(settings)
+    if workers > 1 and database.is_sqlite:
+        console.print(
+            "[red]purse:[/red] --workers above 1 needs PostgreSQL: one SQLite file belongs "
+            "to one process"
+        )
+        raise typer.Exit(2)
     purse = assemble(settings, database=database)
     if database.is_sqlite:
         migrate.upgrade(database)
@@ -244,7 +260,11 @@ def serve(
         raise typer.Exit(1)
     if demo:
         _seed_demo(purse)
-    application = create_app(settings, purse=purse, run_workers=workers)
+    if workers > 1:
+        purse.dispose()
+        _serve_processes(settings, workers=workers, jobs=jobs)
+        return
+    application = create_app(settings, purse=purse, run_workers=jobs)
     console.print(
         f"purse {__version__} listening on http://{settings.host}:{settings.port} (docs at /docs)"
     )
@@ -261,6 +281,43 @@ def serve(
     server.run()
     if not server.started:
         raise typer.Exit(3)  # uvicorn's exit code when it cannot start (the port is taken, say)
+
+
+def _serve_processes(settings: Settings, *, workers: int, jobs: bool) -> None:
+    """``purse serve --workers N``: N processes answer on one socket, and one runs the jobs.
+
+    uvicorn's supervisor starts the HTTP processes, each building its app from the
+    environment (``purse.app.app_of_a_server_process``), and starts a new one when one
+    dies. The jobs run in a ``purse worker`` process beside them, stopped with them.
+    """
+    import subprocess
+
+    from uvicorn.supervisors import Multiprocess
+
+    from purse.server import server_config
+
+    # The processes read their settings from the environment: give them this command's.
+    os.environ[setting_variable("host")] = settings.host
+    os.environ[setting_variable("port")] = str(settings.port)
+    config = server_config("purse.app:app_of_a_server_process", settings)
+    config.factory = True
+    config.workers = workers
+    job_process = (
+        subprocess.Popen([sys.executable, "-m", "purse.cli", "worker"])  # noqa: S603 - our CLI
+        if jobs
+        else None
+    )
+    console.print(
+        f"purse {__version__} listening on http://{settings.host}:{settings.port} with "
+        f"{workers} processes{' and one for the jobs' if jobs else ''}"
+    )
+    try:
+        socket = config.bind_socket()
+        Multiprocess(config, sockets=[socket]).run()
+    finally:
+        if job_process is not None:
+            job_process.terminate()
+            job_process.wait(timeout=30)
 
 
 def _seed_demo(purse: Any) -> None:

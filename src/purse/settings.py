@@ -232,11 +232,12 @@ class Settings(BaseSettings):
         8, description="Reruns of a transaction after a serialization failure or deadlock."
     )
     db_pool_size: int = Field(
-        10, description="Connections each process pools (and as many more under load)."
+        10,
+        description="Connections each process pools (and as many more under load): keep "
+        "processes times twice this within PostgreSQL's max_connections.",
     )
 
-    # Ledger limits. The four below are not read yet: the ledger applies the same values
-    # from LedgerLimits in ledger/service.py.
+    # Ledger limits, applied through purse.ledger.rules.LedgerLimits.from_settings.
     transfer_batch_size_max: int = Field(
         8190, description="Transfer groups one ledger batch may hold."
     )

@@ -202,6 +202,73 @@ def test_serve_answers_healthz_and_docs_on_the_embedded_default(tmp_path: Path) 
     assert TEST_SECRET not in output
 
 
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, with their command lines (Linux's /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended while we looked
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def test_serve_with_several_processes_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """``--workers 2``: two HTTP processes on one port, and one process for the jobs."""
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PURSE_")}
+    environment |= {"PURSE_DATABASE_URL": postgres_url, "PURSE_SECRET_KEY": TEST_SECRET}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "purse.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            children = _children(process.pid)
+            http = [line for line in children.values() if "spawn_main" in line]
+            jobs = [line for line in children.values() if "purse.cli worker" in line]
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                if ready.status_code == 200 and len(http) == 2 and len(jobs) == 1:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() < deadline, f"not started in 60 s: {children}"
+            time.sleep(0.2)
+        answers = [
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code for _ in range(20)
+        ]
+        assert answers == [200] * 20
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode == 0, output
+    ours = {pid for pid, line in children.items() if "spawn_main" in line or "purse.cli" in line}
+    left = {pid: children[pid] for pid in ours if Path(f"/proc/{pid}").exists()}
+    assert left == {}, f"still running after purse serve stopped: {left}"
+    assert "with 2 processes and one for the jobs" in output
+
+
+def test_several_processes_need_postgresql(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PURSE_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("PURSE_SECRET_KEY", TEST_SECRET)
+    result = runner.invoke(app, ["serve", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "--workers above 1 needs PostgreSQL" in result.output
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -96,7 +96,7 @@ class Server:
     def start(self, timeout_seconds: float = 120) -> Server:
         command = [sys.executable, "-m", "purse.cli", "serve", "--port", str(self.port)]
         if not self.workers:
-            command.append("--no-workers")
+            command.append("--no-jobs")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
             command, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
