@@ -19,6 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from purse import __version__
+from purse.bench import commands as bench_commands
 from purse.settings import (
     SecretKeyWarning,
     Settings,
@@ -130,6 +131,7 @@ fx_app = typer.Typer(help="Exchange rates for conversions.", no_args_is_help=Tru
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
+bench_commands.register(bench_app)  # http, compare: beside their workloads
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(fx_app, name="fx")

@@ -61,7 +61,7 @@ def run_threads(
     return results, time.perf_counter() - clock.started
 
 
-def _percentile_ms(ordered: Sequence[float], share: float) -> float:
+def percentile_ms(ordered: Sequence[float], share: float) -> float:
     """Nearest-rank percentile of sorted seconds, in milliseconds (0 with no samples)."""
     if not ordered:
         return 0.0
@@ -75,7 +75,7 @@ def summarise(
     latencies = sorted(s for result in results for s in result.latencies)
     done = sum(result.done for result in results)
     errors = sum(result.errors for result in results)
-    p50, p99 = _percentile_ms(latencies, 0.50), _percentile_ms(latencies, 0.99)
+    p50, p99 = percentile_ms(latencies, 0.50), percentile_ms(latencies, 0.99)
     first_error = next((r.first_error for r in results if r.first_error is not None), None)
     return {
         "transfers": done,

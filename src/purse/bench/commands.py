@@ -1,0 +1,161 @@
+"""``purse bench http`` and ``purse bench compare``, added to the ``bench`` group by ``purse.cli``.
+
+They live here, beside the workloads, so the ``purse`` command's module stays a list of
+short commands (and under the line cap). Heavy imports wait until a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def register(bench_app: typer.Typer) -> None:
+    bench_app.command("http")(bench_http)
+    bench_app.command("compare")(bench_compare)
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter("a comma-separated list of client counts, e.g. 1,16,64") from None
+    if not levels or any(level < 1 for level in levels):
+        raise typer.BadParameter("client counts must be positive")
+    return levels
+
+
+def bench_http(
+    clients: Annotated[
+        str, typer.Option(help="Concurrent clients at each level, comma-separated.")
+    ] = "1,16,64",
+    sends: Annotated[int, typer.Option(help="Most requests per level (and side).")] = 100_000,
+    seconds: Annotated[float, typer.Option(help="Most seconds per level (and side).")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="A client's timeout per request, seconds.")] = 10.0,
+    users: Annotated[
+        int | None,
+        typer.Option(help="Seeded users (each pays the next).", show_default="the most clients"),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite or local PostgreSQL URL; a fresh database is made there.",
+            show_default="SQLite in a temporary folder",
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where the JSON goes; the PNG chart goes beside it.")
+    ] = Path("results/bench/http.json"),
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the JSON instead of a table.")
+    ] = False,
+) -> None:
+    """P2P sends through a real purse serve against a no-op POST on the same server."""
+    from purse.bench.http import run_http_bench
+    from purse.bench.report import write_http_chart, write_json
+    from purse.logs import configure_logging
+
+    configure_logging("warning")  # logs to stderr, so --json output stays clean
+    report = run_http_bench(
+        clients=_levels(clients),
+        sends_max=sends,
+        seconds_max=seconds,
+        timeout_seconds=timeout,
+        database_url=database_url,
+        users=users,
+    )
+    chart = out.with_suffix(".png")
+    reason = write_http_chart(report, chart)
+    report["chart"] = str(chart) if reason is None else None
+    write_json(report, out)
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_http(report)
+    console.print(f"wrote {out}" + (f" and {chart}" if reason is None else f"; {reason}"))
+
+
+def _print_http(report: dict[str, Any]) -> None:
+    table = Table(
+        "clients",
+        "side",
+        "2xx/s",
+        "p50 ms",
+        "p99 ms",
+        "statuses",
+        "server CPU ms/req",
+        "ratio",
+        title=f"purse bench http ({report['backend']})",
+    )
+    for level in report["purse"]:
+        for side in ("floor", "purse"):
+            row = report[side][level]
+            statuses = ", ".join(f"{code}: {count}" for code, count in row["statuses"].items())
+            cpu = row.get("server_cpu_ms_per_request")
+            table.add_row(
+                level,
+                side,
+                f"{row['ok_per_second']:,.1f}",
+                f"{row['p50_ms']:.1f}",
+                f"{row['p99_ms']:.1f}",
+                statuses,
+                "-" if cpu is None else f"{cpu:.2f}",
+                f"{report['ratios'][level]:.3f}" if side == "purse" else "",
+            )
+    out = Console()
+    out.print(table)
+    checks = report["checks"]
+    out.print(
+        f"sends answered 2xx {checks['sends_ok']}, recorded by the ledger "
+        f"{checks['sends_recorded']}; balances changed {checks['balances_changed']}; "
+        f"ledger verify {'ok' if checks['verify_ok'] else 'FAILED'}"
+    )
+
+
+def bench_compare(
+    old: Annotated[Path, typer.Argument(help="The earlier JSON (purse bench http or ledger).")],
+    new: Annotated[Path, typer.Argument(help="The later JSON.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the comparison as JSON.")
+    ] = False,
+) -> None:
+    """The change of every figure between two runs of the same workload."""
+    from purse.bench.report import compare
+
+    reports = []
+    for path in (old, new):
+        try:
+            reports.append(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError) as error:
+            console.print(f"[red]cannot read {escape(str(path))}:[/red] {escape(str(error))}")
+            raise typer.Exit(2) from None
+    kinds = {report.get("benchmark") for report in reports}
+    if len(kinds) != 1:
+        console.print(f"[red]not the same workload:[/red] {', '.join(map(str, kinds))}")
+        raise typer.Exit(2)
+    rows = compare(reports[0], reports[1])
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("figure", "old", "new", "change", title=f"purse bench {kinds.pop()}: old → new")
+    for row in rows:
+        change = row["change_percent"]
+        text = "-" if change is None else f"{change:+.1f}%"
+        if row["better"] is not None:
+            text = f"[green]{text}[/green]" if row["better"] else f"[red]{text}[/red]"
+        table.add_row(row["figure"], _number(row["old"]), _number(row["new"]), text)
+    Console().print(table)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"

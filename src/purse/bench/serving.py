@@ -1,0 +1,129 @@
+"""Servers for ``purse bench http``: a real ``purse serve`` and the floor, each a subprocess.
+
+Each listens on 127.0.0.1 on a free port, writes its log to a file (shown when it fails to
+start), and is stopped with SIGTERM, then SIGKILL if it does not stop within a bound. Its
+CPU time is read from ``/proc`` (Linux), so the bench can say how much CPU a request cost
+the server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+START_SECONDS_MAX: Final = 60.0
+
+STOP_SECONDS_MAX: Final = 20.0
+
+LOG_TAIL_CHARACTERS: Final = 3_000
+
+_POLL_SECONDS: Final = 0.1
+
+
+class ServerFailed(RuntimeError):
+    """A bench server did not start, or stopped on its own; the message ends with its log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU the server process has used so far (None off Linux)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise ServerFailed(
+                f"the server stopped (exit {self.process.returncode})\n{_tail(self.log_path)}"
+            )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def purse_serve_command(port: int) -> list[str]:
+    """``purse serve`` itself, with its background jobs, as an operator runs it."""
+    return [sys.executable, "-m", "purse.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def floor_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "purse.bench.floor", "--host", "127.0.0.1", "--port", str(port)]
+
+
+@contextmanager
+def serving(
+    command_for_port: Callable[[int], list[str]],
+    *,
+    environment: Mapping[str, str],
+    log_path: Path,
+) -> Iterator[Running]:
+    """Start the server ``command_for_port(port)`` names, wait until it answers, stop it after."""
+    port = free_port()
+    command = command_for_port(port)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+            command, stdout=log, stderr=subprocess.STDOUT, env=dict(environment)
+        )
+    running = Running(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    try:
+        _wait_until_healthy(running)
+        yield running
+    finally:
+        _stop(process)
+
+
+def _wait_until_healthy(running: Running) -> None:
+    deadline = time.monotonic() + START_SECONDS_MAX
+    with httpx.Client(base_url=running.url, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            running.check_alive()
+            try:
+                if client.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(_POLL_SECONDS)
+    raise ServerFailed(
+        f"the server did not answer within {START_SECONDS_MAX:.0f} s\n{_tail(running.log_path)}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_SECONDS_MAX)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_SECONDS_MAX)
+
+
+def _tail(log_path: Path) -> str:
+    try:
+        text = log_path.read_text("utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return text[-LOG_TAIL_CHARACTERS:]

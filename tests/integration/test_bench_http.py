@@ -1,0 +1,116 @@
+"""``purse bench http`` run small on SQLite: real sends through a real server, and the floor.
+
+Only what a run must hold on any machine is checked (no timing): every figure is there,
+every send was answered 2xx and recorded by the ledger, money moved and was conserved, the
+floor ran, and the comparison reads the result back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from factories import make_settings
+from purse.app import create_app
+from purse.bench.floor import NOOP_PATH, floor_app
+from purse.bench.http import WARMUP_SENDS
+from purse.bench.report import compare
+from purse.cli import app
+
+runner = CliRunner()
+
+SENDS = 20
+
+FIGURES = ("requests_per_second", "ok_per_second", "p50_ms", "p99_ms", "statuses", "seconds")
+
+
+def test_bench_http_sends_for_real_and_measures_the_floor(tmp_path: Path) -> None:
+    out = tmp_path / "bench" / "http.json"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "http",
+            "--clients",
+            "1,2",
+            "--sends",
+            str(SENDS),
+            "--seconds",
+            "60",  # the count stops each level: this bound is for a stuck server
+            "--timeout",
+            "30",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(out.read_text("utf-8"))
+    assert report["benchmark"] == "http" and report["backend"] == "sqlite"
+    assert report["parameters"]["clients"] == [1, 2]
+    for side in ("purse", "floor"):
+        assert list(report[side]) == ["1", "2"]
+        for level, row in report[side].items():
+            assert all(name in row for name in FIGURES), (side, level, row)
+            assert row["clients"] == int(level)
+            assert row["requests"] == SENDS
+            assert row["statuses"] == {"201": SENDS}, (side, level, row)
+            assert row["ok"] == SENDS and row["first_failure"] is None
+            assert row["ok_per_second"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    assert set(report["ratios"]) == {"1", "2"}
+    assert all(value > 0 for value in report["ratios"].values())
+
+    checks = report["checks"]
+    sends = WARMUP_SENDS + 2 * SENDS
+    assert checks["sends_ok"] == sends
+    assert checks["sends_recorded"] == sends  # every 2xx is a transfer in the ledger
+    assert checks["balances_changed"] >= 1
+    assert checks["balance_total_after"] == checks["balance_total_before"] != "0"
+    assert checks["verify_ok"] is True
+
+    chart = out.with_suffix(".png")
+    assert report["chart"] == str(chart)
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+    # The comparison reads it back: the same run against itself changes nothing.
+    compared = runner.invoke(app, ["bench", "compare", str(out), str(out), "--json"])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads(compared.stdout)
+    assert {"figure": "ratios.1", "change_percent": 0.0} in [
+        {"figure": row["figure"], "change_percent": row["change_percent"]} for row in rows
+    ]
+    assert "purse.2.p99_ms" in {row["figure"] for row in rows}
+
+
+def test_only_the_floor_server_has_the_noop_route(tmp_path: Path) -> None:
+    """The floor's route exists only in the bench's floor server, never in purse serve's app."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'purse.db'}")
+    body = {"to": "someone", "amount": {"value": "0.01", "currency": "CNY"}}
+    assert TestClient(floor_app(settings)).post(NOOP_PATH, json=body).status_code == 201
+    assert TestClient(create_app(settings)).post(NOOP_PATH, json=body).status_code == 404
+
+
+def test_compare_says_which_way_each_figure_moved() -> None:
+    old = {
+        "benchmark": "http",
+        "parameters": {"seconds_max": 10},
+        "purse": {"16": {"ok_per_second": 40.0, "p99_ms": 1000.0, "statuses": {"201": 400}}},
+        "ratios": {"16": 0.02},
+    }
+    new = {
+        "benchmark": "http",
+        "parameters": {"seconds_max": 20},
+        "purse": {"16": {"ok_per_second": 80.0, "p99_ms": 1500.0, "statuses": {"201": 800}}},
+        "ratios": {"16": 0.01},
+    }
+    rows = {row["figure"]: row for row in compare(old, new)}
+    assert "parameters.seconds_max" not in rows  # how the run was set up is no figure
+    assert rows["purse.16.ok_per_second"]["change_percent"] == 100.0
+    assert rows["purse.16.ok_per_second"]["better"] is True
+    assert rows["purse.16.p99_ms"]["change_percent"] == 50.0
+    assert rows["purse.16.p99_ms"]["better"] is False
+    assert rows["ratios.16"]["better"] is False
+    assert rows["purse.16.statuses.201"]["better"] is None  # a count is neither
