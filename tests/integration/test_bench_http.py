@@ -8,9 +8,14 @@ floor ran, and the comparison reads the result back.
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -18,6 +23,7 @@ from factories import make_settings
 from purse.app import create_app
 from purse.bench.floor import NOOP_PATH, floor_app
 from purse.bench.http import WARMUP_SENDS
+from purse.bench.load import LevelSpec, Sender, run_level
 from purse.bench.report import compare
 from purse.cli import app
 
@@ -28,8 +34,14 @@ SENDS = 20
 FIGURES = ("requests_per_second", "ok_per_second", "p50_ms", "p99_ms", "statuses", "seconds")
 
 
-def test_bench_http_sends_for_real_and_measures_the_floor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_bench_http_sends_for_real_and_measures_the_floor(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     out = tmp_path / "bench" / "http.json"
+    database = []
+    if backend == "postgres":  # a fresh purse_bench_* database on the tests' server
+        database = ["--database-url", str(request.getfixturevalue("postgres_admin_url"))]
     result = runner.invoke(
         app,
         [
@@ -45,11 +57,13 @@ def test_bench_http_sends_for_real_and_measures_the_floor(tmp_path: Path) -> Non
             "30",
             "--out",
             str(out),
+            *database,
         ],
     )
     assert result.exit_code == 0, result.output
     report: dict[str, Any] = json.loads(out.read_text("utf-8"))
-    assert report["benchmark"] == "http" and report["backend"] == "sqlite"
+    assert report["benchmark"] == "http"
+    assert report["backend"] == {"sqlite": "sqlite", "postgres": "postgresql"}[backend]
     assert report["parameters"]["clients"] == [1, 2]
     for side in ("purse", "floor"):
         assert list(report[side]) == ["1", "2"]
@@ -114,3 +128,69 @@ def test_compare_says_which_way_each_figure_moved() -> None:
     assert rows["purse.16.p99_ms"]["better"] is False
     assert rows["ratios.16"]["better"] is False
     assert rows["purse.16.statuses.201"]["better"] is None  # a count is neither
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """A server for the load generator alone: 201 kept alive, 503 closing, or no answer."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/silent":
+            time.sleep(1.0)  # past the client's timeout: it must count a timeout and go on
+            self.close_connection = True
+            return
+        closing = self.path == "/closing"
+        self.send_response(503 if closing else 201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        if closing:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's
+        pass
+
+
+@pytest.fixture
+def answers() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("path", "statuses"),
+    [
+        ("/fine", {"201": 6}),
+        ("/closing", {"503": 6}),  # each answer closes its connection: the next opens anew
+        ("/silent", {"timeout": 6}),
+    ],
+)
+def test_the_load_generator_counts_every_outcome(
+    answers: str, path: str, statuses: dict[str, int]
+) -> None:
+    spec = LevelSpec(
+        url=answers,
+        path=path,
+        clients=2,
+        sends_max=6,
+        seconds_max=60,
+        timeout_seconds=0.2,
+        senders=(Sender(token="t", to="someone"),),  # noqa: S106 - not checked here
+    )
+    result = run_level(spec)
+    assert result["requests"] == 6
+    assert result["statuses"] == statuses
+    assert result["ok"] == statuses.get("201", 0)
+    if path == "/closing":  # the first refusal is shown, to tell why
+        assert result["first_failure"].startswith("503 ")
+    else:
+        assert result["first_failure"] is None

@@ -68,7 +68,9 @@ GOOD_CARD: Final = "4242424242424242"  # the simulator's bank says yes to it
 
 WARMUP_SENDS: Final = 20
 
-SETUP_THREADS: Final = 8
+SETUP_THREADS: Final = 4
+
+SETUP_RETRY_COUNT_MAX: Final = 20
 
 SETUP_TIMEOUT_SECONDS: Final = 30.0
 
@@ -219,34 +221,35 @@ def _seed_money(url: str, handles: Sequence[str]) -> tuple[Sender, ...]:
 
     def seed(index: int) -> Sender:
         with httpx.Client(base_url=url, timeout=SETUP_TIMEOUT_SECONDS) as client:
-            signed_in = _ok(
-                client.post(
-                    "/v1/auth/token", json={"identifier": handles[index], "password": PASSWORD}
-                )
+            signed_in = _call(
+                client,
+                "POST",
+                "/v1/auth/token",
+                json={"identifier": handles[index], "password": PASSWORD},
             )
             headers = {"Authorization": f"Bearer {signed_in['access_token']}"}
-            card = _ok(
-                client.post(
-                    "/v1/wallet/funding-sources",
-                    headers=headers,
-                    json={
-                        "kind": "card",
-                        "number": GOOD_CARD,
-                        "expiry_month": 12,
-                        "expiry_year": 2099,
-                        "holder_name": handles[index].replace("_", " ").title(),
-                    },
-                )
+            card = _call(
+                client,
+                "POST",
+                "/v1/wallet/funding-sources",
+                headers=headers,
+                json={
+                    "kind": "card",
+                    "number": GOOD_CARD,
+                    "expiry_month": 12,
+                    "expiry_year": 2099,
+                    "holder_name": handles[index].replace("_", " ").title(),
+                },
             )
-            _ok(
-                client.post(
-                    "/v1/wallet/top-ups",
-                    headers={**headers, "Idempotency-Key": f"bench-top-up-{index}"},
-                    json={
-                        "funding_source_id": card["id"],
-                        "amount": {"value": TOP_UP, "currency": ASSET},
-                    },
-                )
+            _call(  # the same key if tried again: one top-up, whatever the retries
+                client,
+                "POST",
+                "/v1/wallet/top-ups",
+                headers={**headers, "Idempotency-Key": f"bench-top-up-{index}"},
+                json={
+                    "funding_source_id": card["id"],
+                    "amount": {"value": TOP_UP, "currency": ASSET},
+                },
             )
         return Sender(token=str(signed_in["access_token"]), to=handles[(index + 1) % len(handles)])
 
@@ -267,11 +270,11 @@ def _wait_for_money(url: str, senders: tuple[Sender, ...]) -> None:
 def _balances(url: str, senders: tuple[Sender, ...]) -> list[Decimal]:
     def read(index: int) -> Decimal:
         with httpx.Client(base_url=url, timeout=SETUP_TIMEOUT_SECONDS) as client:
-            found = _ok(
-                client.get(
-                    "/v1/wallet/balances",
-                    headers={"Authorization": f"Bearer {senders[index].token}"},
-                )
+            found = _call(
+                client,
+                "GET",
+                "/v1/wallet/balances",
+                headers={"Authorization": f"Bearer {senders[index].token}"},
             )
         for item in found:
             if item["currency"] == ASSET:
@@ -279,6 +282,18 @@ def _balances(url: str, senders: tuple[Sender, ...]) -> list[Decimal]:
         return Decimal(0)
 
     return _parallel(read, len(senders))
+
+
+def _call(client: httpx.Client, method: str, path: str, **options: Any) -> Any:
+    """A set-up call, tried again while purse says it is busy (503, 429: it is being measured
+    at its limits, set-up included); its JSON, or the error."""
+    for _ in range(SETUP_RETRY_COUNT_MAX):
+        response = client.request(method, path, **options)
+        if response.status_code not in (429, 503):
+            break
+        retry_after = response.headers.get("retry-after", "")
+        time.sleep(min(float(retry_after), 5.0) if retry_after.isdigit() else 0.5)
+    return _ok(response)
 
 
 def _ok(response: httpx.Response) -> Any:
