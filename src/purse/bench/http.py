@@ -12,10 +12,14 @@ The run, on a fresh database (SQLite file, or a ``purse_bench_*`` database on a 
 PostgreSQL):
 
 1. migrate, and create ``users`` verified users through purse's sign-up service;
-2. the floor: start it, warm it up, measure each level, stop it;
-3. ``purse serve`` (with its background jobs, as an operator runs it): sign every user in
-   through ``POST /v1/auth/token``, add a card and top up through the API (the simulator's
-   bank settles it; only the ledger changes a balance), warm up, measure each level;
+2. start the floor and ``purse serve`` (with its background jobs, as an operator runs it)
+   side by side; sign every user in through ``POST /v1/auth/token``, add a card and top
+   up through the API (the simulator's bank settles it; only the ledger changes a
+   balance); warm both up;
+3. at each level, the floor then purse, back to back, so both see the same machine (the
+   ratio is the figure; the load of a shared machine moves both together). Before the
+   floor, purse must be idle (its relay may still be sending the last level's
+   notifications), and an idle server costs the other nothing;
 4. check the sends were real: the ledger holds one ``p2p_send`` transfer per 2xx answer,
    the users' balances moved and their sum did not, and ``purse ledger verify`` passes.
 
@@ -30,8 +34,9 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from multiprocessing import get_context
@@ -111,30 +116,38 @@ def run_http_bench(
             settings = Settings(database_url=target.database_url, secret_key=SECRET_KEY)
             handles = _create_users(settings, user_count)
 
-            def measure(running: Running, path: str, senders: tuple[Sender, ...]) -> Any:
-                return _measure_levels(
-                    load.submit,
-                    running,
-                    path=path,
-                    senders=senders,
-                    levels=levels,
-                    sends_max=sends_max,
-                    seconds_max=seconds_max,
-                    timeout_seconds=timeout_seconds,
-                )
+            # The floor reads no token; it gets the same headers all the same.
+            anonymous = tuple(Sender(token="not-checked", to=h) for h in handles)  # noqa: S106
+            with (
+                serving(floor_command, environment=environment, log_path=logs / "f.log") as f,
+                serving(purse_serve_command, environment=environment, log_path=logs / "p.log") as p,
+            ):
+                senders = _seed_money(p.url, handles)
+                before = _balances(p.url, senders)
+                sides = {
+                    "floor": _Side(f, NOOP_PATH, anonymous),
+                    "purse": _Side(p, SEND_PATH, senders),
+                }
 
-            with serving(floor_command, environment=environment, log_path=logs / "floor.log") as s:
-                # The floor reads no token; it gets the same headers all the same.
-                anonymous = tuple(Sender(token="not-checked", to=h) for h in handles)  # noqa: S106
-                floor = measure(s, NOOP_PATH, anonymous)
-            with serving(
-                purse_serve_command, environment=environment, log_path=logs / "purse.log"
-            ) as s:
-                senders = _seed_money(s.url, handles)
-                before = _balances(s.url, senders)
-                purse = measure(s, SEND_PATH, senders)
-                after = _balances(s.url, senders)
-            checks = _check_sends(settings, purse, before, after)
+                def measure(side: str, clients: int, sends: int) -> dict[str, Any]:
+                    return _measure(
+                        load.submit,
+                        sides[side],
+                        clients=clients,
+                        sends_max=sends,
+                        seconds_max=seconds_max,
+                        timeout_seconds=timeout_seconds,
+                    )
+
+                warmup = {side: measure(side, 1, WARMUP_SENDS) for side in sides}
+                floor: dict[str, Any] = {}
+                purse: dict[str, Any] = {}
+                for level in levels:  # each pair back to back: the same machine for both
+                    p.wait_until_quiet()  # purse's relay catching up must not slow the floor
+                    floor[str(level)] = measure("floor", level, sends_max)
+                    purse[str(level)] = measure("purse", level, sends_max)
+                after = _balances(p.url, senders)
+            checks = _check_sends(settings, [warmup["purse"], *purse.values()], before, after)
         server_version = factory.server_version()
     finally:
         factory.close()
@@ -150,13 +163,10 @@ def run_http_bench(
             "users": user_count,
             "seed": SEED,
         },
-        "purse": purse["levels"],
-        "floor": floor["levels"],
-        "ratios": {
-            level: _ratio(purse["levels"][level], floor["levels"][level])
-            for level in purse["levels"]
-        },
-        "warmup": {"purse": purse["warmup"], "floor": floor["warmup"]},
+        "purse": purse,
+        "floor": floor,
+        "ratios": {level: _ratio(purse[level], floor[level]) for level in purse},
+        "warmup": warmup,
         "checks": checks,
         "environment": {
             "python": platform.python_version(),
@@ -305,48 +315,43 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
-def _measure_levels(
+@dataclass(frozen=True, slots=True)
+class _Side:
+    running: Running
+    path: str
+    senders: tuple[Sender, ...]
+
+
+def _measure(
     submit: Callable[..., Any],
-    running: Running,
+    side: _Side,
     *,
-    path: str,
-    senders: tuple[Sender, ...],
-    levels: Iterable[int],
+    clients: int,
     sends_max: int,
     seconds_max: float,
     timeout_seconds: float,
 ) -> dict[str, Any]:
-    """A short unmeasured warm-up, then each level, with the server's CPU time around each."""
-
-    def level(clients: int, sends: int, seconds: float) -> dict[str, Any]:
-        spec = LevelSpec(
-            url=running.url,
-            path=path,
-            clients=clients,
-            sends_max=sends,
-            seconds_max=seconds,
-            timeout_seconds=timeout_seconds,
-            senders=senders,
-            asset=ASSET,
-        )
-        cpu_before = running.cpu_seconds()
-        result: dict[str, Any] = submit(run_level, spec).result()
-        cpu_after = running.cpu_seconds()
-        running.check_alive()
-        if cpu_before is not None and cpu_after is not None:
-            used = cpu_after - cpu_before
-            result["server_cpu_seconds"] = round(used, 3)
-            answered = sum(n for key, n in result["statuses"].items() if key.isdigit())
-            result["server_cpu_ms_per_request"] = (
-                round(1000 * used / answered, 3) if answered else None
-            )
-        return result
-
-    warmup = level(1, WARMUP_SENDS, seconds_max)
-    return {
-        "warmup": warmup,
-        "levels": {str(clients): level(clients, sends_max, seconds_max) for clients in levels},
-    }
+    """One level on one side, with the server's CPU time around it."""
+    spec = LevelSpec(
+        url=side.running.url,
+        path=side.path,
+        clients=clients,
+        sends_max=sends_max,
+        seconds_max=seconds_max,
+        timeout_seconds=timeout_seconds,
+        senders=side.senders,
+        asset=ASSET,
+    )
+    cpu_before = side.running.cpu_seconds()
+    result: dict[str, Any] = submit(run_level, spec).result()
+    cpu_after = side.running.cpu_seconds()
+    side.running.check_alive()
+    if cpu_before is not None and cpu_after is not None:
+        used = cpu_after - cpu_before
+        result["server_cpu_seconds"] = round(used, 3)
+        answered = sum(n for key, n in result["statuses"].items() if key.isdigit())
+        result["server_cpu_ms_per_request"] = round(1000 * used / answered, 3) if answered else None
+    return result
 
 
 def _ratio(purse: dict[str, Any], floor: dict[str, Any]) -> float:
@@ -356,12 +361,11 @@ def _ratio(purse: dict[str, Any], floor: dict[str, Any]) -> float:
 
 def _check_sends(
     settings: Settings,
-    purse: dict[str, Any],
+    runs: Sequence[dict[str, Any]],
     before: Sequence[Decimal],
     after: Sequence[Decimal],
 ) -> dict[str, Any]:
     """The sends were real: one ledger transfer per 2xx, balances moved, money conserved."""
-    runs = [purse["warmup"], *purse["levels"].values()]
     answered_ok = sum(run["ok"] for run in runs)
     database = Database(settings)
     try:

@@ -27,6 +27,12 @@ STOP_SECONDS_MAX: Final = 20.0
 
 LOG_TAIL_CHARACTERS: Final = 3_000
 
+QUIET_SECONDS_MAX: Final = 30.0
+
+QUIET_WINDOW_SECONDS: Final = 1.0
+
+QUIET_CORE_SHARE_MAX: Final = 0.1
+
 _POLL_SECONDS: Final = 0.1
 
 
@@ -49,6 +55,22 @@ class Running:
         # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
         ticks = int(fields[11]) + int(fields[12])
         return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_until_quiet(self) -> float:
+        """Wait (a bounded time) until the server uses under a tenth of a core; the seconds waited.
+
+        purse's background jobs (the outbox relay above all) go on after a level ends.
+        """
+        started = time.monotonic()
+        while time.monotonic() - started < QUIET_SECONDS_MAX:
+            before = self.cpu_seconds()
+            time.sleep(QUIET_WINDOW_SECONDS)
+            after = self.cpu_seconds()
+            if before is None or after is None:
+                break  # no /proc: the window's pause is all there is
+            if (after - before) / QUIET_WINDOW_SECONDS < QUIET_CORE_SHARE_MAX:
+                break
+        return time.monotonic() - started
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
