@@ -34,9 +34,13 @@ SENDS = 20
 FIGURES = ("requests_per_second", "ok_per_second", "p50_ms", "p99_ms", "statuses", "seconds")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("backend", "workers"),
+    [("sqlite", 1), ("postgres", 1), ("postgres", 2)],
+    ids=["sqlite", "postgres", "postgres-2-processes"],
+)
 def test_bench_http_sends_for_real_and_measures_the_floor(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+    tmp_path: Path, backend: str, workers: int, request: pytest.FixtureRequest
 ) -> None:
     out = tmp_path / "bench" / "http.json"
     database = []
@@ -57,6 +61,8 @@ def test_bench_http_sends_for_real_and_measures_the_floor(
             "30",
             "--out",
             str(out),
+            "--workers",
+            str(workers),
             *database,
         ],
     )
@@ -65,6 +71,7 @@ def test_bench_http_sends_for_real_and_measures_the_floor(
     assert report["benchmark"] == "http"
     assert report["backend"] == {"sqlite": "sqlite", "postgres": "postgresql"}[backend]
     assert report["parameters"]["clients"] == [1, 2]
+    assert report["parameters"]["workers"] == workers
     for side in ("purse", "floor"):
         assert list(report[side]) == ["1", "2"]
         for level, row in report[side].items():
@@ -74,6 +81,9 @@ def test_bench_http_sends_for_real_and_measures_the_floor(
             assert row["statuses"] == {"201": SENDS}, (side, level, row)
             assert row["ok"] == SENDS and row["first_failure"] is None
             assert row["ok_per_second"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    # The server's CPU is its processes' sum: a send costs milliseconds of it, even when the
+    # requests are served by child processes (--workers 2) and not by the one started.
+    assert all(row["server_cpu_ms_per_request"] >= 1.0 for row in report["purse"].values())
     assert set(report["ratios"]) == {"1", "2"}
     assert all(value > 0 for value in report["ratios"].values())
 

@@ -51,6 +51,14 @@ def bench_http(
             show_default="SQLite in a temporary folder",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Server processes, for purse serve --workers N and the floor (PostgreSQL).",
+        ),
+    ] = 1,
     out: Annotated[
         Path, typer.Option(help="Where the JSON goes; the PNG chart goes beside it.")
     ] = Path("results/bench/http.json"),
@@ -71,6 +79,7 @@ def bench_http(
         timeout_seconds=timeout,
         database_url=database_url,
         users=users,
+        workers=workers,
     )
     chart = out.with_suffix(".png")
     reason = write_http_chart(report, chart)
@@ -93,7 +102,8 @@ def _print_http(report: dict[str, Any]) -> None:
         "statuses",
         "server CPU ms/req",
         "ratio",
-        title=f"purse bench http ({report['backend']})",
+        title=f"purse bench http ({report['backend']}, "
+        f"{report['parameters']['workers']} server processes)",
     )
     for level in report["purse"]:
         for side in ("floor", "purse"):

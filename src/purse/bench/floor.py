@@ -46,13 +46,33 @@ def floor_app(settings: Settings) -> FastAPI:
     return app
 
 
+def floor_app_of_a_server_process() -> FastAPI:
+    """The floor app of one of several processes (``--workers N``), as purse serve's are."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return floor_app(settings)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     options = parser.parse_args()
     settings = Settings()
     configure_logging(settings.log_level)
+    if options.workers > 1:  # as purse serve --workers N: processes on one socket
+        from uvicorn.supervisors import Multiprocess
+
+        config = server_config(
+            "purse.bench.floor:floor_app_of_a_server_process",
+            settings,
+            host=options.host,
+            port=options.port,
+        )
+        config.factory, config.workers = True, options.workers
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
     config = server_config(floor_app(settings), settings, host=options.host, port=options.port)
     server = uvicorn.Server(config)
     server.run()

@@ -92,6 +92,7 @@ def run_http_bench(
     timeout_seconds: float,
     database_url: str | None,
     users: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Measure the floor and purse at each level of ``clients``; a JSON-serialisable report."""
     if not clients or any(count < 1 for count in clients):
@@ -103,6 +104,8 @@ def run_http_bench(
     user_count = users if users is not None else max(2, max(clients))
     if user_count < 2:
         raise ValueError("users must be at least 2 (each pays the next)")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
     levels = sorted(set(clients))
     factory = DatabaseFactory(database_url)
     logs = Path(tempfile.mkdtemp(prefix="purse-bench-http-"))
@@ -119,8 +122,16 @@ def run_http_bench(
             # The floor reads no token; it gets the same headers all the same.
             anonymous = tuple(Sender(token="not-checked", to=h) for h in handles)  # noqa: S106
             with (
-                serving(floor_command, environment=environment, log_path=logs / "f.log") as f,
-                serving(purse_serve_command, environment=environment, log_path=logs / "p.log") as p,
+                serving(
+                    partial(floor_command, workers=workers),
+                    environment=environment,
+                    log_path=logs / "f.log",
+                ) as f,
+                serving(
+                    partial(purse_serve_command, workers=workers),
+                    environment=environment,
+                    log_path=logs / "p.log",
+                ) as p,
             ):
                 senders = _seed_money(p.url, handles)
                 before = _balances(p.url, senders)
@@ -161,6 +172,7 @@ def run_http_bench(
             "seconds_max": seconds_max,
             "timeout_seconds": timeout_seconds,
             "users": user_count,
+            "workers": workers,
             "seed": SEED,
         },
         "purse": purse,

@@ -47,14 +47,12 @@ class Running:
     log_path: Path
 
     def cpu_seconds(self) -> float | None:
-        """User and system CPU the server process has used so far (None off Linux)."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
+        """User and system CPU the server has used so far, its processes' sum (None off
+        Linux): with ``--workers N`` the requests are served by the server's children."""
+        own = _process_cpu_seconds(self.process.pid)
+        if own is None:
             return None
-        # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return own + sum(_process_cpu_seconds(pid) or 0.0 for pid in _descendants(self.process.pid))
 
     def wait_until_quiet(self) -> float:
         """Wait (a bounded time) until the server uses under a tenth of a core; the seconds waited.
@@ -85,13 +83,42 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def purse_serve_command(port: int) -> list[str]:
+def purse_serve_command(port: int, workers: int = 1) -> list[str]:
     """``purse serve`` itself, with its background jobs, as an operator runs it."""
-    return [sys.executable, "-m", "purse.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "purse.cli", "serve", "--host", "127.0.0.1"]
+    return [*command, "--port", str(port), "--workers", str(workers)]
 
 
-def floor_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "purse.bench.floor", "--host", "127.0.0.1", "--port", str(port)]
+def floor_command(port: int, workers: int = 1) -> list[str]:
+    command = [sys.executable, "-m", "purse.bench.floor", "--host", "127.0.0.1"]
+    return [*command, "--port", str(port), "--workers", str(workers)]
+
+
+def _process_cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started by ``pid`` and by those, from Linux's /proc (bounded depth)."""
+    found: list[int] = []
+    parents = [pid]
+    for _depth in range(4):
+        children: list[int] = []
+        for parent in parents:
+            try:
+                listed = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            except OSError:
+                continue
+            children.extend(int(child) for child in listed)
+        found.extend(children)
+        parents = children
+    return found
 
 
 @contextmanager
