@@ -615,6 +615,39 @@ def bench_ledger(
         out.print(f"{name}: {value:.2f}")
 
 
+@bench_app.command("history")
+def bench_history(
+    size: Annotated[int, typer.Option(help="Operations of the big user.")] = 100_000,
+    small: Annotated[int, typer.Option(help="Operations of the small user.")] = 1_000,
+    repeat: Annotated[int, typer.Option(help="Timed calls per query.")] = 20,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLite or PostgreSQL URL; a fresh database is made there."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Activity pages and a monthly statement, small history against big."""
+    from purse.bench.history import run_history_bench
+    from purse.logs import configure_logging
+
+    configure_logging("warning")
+    result = run_history_bench(size=size, small=small, repeat=repeat, database_url=database_url)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    sizes = result["sizes"]
+    table = Table(
+        "query",
+        f"{sizes['small']:,} ops ms",
+        f"{sizes['big']:,} ops ms",
+        "ratio",
+        title=f"purse bench history ({result['backend']})",
+    )
+    for name, row in result["queries"].items():
+        table.add_row(name, f"{row['small_ms']:.2f}", f"{row['big_ms']:.2f}", f"{row['ratio']:.2f}")
+    Console().print(table)
+
+
 def main() -> None:
     try:
         app()
