@@ -85,9 +85,9 @@ class Transfer(Base):
             name="kind",
         ),
         CheckConstraint("debit_account_id <> credit_account_id", name="accounts_different"),
-        # History of one account, newest first, with keyset pagination on id.
-        Index("ix_ledger_transfers_debit", "debit_account_id", "id"),
-        Index("ix_ledger_transfers_credit", "credit_account_id", "id"),
+        # One account's postings in a time range (a statement's month, what came after it).
+        Index("ix_ledger_transfers_debit_time", "debit_account_id", "created_at"),
+        Index("ix_ledger_transfers_credit_time", "credit_account_id", "created_at"),
     )
 
 

@@ -91,6 +91,8 @@ class Operation(Base):
         # Activity of one user, newest first, keyset on id: as initiator and as counterparty.
         Index("ix_operations_user", "user_id", "id"),
         Index("ix_operations_counterparty", "counterparty_user_id", "id"),
+        # A user's pending operations, newest first, without reading the completed ones.
+        Index("ix_operations_user_status", "user_id", "status", "id"),
         # Limits sum a user's outgoing money per asset since the start of a day or month.
         Index("ix_operations_limits", "user_id", "asset", "created_at"),
         Index("ix_operations_provider_due", "status", "provider_due_at"),

@@ -32,8 +32,8 @@ class MoneyRequest(Base):
     __tablename__ = "wallet_requests"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    requester_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"), index=True)
-    payer_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"))
+    payer_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"))
     asset: Mapped[str] = mapped_column(String(12))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(String(200))
@@ -49,6 +49,9 @@ class MoneyRequest(Base):
         ),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         Index("ix_wallet_requests_open", "status", "expires_at"),
+        # Requests made by or of one user, newest first: each side along its own index.
+        Index("ix_wallet_requests_requester", "requester_id", "id"),
+        Index("ix_wallet_requests_payer", "payer_id", "id"),
     )
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from purse.identity.models import User
 from purse.ledger.models import Account
@@ -22,7 +23,7 @@ from purse.money.assets import Asset
 from purse.operations import kinds
 from purse.operations.accounts import user_owner
 from purse.operations.models import Operation, OperationAccount
-from purse.operations.queries import OperationView, Party, parties, views, visible_to
+from purse.operations.queries import OperationView, Party, parties, views
 from purse.wallet.context import Wallet
 from purse.wallet.errors import CursorInvalid, MoneyRequestNotFound
 from purse.wallet.kinds import TOP_UP
@@ -118,12 +119,17 @@ def activity(
 ) -> ActivityPage:
     """A page of the user's operations, newest first, with keyset pagination on the id.
 
-    The cost of a page does not grow with history: both sides of the visibility
-    test have an index on (user, id), and the page reads ``limit + 1`` rows.
+    The cost of a page does not grow with history. The user's operations are the
+    union of two sides, each read newest first along its own index: the ones
+    they made (``ix_operations_user``) and the ones sent to them that they did not
+    make (``ix_operations_counterparty``; an operation of theirs to themselves is
+    on the first side only, so it appears once). The database merges the two
+    ordered streams and stops after ``limit + 1`` rows. One ``OR`` over both
+    columns instead would read and sort everything the user can see.
     """
     limit = max(1, min(limit, wallet.settings.activity_page_size_max))
     before_id = _cursor(cursor)
-    conditions: list[object] = [visible_to(user_id)]
+    conditions: list[Any] = []
     if before_id is not None:
         conditions.append(Operation.id < before_id)
     if filters.asset:
@@ -178,11 +184,14 @@ def activity(
                 and_(Operation.counterparty_user_id == user_id, Operation.user_id.in_(matching)),
             )
         )
-    rows = list(
-        session.scalars(
-            select(Operation).where(*conditions).order_by(Operation.id.desc()).limit(limit + 1)  # type: ignore[arg-type]
-        )
-    )
+    sides = union_all(
+        select(Operation).where(Operation.user_id == user_id, *conditions),
+        select(Operation).where(
+            Operation.counterparty_user_id == user_id, Operation.user_id != user_id, *conditions
+        ),
+    ).subquery("visible")
+    visible = aliased(Operation, sides)
+    rows = list(session.scalars(select(visible).order_by(visible.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     items = views(session, rows[:limit], viewer_id=user_id)
     return ActivityPage(items=items, next_cursor=str(rows[limit - 1].id) if more else None)
@@ -218,13 +227,20 @@ class RequestView:
 def money_requests(
     session: Session, *, user_id: int, now: datetime, limit: int = 50, request_id: int | None = None
 ) -> list[RequestView]:
-    """Requests made by or of the user, newest first; open ones past their time show expired."""
-    query = select(MoneyRequest).where(
-        or_(MoneyRequest.requester_id == user_id, MoneyRequest.payer_id == user_id)
-    )
-    if request_id is not None:
-        query = query.where(MoneyRequest.id == request_id)
-    rows = list(session.scalars(query.order_by(MoneyRequest.id.desc()).limit(limit)))
+    """Requests made by or of the user, newest first; open ones past their time show expired.
+
+    Like :func:`activity`, the two sides are read newest first along their own
+    indexes and merged, so the cost does not grow with the user's history.
+    """
+    only: list[Any] = [] if request_id is None else [MoneyRequest.id == request_id]
+    sides = union_all(
+        select(MoneyRequest).where(MoneyRequest.requester_id == user_id, *only),
+        select(MoneyRequest).where(
+            MoneyRequest.payer_id == user_id, MoneyRequest.requester_id != user_id, *only
+        ),
+    ).subquery("visible")
+    visible = aliased(MoneyRequest, sides)
+    rows = list(session.scalars(select(visible).order_by(visible.id.desc()).limit(limit)))
     if request_id is not None and not rows:
         raise MoneyRequestNotFound()
     others = parties(

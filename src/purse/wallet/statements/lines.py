@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from purse.i18n import N_, translate
 from purse.identity.models import User
 from purse.identity.rules import mask_name
+from purse.ledger import queries as ledger_queries
 from purse.ledger.models import Transfer
 from purse.money.assets import Asset
 from purse.operations.accounts import user_owner
@@ -103,26 +104,7 @@ def statement_data(session: Session, *, wallet: Wallet, user_id: int, month: str
     line_count = 0
     for asset_code, account_id in accounts:
         opening, closing = _balances_at(session, account_id=account_id, start=start, end=end)
-        rows = list(
-            session.execute(
-                select(
-                    Transfer.id,
-                    Transfer.created_at,
-                    Transfer.credit_account_id,
-                    Transfer.amount_minor,
-                    Transfer.reference,
-                    Transfer.reversal_of,
-                )
-                .where(
-                    _touches(account_id),
-                    Transfer.kind.in_(POSTING_KINDS),
-                    Transfer.created_at >= start,
-                    Transfer.created_at < end,
-                )
-                .order_by(Transfer.id)
-                .limit(LINES_MAX + 1)
-            )
-        )
+        rows = _month_postings(session, account_id=account_id, start=start, end=end)
         line_count += len(rows)
         if line_count > LINES_MAX:
             raise ValueError(f"a statement may have at most {LINES_MAX} lines")
@@ -196,25 +178,68 @@ def statement_data(session: Session, *, wallet: Wallet, user_id: int, month: str
     )
 
 
-def _touches(account_id: int) -> Any:
-    return or_(Transfer.debit_account_id == account_id, Transfer.credit_account_id == account_id)
+def _month_postings(
+    session: Session, *, account_id: int, start: datetime, end: datetime
+) -> list[Any]:
+    """The account's postings from ``start`` to ``end``, in id (commit) order.
+
+    Each side (money out, money in) is one range of its (account, created_at)
+    index; a transfer never has the same account on both sides, so the two never
+    overlap. They are ordered here rather than by the database: a month holds at
+    most ``LINES_MAX`` lines, and the statement is built in memory anyway.
+    """
+    rows: list[Any] = []
+    for side in (Transfer.debit_account_id, Transfer.credit_account_id):
+        rows.extend(
+            session.execute(
+                select(
+                    Transfer.id,
+                    Transfer.created_at,
+                    Transfer.credit_account_id,
+                    Transfer.amount_minor,
+                    Transfer.reference,
+                    Transfer.reversal_of,
+                )
+                .where(
+                    side == account_id,
+                    Transfer.created_at >= start,
+                    Transfer.created_at < end,
+                    Transfer.kind.in_(POSTING_KINDS),
+                )
+                .limit(LINES_MAX + 1)
+            )
+        )
+    return sorted(rows, key=lambda row: row.id)
 
 
 def _balances_at(
     session: Session, *, account_id: int, start: datetime, end: datetime
 ) -> tuple[int, int]:
-    """The posted balance of an account at ``start`` and at ``end``."""
-    signed = case(
-        (Transfer.credit_account_id == account_id, Transfer.amount_minor),
-        else_=-Transfer.amount_minor,
-    )
-    opening, closing = session.execute(
-        select(
-            func.coalesce(func.sum(case((Transfer.created_at < start, signed), else_=0)), 0),
-            func.coalesce(func.sum(signed), 0),
-        ).where(_touches(account_id), Transfer.kind.in_(POSTING_KINDS), Transfer.created_at < end)
-    ).one()
-    return int(opening), int(closing)
+    """The posted balance of an account at ``start`` and at ``end``.
+
+    Counted back from the ledger's balance (read in the same snapshot) by what
+    posted since ``start``, so the cost is that of the month and what came after
+    it, not of the account's whole history. The ledger stays the only thing that
+    keeps a balance; this reads it and its transfers, nothing more.
+    """
+    balance = ledger_queries.get_account(session, account_id=account_id).balance_minor
+    since_start = since_end = 0
+    for side, sign in ((Transfer.credit_account_id, 1), (Transfer.debit_account_id, -1)):
+        total, after_end = session.execute(
+            select(
+                func.coalesce(func.sum(Transfer.amount_minor), 0),
+                func.coalesce(
+                    func.sum(case((Transfer.created_at >= end, Transfer.amount_minor), else_=0)), 0
+                ),
+            ).where(
+                side == account_id,
+                Transfer.created_at >= start,
+                Transfer.kind.in_(POSTING_KINDS),
+            )
+        ).one()
+        since_start += sign * int(total)
+        since_end += sign * int(after_end)
+    return balance - since_start, balance - since_end
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
