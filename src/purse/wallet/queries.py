@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, cast, func, literal, or_, select, union_all
@@ -77,6 +77,10 @@ def balances(session: Session, *, wallet: Wallet, user_id: int) -> list[BalanceV
     return sorted(views, key=lambda view: (order.get(view.asset.code, len(order)), view.asset.code))
 
 
+# The tables listed newest first from two sides: the user's own rows and others' to them.
+_Listed = TypeVar("_Listed", Operation, MoneyRequest)
+
+
 @dataclass(frozen=True, slots=True)
 class ActivityFilter:
     asset: str | None = None
@@ -106,6 +110,34 @@ def _cursor(value: str | None) -> int | None:
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _newest_of_both_sides(
+    session: Session,
+    model: type[_Listed],
+    mine: tuple[Any, ...],
+    theirs: tuple[Any, ...],
+    *,
+    conditions: list[Any],
+    limit: int,
+) -> type[_Listed]:
+    """The rows of ``model`` on either side, as one aliased entity to order by id and limit.
+
+    Each side is read newest first along the (user, id) index its first
+    condition names, and the two ordered streams are merged (SQLite's MERGE,
+    PostgreSQL's Merge Append) until the caller's ``limit``: the work is at most
+    ``2 * limit`` index entries, however long the history. The second side must
+    exclude the rows the first already has, so none appears twice.
+
+    The two databases need the sides written differently to see that: SQLite
+    merges two plain SELECTs along their indexes (an ORDER BY and LIMIT inside
+    would hide the order from it, and it sorts again), while PostgreSQL merges
+    only sides that carry their own ORDER BY and LIMIT.
+    """
+    sides = [select(model).where(*side, *conditions) for side in (mine, theirs)]
+    if session.get_bind().dialect.name != "sqlite":
+        sides = [select(side.order_by(model.id.desc()).limit(limit).subquery()) for side in sides]
+    return aliased(model, union_all(*sides).subquery("visible"))
 
 
 def activity(
@@ -184,13 +216,14 @@ def activity(
                 and_(Operation.counterparty_user_id == user_id, Operation.user_id.in_(matching)),
             )
         )
-    sides = union_all(
-        select(Operation).where(Operation.user_id == user_id, *conditions),
-        select(Operation).where(
-            Operation.counterparty_user_id == user_id, Operation.user_id != user_id, *conditions
-        ),
-    ).subquery("visible")
-    visible = aliased(Operation, sides)
+    visible = _newest_of_both_sides(
+        session,
+        Operation,
+        (Operation.user_id == user_id,),
+        (Operation.counterparty_user_id == user_id, Operation.user_id != user_id),
+        conditions=conditions,
+        limit=limit + 1,
+    )
     rows = list(session.scalars(select(visible).order_by(visible.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     items = views(session, rows[:limit], viewer_id=user_id)
@@ -232,14 +265,14 @@ def money_requests(
     Like :func:`activity`, the two sides are read newest first along their own
     indexes and merged, so the cost does not grow with the user's history.
     """
-    only: list[Any] = [] if request_id is None else [MoneyRequest.id == request_id]
-    sides = union_all(
-        select(MoneyRequest).where(MoneyRequest.requester_id == user_id, *only),
-        select(MoneyRequest).where(
-            MoneyRequest.payer_id == user_id, MoneyRequest.requester_id != user_id, *only
-        ),
-    ).subquery("visible")
-    visible = aliased(MoneyRequest, sides)
+    visible = _newest_of_both_sides(
+        session,
+        MoneyRequest,
+        (MoneyRequest.requester_id == user_id,),
+        (MoneyRequest.payer_id == user_id, MoneyRequest.requester_id != user_id),
+        conditions=[] if request_id is None else [MoneyRequest.id == request_id],
+        limit=limit,
+    )
     rows = list(session.scalars(select(visible).order_by(visible.id.desc()).limit(limit)))
     if request_id is not None and not rows:
         raise MoneyRequestNotFound()
