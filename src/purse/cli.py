@@ -622,16 +622,26 @@ def bench_history(
     repeat: Annotated[int, typer.Option(help="Timed calls per query.")] = 20,
     database_url: Annotated[
         str | None,
-        typer.Option(help="SQLite or PostgreSQL URL; a fresh database is made there."),
+        typer.Option(
+            help="SQLite or PostgreSQL URL; a fresh database is made there.",
+            show_default="SQLite in a temporary folder",
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    verify: Annotated[
+        bool, typer.Option(help="Also write the sends' notifications and verify the history.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the result as JSON.")
+    ] = False,
 ) -> None:
     """Activity pages and a monthly statement, small history against big."""
     from purse.bench.history import run_history_bench
     from purse.logs import configure_logging
 
     configure_logging("warning")
-    result = run_history_bench(size=size, small=small, repeat=repeat, database_url=database_url)
+    result = run_history_bench(
+        size=size, small=small, repeat=repeat, database_url=database_url, verify=verify
+    )
     if as_json:
         print(json.dumps(result, indent=2))
         return
