@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, cast, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from purse.identity.models import User
 from purse.ledger.models import Account
@@ -120,24 +120,29 @@ def _newest_of_both_sides(
     *,
     conditions: list[Any],
     limit: int,
-) -> type[_Listed]:
-    """The rows of ``model`` on either side, as one aliased entity to order by id and limit.
+) -> list[_Listed]:
+    """The newest ``limit`` rows of ``model`` on either side, newest first.
 
-    Each side is read newest first along the (user, id) index its first
+    Each side's ids are read newest first along the (user, id) index its first
     condition names, and the two ordered streams are merged (SQLite's MERGE,
-    PostgreSQL's Merge Append) until the caller's ``limit``: the work is at most
-    ``2 * limit`` index entries, however long the history. The second side must
-    exclude the rows the first already has, so none appears twice.
+    PostgreSQL's Merge Append) until ``limit``: the work is at most ``2 * limit``
+    index entries, however long the history. Then those rows are read by primary
+    key (ordered here: there are ``limit`` of them). Merging ids rather than whole
+    rows keeps the statement small to build, which is most of a page's cost. The
+    second side must exclude the rows the first already has, so none appears twice.
 
-    The two databases need the sides written differently to see that: SQLite
-    merges two plain SELECTs along their indexes (an ORDER BY and LIMIT inside
-    would hide the order from it, and it sorts again), while PostgreSQL merges
-    only sides that carry their own ORDER BY and LIMIT.
+    The two databases need the sides written differently to see the order:
+    SQLite merges two plain SELECTs along their indexes (an ORDER BY and LIMIT
+    inside would hide the order from it, and it sorts again), while PostgreSQL
+    merges only sides that carry their own ORDER BY and LIMIT.
     """
-    sides = [select(model).where(*side, *conditions) for side in (mine, theirs)]
+    sides = [select(model.id).where(*side, *conditions) for side in (mine, theirs)]
     if session.get_bind().dialect.name != "sqlite":
         sides = [select(side.order_by(model.id.desc()).limit(limit).subquery()) for side in sides]
-    return aliased(model, union_all(*sides).subquery("visible"))
+    both = union_all(*sides).subquery("visible")
+    page = select(both.c.id).order_by(both.c.id.desc()).limit(limit)
+    rows = session.scalars(select(model).where(model.id.in_(page)))
+    return sorted(rows, key=lambda row: row.id, reverse=True)
 
 
 def activity(
@@ -216,7 +221,7 @@ def activity(
                 and_(Operation.counterparty_user_id == user_id, Operation.user_id.in_(matching)),
             )
         )
-    visible = _newest_of_both_sides(
+    rows = _newest_of_both_sides(
         session,
         Operation,
         (Operation.user_id == user_id,),
@@ -224,7 +229,6 @@ def activity(
         conditions=conditions,
         limit=limit + 1,
     )
-    rows = list(session.scalars(select(visible).order_by(visible.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     items = views(session, rows[:limit], viewer_id=user_id)
     return ActivityPage(items=items, next_cursor=str(rows[limit - 1].id) if more else None)
@@ -265,7 +269,7 @@ def money_requests(
     Like :func:`activity`, the two sides are read newest first along their own
     indexes and merged, so the cost does not grow with the user's history.
     """
-    visible = _newest_of_both_sides(
+    rows = _newest_of_both_sides(
         session,
         MoneyRequest,
         (MoneyRequest.requester_id == user_id,),
@@ -273,7 +277,6 @@ def money_requests(
         conditions=[] if request_id is None else [MoneyRequest.id == request_id],
         limit=limit,
     )
-    rows = list(session.scalars(select(visible).order_by(visible.id.desc()).limit(limit)))
     if request_id is not None and not rows:
         raise MoneyRequestNotFound()
     others = parties(
