@@ -162,8 +162,9 @@ def make_history(purse: Purse) -> tuple[Principal, Principal, list[int]]:
         )
     )
     for asker, payer in ((wang, "zhang_li"), (zhang, "wang_wei")):
-        database.run(
-            lambda s, asker=asker, payer=payer: service.request_money(
+
+        def ask(s: Session, asker: Principal = asker, payer: str = payer) -> object:
+            return service.request_money(
                 s,
                 wallet=purse.wallet,
                 principal=asker,
@@ -172,7 +173,8 @@ def make_history(purse: Purse) -> tuple[Principal, Principal, list[int]]:
                 amount_minor=700,
                 note="dinner",
             )
-        )
+
+        database.run(ask)
     return wang, zhang, sends
 
 
@@ -285,17 +287,18 @@ def _all_pages(purse: Purse, user_id: int, *, limit: int, **filters: Any) -> lis
     seen: list[int] = []
     cursor: str | None = None
     for _ in range(100):
-        page = purse.database.run(
-            lambda s, cursor=cursor: queries.activity(
+
+        def read(s: Session, cursor: str | None = cursor) -> queries.ActivityPage:
+            return queries.activity(
                 s,
                 wallet=purse.wallet,
                 user_id=user_id,
                 filters=queries.ActivityFilter(**filters),
                 cursor=cursor,
                 limit=limit,
-            ),
-            write=False,
-        )
+            )
+
+        page = purse.database.run(read, write=False)
         assert len(page.items) <= limit
         seen.extend(item.id for item in page.items)
         cursor = page.next_cursor

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from purse.errors import PurseError, all_error_classes
@@ -187,8 +187,3 @@ def operation_for(session: Session, *, principal: Principal, reference: str) -> 
 def view_of(session: Session, *, operation: Operation, user_id: int) -> OperationView:
     """The view of an operation a use case just wrote or replayed, for its answer."""
     return views(session, [operation], viewer_id=user_id, with_timeline=True)[0]
-
-
-def visible_to(user_id: int) -> object:
-    """The condition of a user's operations: made by them, or sent to them."""
-    return or_(Operation.user_id == user_id, Operation.counterparty_user_id == user_id)
