@@ -81,7 +81,8 @@ def test_beyond_the_places_and_the_line_requests_get_503_at_once() -> None:
         assert registry.get_sample_value("purse_http_requests_waiting") == 3
         assert registry.get_sample_value("purse_http_requests_working") == 2
         status, headers, seconds = await call(app)  # the sixth: no place, no room in line
-        assert status == 503 and seconds < 1
+        # At once, not after the line's 30 s (the bound is loose for a loaded machine).
+        assert status == 503 and seconds < 10
         assert headers["retry-after"] == "1"
         assert headers["content-type"] == "application/problem+json"
         assert json.loads(headers["body"])["code"] == "service_overloaded"
@@ -105,7 +106,7 @@ def test_a_wait_in_line_is_short() -> None:
         await asyncio.sleep(0.05)
         status, headers, seconds = await call(app)
         assert status == 503 and json.loads(headers["body"])["code"] == "service_overloaded"
-        assert 0.15 < seconds < 2
+        assert 0.15 < seconds < 20  # its 0.2 s in line, not until the place is free (never, here)
         assert app.waiting == 0
         held.release.set()
         assert (await first)[0] == 200
