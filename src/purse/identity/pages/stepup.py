@@ -9,8 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from purse.audit.service import Actor
-from purse.deps import ActorDep, DatabaseDep, IdentityDep
+from purse.deps import ActorDep, DatabaseDep, IdentityDep, get_actor
 from purse.errors import PurseError
 from purse.identity import sessions
 from purse.identity import signin as identity_signin
@@ -84,12 +83,7 @@ def confirm_step_up(
     The attempt is counted in a transaction of its own, so a wrong password counts
     toward the lockout even though the form then shows the page again.
     """
-    actor = Actor(
-        kind="user",
-        id=str(current.user_id),
-        address=request.client.host if request.client else None,
-        request_id=getattr(request.state, "request_id", None),
-    )
+    actor = web_actor(get_actor(request), current)
     outcome = database.run(
         lambda session: identity_signin.step_up(
             session,
