@@ -214,3 +214,16 @@ def test_the_load_generator_counts_every_outcome(
         assert result["first_failure"].startswith("503 ")
     else:
         assert result["first_failure"] is None
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--clients", "0"], ["--clients", "1,x"], ["--clients", ""], ["--workers", "0"]],
+)
+def test_bench_http_refuses_bad_arguments_before_starting_anything(
+    arguments: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "http.json"
+    result = runner.invoke(app, ["bench", "http", *arguments, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert not out.exists()
