@@ -30,7 +30,7 @@ CALLBACK_BODY_BYTES_MAX = 16 * 1024
 CALLBACK_PATH_PREFIX = "/v1/funding/providers/"
 
 
-def get_funding(request: Request) -> Funding:
+async def get_funding(request: Request) -> Funding:
     funding: Funding = request.app.state.funding
     return funding
 

@@ -91,8 +91,13 @@ def parties(session: Session, user_ids: set[int]) -> dict[int, Party]:
     """Other people as a party sees them: handle and masked name."""
     if not user_ids:
         return {}
-    rows = session.scalars(select(User).where(User.id.in_(sorted(user_ids))))
-    return {user.id: Party(user.id, user.handle, mask_name(user.display_name)) for user in rows}
+    # A use case answering about what it just wrote has these people loaded already.
+    loaded = [session.identity_map.get(session.identity_key(User, user_id)) for user_id in user_ids]
+    users: list[User] = [user for user in loaded if isinstance(user, User)]
+    missing = user_ids - {user.id for user in users}
+    if missing:
+        users += session.scalars(select(User).where(User.id.in_(sorted(missing))))
+    return {user.id: Party(user.id, user.handle, mask_name(user.display_name)) for user in users}
 
 
 def views(

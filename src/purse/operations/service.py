@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,9 @@ from purse.operations.models import Operation, OperationEvent
 # "<reference>:<step>"). The name predates the operations package; it stays so
 # that keys written before and after the move share one scope.
 LEDGER_SCOPE = "wallet"
+
+# Built once: a statement made per call costs more than the INSERT itself.
+_INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +136,10 @@ def add_event(
     session: Session, operation: Operation, event: str, *, now: datetime, detail: str | None = None
 ) -> None:
     """Append to the operation's timeline (what the user sees under "status")."""
-    session.add(
-        OperationEvent(operation_id=operation.id, event=event, detail=detail, created_at=now)
+    # A Core INSERT: the timeline is written, never edited, and read back by queries.
+    session.execute(
+        _INSERT_EVENT,
+        {"operation_id": operation.id, "event": event, "detail": detail, "created_at": now},
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from purse.deps import ActorDep, DatabaseDep, IdentityDep, get_actor
+from purse.deps import ActorDep, DatabaseDep, IdentityDep, actor_of
 from purse.errors import PurseError
 from purse.identity import sessions
 from purse.identity import signin as identity_signin
@@ -83,7 +83,7 @@ def confirm_step_up(
     The attempt is counted in a transaction of its own, so a wrong password counts
     toward the lockout even though the form then shows the page again.
     """
-    actor = web_actor(get_actor(request), current)
+    actor = web_actor(actor_of(request), current)
     outcome = database.run(
         lambda session: identity_signin.step_up(
             session,

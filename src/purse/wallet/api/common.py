@@ -22,7 +22,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 PREFIX = "/v1/wallet"
 
 
-def get_wallet(request: Request) -> Wallet:
+async def get_wallet(request: Request) -> Wallet:
     wallet: Wallet = request.app.state.wallet
     return wallet
 
@@ -31,7 +31,7 @@ WalletDep = Annotated[Wallet, Depends(get_wallet)]
 PrincipalDep = WalletPrincipalDep
 
 
-def idempotency_key(
+async def idempotency_key(
     wallet: WalletDep,
     key: Annotated[
         str | None,
