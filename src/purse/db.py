@@ -17,6 +17,16 @@ Why the transaction helper looks the way it does:
 * PostgreSQL runs writes at READ COMMITTED with explicit row locks taken in a
   fixed order (see the ledger), and reads at REPEATABLE READ so a snapshot of
   many balances is consistent.
+* Group commit (SQLite): a disk sync per payment would make the disk the limit,
+  and each transaction's BEGIN and COMMIT cost more than a payment's rows. So
+  write use cases go to one committer thread (:class:`GroupCommitter`), which
+  runs those waiting together in one transaction, each in a savepoint of its
+  own and a session of its own. A use case that fails rolls back to its
+  savepoint alone; the others go on. Callers are answered only after the
+  COMMIT, so nothing acknowledged can be lost, even to kill -9. PostgreSQL keeps
+  one transaction per use case: a batch would hold the row locks of many use
+  cases at once, in no single order, and batches of two processes could
+  deadlock on them.
 * Serialization failures, deadlocks, and a busy SQLite are transient: the whole
   use case is run again, a bounded number of times, with jittered back-off.
   Anything else propagates, and the transaction is rolled back.
@@ -28,12 +38,15 @@ Why the transaction helper looks the way it does:
 
 from __future__ import annotations
 
+import contextvars
 import random
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,6 +166,132 @@ def is_unavailable(error: BaseException) -> bool:
     return str(sqlstate).startswith(_PG_UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
+@dataclass(eq=False)
+class _Job:
+    """A write use case waiting for the committer, and then its outcome."""
+
+    use_case: Callable[[Session], Any]
+    context: contextvars.Context
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    """One thread that runs a SQLite database's write use cases, many per transaction.
+
+    A caller hands its use case over and waits. The committer takes every use case
+    waiting (up to ``db_group_commit_size_max``), takes the writer's turn, and runs
+    them in one transaction: each in a SAVEPOINT and a session of its own, with
+    the caller's context variables (its request id in logs). A use case that
+    raises is rolled back to its savepoint and gets its error; the rest commit
+    together. Only after the COMMIT is anybody answered; if the COMMIT fails,
+    everybody gets that error and nothing of the batch is kept.
+
+    A use case that waited longer than ``db_wait_seconds`` for its batch is not
+    started: its caller gets ``database_busy`` (503, Retry-After), as before.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._waiting: deque[_Job] = deque()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    def run(self, use_case: Callable[[Session], T]) -> T:
+        """Run ``use_case`` in the next group commit; its result once that committed."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a use case cannot wait for another write transaction")
+        job = _Job(
+            use_case,
+            contextvars.copy_context(),
+            time.monotonic() + self._database.settings.db_wait_seconds,
+        )
+        with self._changed:
+            self._waiting.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._commit_forever, name="purse-group-commit", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        result: T = job.result
+        return result
+
+    def close(self) -> None:
+        """Finish what is waiting and stop the thread (the next use case starts another)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+        with self._changed:
+            self._closed = False
+
+    def _commit_forever(self) -> None:
+        size_max = self._database.settings.db_group_commit_size_max
+        while True:
+            with self._changed:
+                while not self._waiting and not self._closed:
+                    self._changed.wait()
+                if not self._waiting:
+                    self._thread = None  # closed: a later use case starts another
+                    return
+                batch = [self._waiting.popleft() for _ in range(min(size_max, len(self._waiting)))]
+            try:
+                self._commit(batch)
+            finally:
+                for job in batch:
+                    job.done.set()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        now = time.monotonic()
+        for job in batch:
+            if job.deadline < now:
+                job.error = DatabaseBusy()
+        batch = [job for job in batch if job.error is None]
+        if not batch:
+            return
+        database = self._database
+        if not database._writer_turn(database._sqlite_writers):
+            for job in batch:
+                job.error = DatabaseBusy()
+            return
+        try:
+            with database._write_engine.connect() as connection, connection.begin():
+                # BEGIN IMMEDIATE; COMMIT when the block ends, ROLLBACK if anything raised.
+                for job in batch:
+                    _run_in_savepoint(job, connection)
+        except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+            for job in batch:
+                job.result, job.error = None, error
+        finally:
+            database._sqlite_writers.release()
+
+
+def _run_in_savepoint(job: _Job, connection: Any) -> None:
+    with Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        # SAVEPOINT; RELEASE SAVEPOINT when it returns (the batch's COMMIT makes it
+        # durable), ROLLBACK TO SAVEPOINT when it raises: this use case alone.
+        try:
+            with session.begin():
+                job.result = job.context.run(job.use_case, session)
+        except Exception as error:
+            job.result, job.error = None, error
+
+
 class Database:
     """The engine of one database and the ways to open transactions on it."""
 
@@ -169,8 +308,17 @@ class Database:
         # Transactions waiting for the writer's turn on SQLite: the line in front of the
         # writer, bounded by the requests admitted at once (purse.web.limits) and by
         # db_wait_seconds. /metrics shows it as purse_db_writers_waiting.
-        self.writers_waiting = 0
+        self._writers_waiting = 0
         self._waiting_count = threading.Lock()
+        self.committer = (
+            GroupCommitter(self) if self.is_sqlite and settings.db_group_commit else None
+        )
+
+    @property
+    def writers_waiting(self) -> int:
+        """Write transactions waiting for their turn (with group commit: for their batch)."""
+        queued = self.committer.queued if self.committer is not None else 0
+        return self._writers_waiting + queued
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
@@ -190,18 +338,20 @@ class Database:
 
     def _writer_turn(self, queue: threading.Lock) -> bool:
         with self._waiting_count:
-            self.writers_waiting += 1
+            self._writers_waiting += 1
         try:
             return queue.acquire(timeout=self.settings.db_wait_seconds)
         finally:
             with self._waiting_count:
-                self.writers_waiting -= 1
+                self._writers_waiting -= 1
 
     def run(self, use_case: Callable[[Session], T], *, write: bool = True) -> T:
         """Run ``use_case`` in one transaction, again on transient conflicts (bounded)."""
         attempts_max = self.settings.db_retry_count_max + 1
         for attempt in range(1, attempts_max + 1):
             try:
+                if write and self.committer is not None:
+                    return self.committer.run(use_case)
                 with self.transaction(write=write) as session:
                     return use_case(session)
             except Exception as error:
@@ -221,6 +371,8 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def dispose(self) -> None:
+        if self.committer is not None:
+            self.committer.close()
         self.engine.dispose()
 
 

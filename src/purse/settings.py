@@ -231,6 +231,14 @@ class Settings(BaseSettings):
     db_retry_count_max: int = Field(
         8, description="Reruns of a transaction after a serialization failure or deadlock."
     )
+    db_group_commit: bool = Field(
+        True,
+        description="On SQLite, concurrent write transactions share one commit: a committer "
+        "runs each in a savepoint of one transaction and answers them after its commit.",
+    )
+    db_group_commit_size_max: int = Field(
+        64, ge=1, le=10_000, description="The most use cases one group commit holds."
+    )
     db_pool_size: int = Field(
         10,
         description="Connections each process pools (and as many more under load): keep "
