@@ -157,9 +157,12 @@ class _Answers(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         closing = self.path == "/closing"
-        self.send_response(503 if closing else 201)
+        refusing = self.path == "/refusing"
+        self.send_response(503 if closing or refusing else 201)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "2")
+        if refusing:
+            self.send_header("Retry-After", "1")
         if closing:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -188,6 +191,7 @@ def answers() -> Iterator[str]:
         # short one where none comes.
         ("/fine", {"201": 6}, 30.0),
         ("/closing", {"503": 6}, 30.0),  # each answer closes its connection: the next opens anew
+        ("/refusing", {"503": 6}, 30.0),  # a 503 that says when to come back
         ("/silent", {"timeout": 6}, 0.5),
     ],
 )
@@ -210,10 +214,15 @@ def test_the_load_generator_counts_every_outcome(
     assert result["requests"] == 6
     assert result["statuses"] == statuses
     assert result["ok"] == statuses.get("201", 0)
-    if path == "/closing":  # the first refusal is shown, to tell why
+    if path in ("/closing", "/refusing"):  # the first refusal is shown, to tell why
         assert result["first_failure"].startswith("503 ")
     else:
         assert result["first_failure"] is None
+    # The overload check: only a 503 with Retry-After, or success, keeps it ok.
+    overload = result["overload"]
+    assert overload["ok"] is (path in ("/fine", "/refusing"))
+    assert overload["503_without_retry_after"] == (6 if path == "/closing" else 0)
+    assert overload["timeouts"] == statuses.get("timeout", 0)
 
 
 @pytest.mark.parametrize(

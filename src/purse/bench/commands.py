@@ -122,6 +122,11 @@ def _print_http(report: dict[str, Any]) -> None:
             )
     out = Console()
     out.print(table)
+    for level in report["purse"]:
+        overload = report["purse"][level].get("overload")
+        if overload is not None and not overload["ok"]:
+            problems = ", ".join(f"{k} {v}" for k, v in overload.items() if k != "ok" and v)
+            out.print(f"{level} clients: overload answered badly ({problems})")
     checks = report["checks"]
     out.print(
         f"sends answered 2xx {checks['sends_ok']}, recorded by the ledger "

@@ -12,8 +12,9 @@ random distinct wallets, a ``hot_share`` of them crediting one merchant wallet,
 each with an idempotency key), each on a fresh database of its own, split over
 ``concurrency`` threads:
 
-* ``service_per_commit``: one ``service.submit`` of one group per transaction,
-  through ``Database.run`` (retries included).
+* ``service_per_commit``: one ``service.submit`` of one group per use case,
+  through ``Database.run`` (retries included). On SQLite the use cases of
+  concurrent callers share group commits (``purse.db.GroupCommitter``).
 * ``service_batched``: ``batch_size`` groups per ``service.submit`` and commit.
 * ``raw_per_commit``: bare SQL (stdlib ``sqlite3`` with WAL and
   ``synchronous=FULL``, or ``psycopg``) doing the same work per transfer: read

@@ -71,6 +71,8 @@ class _Tally:
     ok_latencies: list[float] = field(default_factory=list)
     all_latencies: list[float] = field(default_factory=list)
     first_failure: str | None = None
+    # A 503 must say when to come back: the overload check counts those that do not.
+    refusals_without_retry_after: int = 0
 
 
 def run_level(spec: LevelSpec) -> dict[str, Any]:
@@ -136,7 +138,8 @@ class _Connection:
 
     async def post(
         self, path: str, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, bool]:
+        """The answer's status, body, and whether it said ``Retry-After``."""
         if self.state is None or self.reader is None or self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             self.state = h11.Connection(our_role=h11.CLIENT)
@@ -157,13 +160,14 @@ class _Connection:
                 for event in (request, h11.Data(data=body), h11.EndOfMessage())
             )
         )
-        status, chunks = 0, []
+        status, chunks, retry_after = 0, [], False
         while True:
             event = state.next_event()
             if event is h11.NEED_DATA:
                 state.receive_data(await reader.read(_READ_BYTES_MAX))
             elif isinstance(event, h11.Response):
                 status = event.status_code
+                retry_after = any(name == b"retry-after" for name, _ in event.headers)
             elif isinstance(event, h11.Data):
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
@@ -174,7 +178,7 @@ class _Connection:
             state.start_next_cycle()
         else:
             self.close()  # "Connection: close", as uvicorn's 503 past its connection limit
-        return status, b"".join(chunks)
+        return status, b"".join(chunks), retry_after
 
     def close(self) -> None:
         if self.writer is not None:
@@ -192,7 +196,7 @@ async def _send(
     began = time.perf_counter()
     try:
         async with asyncio.timeout(spec.timeout_seconds):
-            status, answer = await connection.post(spec.path, headers, body)
+            status, answer, retry_after = await connection.post(spec.path, headers, body)
     except TimeoutError:
         connection.close()  # its answer may still come: never read it as the next one's
         tally.statuses[TIMEOUT] += 1
@@ -205,6 +209,8 @@ async def _send(
         return
     elapsed = time.perf_counter() - began
     tally.statuses[str(status)] += 1
+    if status == 503 and not retry_after:
+        tally.refusals_without_retry_after += 1
     tally.all_latencies.append(elapsed)
     if 200 <= status < 300:
         tally.ok_latencies.append(elapsed)
@@ -231,6 +237,27 @@ def summarise(
         "all_p50_ms": percentile_ms(answered, 0.50),
         "all_p99_ms": percentile_ms(answered, 0.99),
         "statuses": dict(sorted(tally.statuses.items())),
+        "overload": overload_check(tally.statuses, tally.refusals_without_retry_after),
         "first_failure": tally.first_failure,
         "client_cpu_seconds": round(client_cpu_seconds, 3),
     }
+
+
+def overload_check(statuses: Counter[str], refusals_without_retry_after: int) -> dict[str, Any]:
+    """What overload must never look like: a timeout, a 5xx other than 503, a bare 503.
+
+    When purse cannot keep up it answers 503 (or 429) with ``Retry-After`` at once;
+    ``ok`` says this level kept to that.
+    """
+    other_5xx = sum(
+        count
+        for status, count in statuses.items()
+        if status.isdigit() and 500 <= int(status) < 600 and status != "503"
+    )
+    found = {
+        "timeouts": statuses.get(TIMEOUT, 0),
+        "connection_errors": statuses.get(CONNECTION_ERROR, 0),
+        "other_5xx": other_5xx,
+        "503_without_retry_after": refusals_without_retry_after,
+    }
+    return {**found, "ok": not any(found.values())}
