@@ -35,6 +35,8 @@ from purse.assembly import Purse
 from purse.db import Database
 from purse.identity.principal import Principal
 from purse.models import Base, utc_now
+from purse.operations import rules as operation_rules
+from purse.operations import spending
 from purse.operations.models import Operation
 from purse.wallet import banking, queries, service
 from purse.wallet.statements import statement_data
@@ -188,6 +190,7 @@ def test_every_history_query_reads_along_an_index(purse: Purse) -> None:
     )
     assert first.next_cursor is not None
     month = utc_now().astimezone(ZoneInfo(wallet.settings.timezone)).strftime("%Y-%m")
+    day_start, month_start = operation_rules.period_starts(utc_now(), wallet.settings.timezone)
     reads: dict[str, Callable[[Session], object]] = {
         "activity, first page": lambda s: queries.activity(
             s, wallet=wallet, user_id=user_id, limit=3
@@ -205,12 +208,21 @@ def test_every_history_query_reads_along_an_index(purse: Purse) -> None:
         "pending": lambda s: queries.pending(s, user_id=user_id),
         "money requests": lambda s: queries.money_requests(s, user_id=user_id, now=utc_now()),
         "statement": lambda s: statement_data(s, wallet=wallet, user_id=user_id, month=month),
+        # Every send reads this: running totals and the month's failures, not the month.
+        "limits": lambda s: (
+            spending.spent_since(
+                s, user_id=user_id, asset="CNY", day_start=day_start, month_start=month_start
+            ),
+            "read",
+        ),
     }
     for name, read in reads.items():
         with captured_selects(database.engine) as selects:
             result = database.run(read, write=False)
         assert result, name
-        touched = [sql for sql, _ in selects if re.search(r"operations|transfers|requests", sql)]
+        touched = [
+            sql for sql, _ in selects if re.search(r"operations|transfers|requests|spending", sql)
+        ]
         assert touched, f"{name}: no query of the history tables was captured"
         found = faults(database, selects)
         assert found == [], f"{name}: " + "\n\n".join(f"{sql}\n{steps}" for sql, steps in found)

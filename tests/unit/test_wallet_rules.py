@@ -14,6 +14,7 @@ from purse.funding import rules as card_rules
 from purse.identity import rules as identity_rules
 from purse.money.assets import AssetRegistry
 from purse.operations import rules as operation_rules
+from purse.operations.spending import slot_of
 from purse.settings import DEFAULT_WALLET_LIMITS
 from purse.wallet import rules
 
@@ -116,3 +117,14 @@ def test_card_checks() -> None:
         assert refused.value.code == code
     with pytest.raises(PurseError):
         card_rules.normalize_account_number("12-34")
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Asia/Kolkata", "Asia/Kathmandu", "UTC"])
+def test_every_local_midnight_starts_a_spending_slot(zone: str) -> None:
+    """Running totals are kept per 15-minute slot: a day or month in any zone is whole slots."""
+    for day in range(1, 29, 3):
+        now = datetime(2026, 3, day, 13, 7, 59, tzinfo=UTC)
+        day_start, month_start = operation_rules.period_starts(now, zone)
+        assert slot_of(day_start) == day_start and slot_of(month_start) == month_start
+    moment = datetime(2026, 3, 1, 13, 44, 59, 999_999, tzinfo=UTC)
+    assert slot_of(moment) == datetime(2026, 3, 1, 13, 30, tzinfo=UTC)

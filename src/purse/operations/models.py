@@ -8,6 +8,8 @@
   ledger transfers behind it. ``(user_id, idempotency_key)`` is unique, so a
   retried request finds its first operation instead of making a second.
 * ``operation_events`` is each operation's status timeline (append-only).
+* ``operation_spending`` keeps running totals of each user's spending per
+  15-minute slot, so the limits need not sum a month of operations per send.
 * ``operation_accounts`` maps an owner and an asset to its ledger account: one
   wallet per user per asset, and the system accounts operations post against
   (provider clearing, FX position, FX revenue). The primary key makes "open it if
@@ -93,8 +95,8 @@ class Operation(Base):
         Index("ix_operations_counterparty", "counterparty_user_id", "id"),
         # A user's pending operations, newest first, without reading the completed ones.
         Index("ix_operations_user_status", "user_id", "status", "id"),
-        # Limits sum a user's outgoing money per asset since the start of a day or month.
-        Index("ix_operations_limits", "user_id", "asset", "created_at"),
+        # Limits take back a user's failed spending of this month (see operations.spending).
+        Index("ix_operations_user_failed", "user_id", "status", "asset", "created_at"),
         Index("ix_operations_provider_due", "status", "provider_due_at"),
     )
 
@@ -107,3 +109,17 @@ class OperationEvent(Base):
     event: Mapped[str] = mapped_column(String(24))
     detail: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SpendingSlot(Base):
+    """What a user's spending operations of one asset took in one 15-minute slot (UTC).
+
+    Running totals for the limits: see :mod:`purse.operations.spending`.
+    """
+
+    __tablename__ = "operation_spending"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("identity_users.id"), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(12), primary_key=True)
+    slot_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)

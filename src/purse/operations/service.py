@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, case, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ from purse.ledger.rules import GroupRequest, Initiator, TransferRequest
 from purse.ledger.service import GroupResult
 from purse.money.amounts import format_amount
 from purse.money.assets import Asset
-from purse.operations import kinds, rules
+from purse.operations import kinds, rules, spending
 from purse.operations.context import Operations
 from purse.operations.models import Operation, OperationEvent
 
@@ -129,6 +129,11 @@ def new_operation(
         # collision): run again, and the retry replays or draws a new reference.
         raise RetryTransaction() from error
     add_event(session, operation, "created", now=now)
+    if kinds.get(kind).spends:
+        # Under the user's row lock, taken for the limit check (see operations.spending).
+        spending.count_spending(
+            session, user_id=user_id, asset=asset, amount_minor=amount_minor, at=now
+        )
     return operation
 
 
@@ -216,28 +221,14 @@ def check_limits(
     if limits is None:
         return
     day_start, month_start = rules.period_starts(now, settings.timezone)
-    spent_today, spent_month = session.execute(
-        select(
-            func.coalesce(
-                func.sum(
-                    case((Operation.created_at >= day_start, Operation.amount_minor), else_=0)
-                ),
-                0,
-            ),
-            func.coalesce(func.sum(Operation.amount_minor), 0),
-        ).where(
-            Operation.user_id == user.id,
-            Operation.asset == asset.code,
-            Operation.kind.in_(kinds.spending_kinds()),
-            Operation.status != "failed",
-            Operation.created_at >= month_start,
-        )
-    ).one()
+    spent_today, spent_month = spending.spent_since(
+        session, user_id=user.id, asset=asset.code, day_start=day_start, month_start=month_start
+    )
     rules.check_limits(
         limits,
         amount_minor=amount_minor,
-        spent_today_minor=int(spent_today),
-        spent_month_minor=int(spent_month),
+        spent_today_minor=spent_today,
+        spent_month_minor=spent_month,
         asset=asset,
     )
 

@@ -6,7 +6,8 @@ operation, one message per channel the person has (phone, email), keyed by the
 operation and template; the database refuses a second message for the same
 event and channel, and this check finds events with none. Users always have a
 contact (sign-up needs one); accounts an operator made without one are skipped.
-A stored kind that no domain registered is reported too.
+A stored kind that no domain registered is reported too, and so are running
+spending totals that disagree with the operations (:mod:`purse.operations.spending`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from purse.ledger.verify import VerifyReport
 from purse.notify.models import OutboxMessage
 from purse.operations import kinds
 from purse.operations.models import Operation
+from purse.operations.spending import check_spending
 
 _PARTY_COLUMN = {kinds.Party.owner: "user_id", kinds.Party.counterparty: "counterparty_user_id"}
 
@@ -52,3 +54,4 @@ def check_operations(session: Session, report: VerifyReport) -> None:
                     party=str(party),
                     count=missing,
                 )
+    check_spending(session, report)
