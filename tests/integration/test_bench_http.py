@@ -236,3 +236,39 @@ def test_bench_http_refuses_bad_arguments_before_starting_anything(
     result = runner.invoke(app, ["bench", "http", *arguments, "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert not out.exists()
+
+
+def test_bench_memory_samples_the_server_under_load(tmp_path: Path) -> None:
+    out = tmp_path / "bench" / "memory.json"
+    result = runner.invoke(
+        app,
+        ["bench", "memory", "--clients", "2", "--seconds", "3", "--every", "0.5"]
+        + ["--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "memory" and report["backend"] == "sqlite"
+    assert report["load"]["ok"] > 0 and set(report["load"]["statuses"]) == {"201"}
+    samples = report["samples"]
+    assert len(samples) >= 3
+    assert all(sample["rss_mb"] > 10 for sample in samples)  # a Python server, really read
+    assert [s["seconds"] for s in samples] == sorted(s["seconds"] for s in samples)
+    assert report["flat"] is None  # three seconds cannot tell the first minute from the rest
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("rss", "growth", "flat"),
+    [
+        ([100, 140, 150, 150, 151], 0.0067, True),  # growth in the first minute is allowed
+        ([100, 100, 100, 104, 108], 0.08, False),
+        ([100, 100], None, None),
+    ],
+)
+def test_memory_growth_counts_only_after_the_first_minute(
+    rss: list[float], growth: float | None, flat: bool | None
+) -> None:
+    from purse.bench.http import memory_growth
+
+    samples = [{"seconds": 30.0 * index, "rss_mb": value} for index, value in enumerate(rss)]
+    assert memory_growth(samples) == {"growth_after_first_minute": growth, "flat": flat}

@@ -1,4 +1,4 @@
-"""``purse bench http`` and ``purse bench compare``, added to the ``bench`` group by ``purse.cli``.
+"""``purse bench http``, ``memory`` and ``compare``, added to the ``bench`` group by ``purse.cli``.
 
 They live here, beside the workloads, so the ``purse`` command's module stays a list of
 short commands (and under the line cap). Heavy imports wait until a command runs.
@@ -20,6 +20,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 def register(bench_app: typer.Typer) -> None:
     bench_app.command("http")(bench_http)
+    bench_app.command("memory")(bench_memory)
     bench_app.command("compare")(bench_compare)
 
 
@@ -133,6 +134,62 @@ def _print_http(report: dict[str, Any]) -> None:
         f"{checks['sends_recorded']}; balances changed {checks['balances_changed']}; "
         f"ledger verify {'ok' if checks['verify_ok'] else 'FAILED'}"
     )
+
+
+def bench_memory(
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients sending.")] = 16,
+    seconds: Annotated[float, typer.Option(help="How long the sends go on.")] = 600.0,
+    every: Annotated[float, typer.Option(help="Seconds between memory samples.")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="A client's timeout per request, seconds.")] = 10.0,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite or local PostgreSQL URL; a fresh database is made there.",
+            show_default="SQLite in a temporary folder",
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where the JSON goes; the PNG chart goes beside it.")
+    ] = Path("results/bench/memory.json"),
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", show_default="off", help="Print the JSON instead of a summary."),
+    ] = False,
+) -> None:
+    """The memory of purse serve across a long send load: flat after the first minute?"""
+    if not (seconds > 0 and every > 0 and timeout > 0):
+        raise typer.BadParameter("seconds, every and timeout must be positive")
+    from purse.bench.http import run_memory_bench
+    from purse.bench.report import write_json, write_memory_chart
+    from purse.logs import configure_logging
+
+    configure_logging("warning")
+    report = run_memory_bench(
+        clients=clients,
+        seconds=seconds,
+        sample_seconds=every,
+        timeout_seconds=timeout,
+        database_url=database_url,
+    )
+    chart = out.with_suffix(".png")
+    reason = write_memory_chart(report, chart)
+    report["chart"] = str(chart) if reason is None else None
+    write_json(report, out)
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        load, samples = report["load"], report["samples"]
+        growth = report["growth_after_first_minute"]
+        verdict = {True: "flat", False: "NOT flat", None: "too short to tell"}[report["flat"]]
+        Console().print(
+            f"purse bench memory ({report['backend']}): {clients} clients for {seconds:.0f} s, "
+            f"{load['ok_per_second']:,.1f} sends/s, statuses {load['statuses']}\n"
+            f"RSS {samples[0]['rss_mb'] if samples else '-'} MB at the start, "
+            f"{max((s['rss_mb'] for s in samples), default='-')} MB at most; after the first "
+            f"minute it grew {'-' if growth is None else f'{growth:.1%}'} "
+            f"({verdict})"
+        )
+    console.print(f"wrote {out}" + (f" and {chart}" if reason is None else f"; {reason}"))
 
 
 def bench_compare(

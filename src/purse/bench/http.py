@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -82,6 +83,10 @@ SETUP_TIMEOUT_SECONDS: Final = 30.0
 SETTLE_SECONDS_MAX: Final = 60.0
 
 OPERATOR: Final = Actor(kind="operator", id="bench")
+
+FIRST_MINUTE_SECONDS: Final = 60.0
+
+FLAT_GROWTH_MAX: Final = 0.05  # memory after the first minute may move by 5%, no more
 
 
 def run_http_bench(
@@ -188,6 +193,89 @@ def run_http_bench(
             "platform": platform.platform(),
         },
     }
+
+
+def run_memory_bench(
+    *,
+    clients: int,
+    seconds: float,
+    sample_seconds: float,
+    timeout_seconds: float,
+    database_url: str | None,
+) -> dict[str, Any]:
+    """The resident memory of ``purse serve`` across ``seconds`` of sends, sampled.
+
+    The same server, users and sends as ``purse bench http``, one level of ``clients``
+    for the whole time. Memory may grow in the first minute (caches, pools, imports);
+    after that it must stay flat: ``growth_after_first_minute`` is the largest sample
+    after the first minute against the first sample after it, and ``flat`` says
+    whether that is within 5%.
+    """
+    if clients < 1 or not (seconds > 0 and sample_seconds > 0 and timeout_seconds > 0):
+        raise ValueError("clients, seconds, sample seconds and timeout must be positive")
+    factory = DatabaseFactory(database_url)
+    logs = Path(tempfile.mkdtemp(prefix="purse-bench-memory-"))
+    samples: list[dict[str, float]] = []
+    try:
+        with (
+            factory.fresh("memory") as target,
+            ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as load,
+        ):
+            environment = _server_environment(target.database_url, [clients], seconds)
+            settings = Settings(database_url=target.database_url, secret_key=SECRET_KEY)
+            handles = _create_users(settings, max(2, clients))
+            with serving(
+                purse_serve_command, environment=environment, log_path=logs / "p.log"
+            ) as p:
+                senders = _seed_money(p.url, handles)
+                spec = LevelSpec(
+                    url=p.url,
+                    path=SEND_PATH,
+                    clients=clients,
+                    sends_max=10**9,  # bounded by the time
+                    seconds_max=seconds,
+                    timeout_seconds=timeout_seconds,
+                    senders=senders,
+                    asset=ASSET,
+                )
+                started = time.monotonic()
+                running = load.submit(run_level, spec)
+                while not running.done():
+                    rss = p.rss_bytes()
+                    if rss is not None:
+                        at = round(time.monotonic() - started, 1)
+                        samples.append({"seconds": at, "rss_mb": round(rss / 2**20, 1)})
+                    try:
+                        running.result(timeout=sample_seconds)
+                    except FuturesTimeout:
+                        continue
+                result: dict[str, Any] = running.result()
+                p.check_alive()
+    finally:
+        factory.close()
+        shutil.rmtree(logs, ignore_errors=True)
+    return {
+        "benchmark": "memory",
+        "backend": factory.backend,
+        "parameters": {
+            "clients": clients,
+            "seconds": seconds,
+            "sample_seconds": sample_seconds,
+            "timeout_seconds": timeout_seconds,
+        },
+        "load": result,
+        "samples": samples,
+        **memory_growth(samples),
+    }
+
+
+def memory_growth(samples: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """Growth after the first minute: the largest later sample against the first one then."""
+    later = [sample["rss_mb"] for sample in samples if sample["seconds"] >= FIRST_MINUTE_SECONDS]
+    if len(later) < 2:
+        return {"growth_after_first_minute": None, "flat": None}
+    growth = round((max(later) - later[0]) / later[0], 4)
+    return {"growth_after_first_minute": growth, "flat": growth <= FLAT_GROWTH_MAX}
 
 
 def _server_environment(database_url: str, levels: Sequence[int], seconds: float) -> dict[str, str]:

@@ -55,6 +55,34 @@ def write_http_chart(report: dict[str, Any], path: Path) -> str | None:
     return None
 
 
+def write_memory_chart(report: dict[str, Any], path: Path) -> str | None:
+    """Resident memory against time under load; the reason if not drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        return "no chart: matplotlib is not installed (pip install 'purse[bench]')"
+    samples = report["samples"]
+    figure, axes = pyplot.subplots(figsize=(8, 4), constrained_layout=True)
+    axes.plot([s["seconds"] for s in samples], [s["rss_mb"] for s in samples], "o-")
+    axes.axvline(60, linestyle=":", color="grey", label="first minute")
+    highest = max((s["rss_mb"] for s in samples), default=1.0)
+    axes.set(title="RSS of purse serve, MB", xlabel="seconds of load", ylim=(0, highest * 1.15))
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    parameters = report["parameters"]
+    figure.suptitle(
+        f"purse bench memory ({report.get('backend', '?')}): "
+        f"{parameters['clients']} clients sending for {parameters['seconds']:.0f} s"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return None
+
+
 def figures(report: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
     """Every number of a report, by its dotted path (``purse.16.p99_ms``), run details left out."""
     for key, value in report.items():

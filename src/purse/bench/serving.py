@@ -54,6 +54,13 @@ class Running:
             return None
         return own + sum(_process_cpu_seconds(pid) or 0.0 for pid in _descendants(self.process.pid))
 
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the server's processes, summed (None off Linux)."""
+        own = _process_rss_bytes(self.process.pid)
+        if own is None:
+            return None
+        return own + sum(_process_rss_bytes(pid) or 0 for pid in _descendants(self.process.pid))
+
     def wait_until_quiet(self) -> float:
         """Wait (a bounded time) until the server uses under a tenth of a core; the seconds waited.
 
@@ -102,6 +109,17 @@ def _process_cpu_seconds(pid: int) -> float | None:
     # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _process_rss_bytes(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # "VmRSS:   123456 kB"
+    return None
 
 
 def _descendants(pid: int) -> list[int]:
