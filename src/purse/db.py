@@ -26,7 +26,8 @@ Why the transaction helper looks the way it does:
   COMMIT, so nothing acknowledged can be lost, even to kill -9. PostgreSQL keeps
   one transaction per use case: a batch would hold the row locks of many use
   cases at once, in no single order, and batches of two processes could
-  deadlock on them.
+  deadlock on them. Its WAL writer already shares one flush among the commits
+  waiting for it; what serializes its transfers is the ledger's chain head row.
 * Serialization failures, deadlocks, and a busy SQLite are transient: the whole
   use case is run again, a bounded number of times, with jittered back-off.
   Anything else propagates, and the transaction is rolled back.
@@ -215,7 +216,7 @@ class GroupCommitter:
         )
         with self._changed:
             self._waiting.append(job)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._commit_forever, name="purse-group-commit", daemon=True
                 )
@@ -272,9 +273,11 @@ class GroupCommitter:
                 # BEGIN IMMEDIATE; COMMIT when the block ends, ROLLBACK if anything raised.
                 for job in batch:
                     _run_in_savepoint(job, connection)
-        except Exception as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
+        except BaseException as error:  # BEGIN or COMMIT failed: nothing of the batch is kept
             for job in batch:
                 job.result, job.error = None, error
+            if not isinstance(error, Exception):
+                raise  # the process is stopping; every caller has been told
         finally:
             database._sqlite_writers.release()
 
