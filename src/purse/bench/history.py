@@ -50,6 +50,7 @@ from purse.identity.signup import create_verified_user
 from purse.ledger import service as ledger
 from purse.ledger.rules import GroupRequest, Initiator, TransferRequest
 from purse.operations import rules as operation_rules
+from purse.operations import spending
 from purse.operations.accounts import PROVIDER_CLEARING, account_id, system_account, user_owner
 from purse.operations.models import Operation
 from purse.operations.service import LEDGER_SCOPE, notify_operation
@@ -206,6 +207,13 @@ def _load_batch(
                 }
             )
         session.execute(insert(Operation), rows)
+        spent: dict[int, int] = {}
+        for sender, _, amount, _ in moves:  # the running totals the limits read, as sends do
+            spent[sender] = spent.get(sender, 0) + amount
+        for sender, amount in spent.items():
+            spending.count_spending(
+                session, user_id=sender, asset=ASSET, amount_minor=amount, at=at
+            )
         if tell:
             _tell_parties(session, purse, people, user_id=user_id, rows=rows, at=at)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, record
@@ -23,6 +23,8 @@ from purse.identity.errors import (
 )
 from purse.identity.models import ROLES, User
 
+_BY_HANDLE = select(User).where(User.handle == bindparam("handle"))  # built once: every send
+
 
 def find_user(session: Session, *, identity: Identity, identifier: str) -> User | None:
     """The account a login identifier (phone, email or handle) names, if any."""
@@ -38,9 +40,7 @@ def find_user(session: Session, *, identity: Identity, identifier: str) -> User 
                 rules.normalize_email(identifier), context=EMAIL_CONTEXT
             )
             return session.scalars(select(User).where(User.email_lookup == lookup)).first()
-        return session.scalars(
-            select(User).where(User.handle == rules.normalize_handle(identifier))
-        ).first()
+        return session.scalars(_BY_HANDLE, {"handle": rules.normalize_handle(identifier)}).first()
     except PurseError:
         return None  # malformed: no account, answered like any unknown one
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from purse.ledger import errors
@@ -73,11 +73,12 @@ class TransferRecord:
     hash: str
 
 
+_ACCOUNT = select(_accounts).where(_accounts.c.id == bindparam("account_id"))  # built once
+
+
 def get_account(session: Session, *, account_id: int) -> AccountRecord:
     """One account, or ``account_not_found``."""
-    row = (
-        session.connection().execute(select(_accounts).where(_accounts.c.id == account_id)).first()
-    )
+    row = session.connection().execute(_ACCOUNT, {"account_id": account_id}).first()
     if row is None:
         raise errors.AccountNotFound()
     return AccountRecord(**row._asdict())

@@ -8,7 +8,7 @@ the FX position, FX revenue). Domains add their own owner kinds the same way
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,12 @@ from purse.operations.models import Operation, OperationAccount
 
 # Money on its way to or from banks and card processors (may go below zero).
 PROVIDER_CLEARING = "provider_clearing"
+
+
+# Built once: every payment looks up two accounts.
+_ACCOUNT_OF = select(OperationAccount.account_id).where(
+    OperationAccount.owner == bindparam("owner"), OperationAccount.asset == bindparam("asset")
+)
 
 
 def user_owner(user_id: int) -> str:
@@ -31,11 +37,7 @@ def account_id(session: Session, *, owner: str, asset: str, create: bool = True)
     open the same account at once meet at the primary key: the loser runs again
     and finds the winner's.
     """
-    found = session.scalar(
-        select(OperationAccount.account_id).where(
-            OperationAccount.owner == owner, OperationAccount.asset == asset
-        )
-    )
+    found = session.scalar(_ACCOUNT_OF, {"owner": owner, "asset": asset})
     if found is not None or not create:
         return found
     owner_kind, _, owner_id = owner.partition(":")

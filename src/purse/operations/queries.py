@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from purse.errors import PurseError, all_error_classes
@@ -87,6 +87,14 @@ class OperationView:
         return -self.amount_minor if self.direction == "out" else self.amount_minor
 
 
+# Built once: every answer to a payment reads its timeline.
+_TIMELINES = (
+    select(OperationEvent)
+    .where(OperationEvent.operation_id.in_(bindparam("ids", expanding=True)))
+    .order_by(OperationEvent.id)
+)
+
+
 def parties(session: Session, user_ids: set[int]) -> dict[int, Party]:
     """Other people as a party sees them: handle and masked name."""
     if not user_ids:
@@ -122,11 +130,7 @@ def views(
     )
     timelines: dict[int, list[TimelineEntry]] = defaultdict(list)
     if with_timeline and operations:
-        for event in session.scalars(
-            select(OperationEvent)
-            .where(OperationEvent.operation_id.in_([o.id for o in operations]))
-            .order_by(OperationEvent.id)
-        ):
+        for event in session.scalars(_TIMELINES, {"ids": [o.id for o in operations]}):
             timelines[event.operation_id].append(
                 TimelineEntry(event=event.event, detail=event.detail, at=event.created_at)
             )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,10 @@ LEDGER_SCOPE = "wallet"
 
 # Built once: a statement made per call costs more than the INSERT itself.
 _INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
+_BY_KEY = select(Operation).where(
+    Operation.user_id == bindparam("user_id"), Operation.idempotency_key == bindparam("key")
+)
+_LOCK_USER = select(User).where(User.id == bindparam("user_id")).with_for_update(key_share=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +78,7 @@ def replay(
 ) -> Operation | None:
     """The operation this key already made, or None; another request under it is refused."""
     check_key(operations, idempotency_key)
-    existing = session.scalars(
-        select(Operation).where(
-            Operation.user_id == user_id, Operation.idempotency_key == idempotency_key
-        )
-    ).first()
+    existing = session.scalars(_BY_KEY, {"user_id": user_id, "key": idempotency_key}).first()
     if existing is not None and existing.fingerprint != fingerprint:
         raise ledger_errors.IdempotencyKeyReused()
     return existing
@@ -192,8 +192,7 @@ def lock_user(session: Session, user_id: int) -> User:
     UPDATE`` would block. Two people paying each other at once would then each
     hold their own row and wait for the other's: a deadlock.
     """
-    query = select(User).where(User.id == user_id).with_for_update(key_share=True)
-    return session.scalars(query).one()
+    return session.scalars(_LOCK_USER, {"user_id": user_id}).one()
 
 
 def lock_operation(session: Session, operation_id: int) -> Operation:

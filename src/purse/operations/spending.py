@@ -28,7 +28,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,35 @@ def _upsert(dialect: Any) -> Any:
 
 # Built once per dialect: "add to this slot's total, opening it if it is new".
 _ADD = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+
+
+_operations = cast(Table, Operation.__table__)
+
+# Built once (a statement built per call costs more than running it): a user's
+# totals since the day's and the month's first slot, and the failures to take back.
+_SPENT = select(
+    func.coalesce(
+        func.sum(_slots.c.amount_minor).filter(_slots.c.slot_start >= bindparam("day")), 0
+    ),
+    func.coalesce(func.sum(_slots.c.amount_minor), 0),
+).where(
+    _slots.c.user_id == bindparam("user_id"),
+    _slots.c.asset == bindparam("asset"),
+    _slots.c.slot_start >= bindparam("month"),
+)
+_FAILED = select(
+    func.coalesce(
+        func.sum(_operations.c.amount_minor).filter(_operations.c.created_at >= bindparam("day")),
+        0,
+    ),
+    func.coalesce(func.sum(_operations.c.amount_minor), 0),
+).where(
+    _operations.c.user_id == bindparam("user_id"),
+    _operations.c.status == "failed",
+    _operations.c.asset == bindparam("asset"),
+    _operations.c.created_at >= bindparam("month"),
+    _operations.c.kind.in_(bindparam("kinds", expanding=True)),
+)
 
 
 def slot_of(moment: datetime) -> datetime:
@@ -86,25 +115,10 @@ def spent_since(
     """
     day, month = slot_of(day_start), slot_of(month_start)
     assert day == day_start and month == month_start, "periods start on a slot"
-    totals = select(
-        func.coalesce(func.sum(_slots.c.amount_minor).filter(_slots.c.slot_start >= day), 0),
-        func.coalesce(func.sum(_slots.c.amount_minor), 0),
-    ).where(_slots.c.user_id == user_id, _slots.c.asset == asset, _slots.c.slot_start >= month)
-    today, this_month = session.execute(totals).one()
-    operations = cast(Table, Operation.__table__)
+    parameters = {"user_id": user_id, "asset": asset, "day": day, "month": month}
+    today, this_month = session.execute(_SPENT, parameters).one()
     failed_today, failed_month = session.execute(
-        select(
-            func.coalesce(
-                func.sum(operations.c.amount_minor).filter(operations.c.created_at >= day), 0
-            ),
-            func.coalesce(func.sum(operations.c.amount_minor), 0),
-        ).where(
-            operations.c.user_id == user_id,
-            operations.c.status == "failed",
-            operations.c.asset == asset,
-            operations.c.created_at >= month,
-            operations.c.kind.in_(kinds.spending_kinds()),
-        )
+        _FAILED, {**parameters, "kinds": kinds.spending_kinds()}
     ).one()
     return int(today) - int(failed_today), int(this_month) - int(failed_month)
 
