@@ -21,6 +21,7 @@ live servers of the tests all use it, so the limits they run with are the same.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import h11
@@ -83,6 +84,13 @@ class TimedH11Protocol(H11Protocol):
         self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        connection = transport.get_extra_info("socket")
+        if connection is not None and connection.family in (socket.AF_INET, socket.AF_INET6):
+            # asyncio turns Nagle's algorithm off only on sockets it can tell are TCP. The
+            # listening socket that server processes share (purse serve --workers N) reaches
+            # them with protocol 0, and then every answer waited ~40 ms for the client's
+            # delayed ACK.
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
         self._start_head_timer()
 

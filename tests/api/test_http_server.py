@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing
+from typing import Any
 
 import httpx
 import pytest
@@ -174,3 +175,56 @@ def test_https_is_believed_only_from_the_trusted_proxy(serve: Serve) -> None:
     untrusted = serve(forwarded_allow_ips="192.0.2.1")
     with httpx.Client(base_url=untrusted.url, timeout=PATIENCE_SECONDS) as client:
         assert "strict-transport-security" not in client.get("/healthz", headers=proxied).headers
+
+
+def test_answers_go_out_at_once_on_a_listening_socket_handed_to_server_processes(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``purse serve --workers N`` binds one socket for its processes (``bind_socket``), and
+    it reaches them with protocol 0. asyncio turns Nagle's algorithm off only on sockets it
+    can tell are TCP, so every answer there waited ~40 ms for the client's delayed ACK.
+    purse turns it off itself; this checks the accepted socket, not a time."""
+    import threading
+
+    import uvicorn
+
+    from purse.server import TimedH11Protocol, server_config
+
+    nodelay: list[int] = []
+    made = TimedH11Protocol.connection_made
+
+    def recording(self: TimedH11Protocol, transport: Any) -> None:
+        made(self, transport)
+        connection = transport.get_extra_info("socket")
+        nodelay.append(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(TimedH11Protocol, "connection_made", recording)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = server_config(app, make_settings(sqlite_url), host="127.0.0.1", port=0)
+    handed = config.bind_socket()
+    assert handed.proto == 0  # as the processes of purse serve --workers N receive it
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [handed]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        port = handed.getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.get("/").status_code == 204
+    finally:
+        server.should_exit = True
+        thread.join(timeout=PATIENCE_SECONDS)
+        handed.close()
+    assert nodelay and all(nodelay), nodelay
