@@ -205,6 +205,12 @@ def test_every_history_query_reads_along_an_index(purse: Purse) -> None:
             filters=queries.ActivityFilter(direction="out", kind="send", asset="CNY"),
             cursor=first.next_cursor,
         ),
+        "activity, searched": lambda s: queries.activity(
+            s,
+            wallet=wallet,
+            user_id=user_id,
+            filters=queries.ActivityFilter(search="zhang"),  # by the other party's name
+        ),
         "pending": lambda s: queries.pending(s, user_id=user_id),
         "money requests": lambda s: queries.money_requests(s, user_id=user_id, now=utc_now()),
         "statement": lambda s: statement_data(s, wallet=wallet, user_id=user_id, month=month),

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from purse.identity.models import User
@@ -208,17 +208,22 @@ def activity(
         )
     if filters.search:
         pattern = _like(filters.search.strip()[:64])
-        matching = select(User.id).where(
-            or_(
-                User.handle.ilike(pattern, escape="\\"),
-                User.display_name.ilike(pattern, escape="\\"),
+
+        def named(party: Any) -> Any:
+            # The other party of this row, read by its key: never a scan of every user.
+            return exists().where(
+                User.id == party,
+                or_(
+                    User.handle.ilike(pattern, escape="\\"),
+                    User.display_name.ilike(pattern, escape="\\"),
+                ),
             )
-        )
+
         conditions.append(
             or_(
                 Operation.note.ilike(pattern, escape="\\"),
-                and_(Operation.user_id == user_id, Operation.counterparty_user_id.in_(matching)),
-                and_(Operation.counterparty_user_id == user_id, Operation.user_id.in_(matching)),
+                and_(Operation.user_id == user_id, named(Operation.counterparty_user_id)),
+                and_(Operation.counterparty_user_id == user_id, named(Operation.user_id)),
             )
         )
     rows = _newest_of_both_sides(
