@@ -185,7 +185,7 @@ def test_a_held_lease_keeps_other_relays_off_until_it_runs_out(
     assert len(inbox.received()) == 1
     # The dead worker's lease is gone: it can no longer mark the message.
     assert not database.run(
-        lambda session: relay.mark_delivered(session, message_ids=[message_id], token="dead-worker")
+        lambda session: relay.mark_delivered(session, message_id=message_id, token="dead-worker")
     )
     assert rows(database)[0].attempts == 2
 
@@ -250,39 +250,3 @@ def test_a_slow_channel_hands_the_rest_of_its_batch_back(database: Database, inb
     assert all(row.lease_token is None and row.lease_until is None for row in left)
     assert all(row.attempts == 0 for row in left)  # handed back, not counted as a try
     assert relay.relay_outbox(database, cipher=identity.cipher, channels=smtp(inbox)) == 4
-
-
-def test_what_the_channel_took_is_marked_in_one_write_even_when_a_send_crashes(
-    database: Database,
-) -> None:
-    """A run marks its accepted messages together; an unexpected error still marks them."""
-    identity = Identity(database.settings)
-    ids = queue(database, identity, count=4)
-    sent: list[int] = []
-
-    class BreaksOnThird:
-        def send(self, message: Message, text: object) -> None:
-            if len(sent) == 2:
-                raise RuntimeError("a bug in a channel")
-            sent.append(message.id)
-
-        def close(self) -> None:
-            return None
-
-    writes: list[int] = []
-    real_mark = relay.mark_delivered
-
-    def counting_mark(session: object, message_ids: list[int], token: str) -> int:
-        writes.append(len(message_ids))
-        return real_mark(session, message_ids=message_ids, token=token)  # type: ignore[arg-type]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(relay, "mark_delivered", counting_mark)
-        with pytest.raises(RuntimeError):
-            relay.relay_outbox(
-                database, cipher=identity.cipher, channels={"email": BreaksOnThird()}
-            )
-    assert sent == ids[:2]
-    assert writes == [2]  # one write for both, not one per message
-    delivered = {row.id for row in rows(database) if row.delivered_at is not None}
-    assert delivered == set(ids[:2])

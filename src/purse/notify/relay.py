@@ -5,14 +5,13 @@ holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has a single writer) and
 stamps them with a lease token and an expiry (20 s), in one short transaction.
 Sending happens outside any transaction, and stops while there is still time for
 a send to finish inside the lease. Only the holder of the current lease can mark
-a message delivered: what the channel accepted is marked in one write, at least
-every second and when the batch ends.
+a message delivered, one message at a time, right after the channel accepted it.
 
 A worker that dies mid-batch leaves its leases to run out; the next claim sends
 those messages again, with the same Message-ID, so a receiver can tell a repeat
 from a new message. That is at-least-once delivery: no relay can do better
 without a two-phase commit with the mail server. The window is the time between
-the mail server's "250 OK" and our commit (at most a second's worth of messages).
+the mail server's "250 OK" and our commit.
 
 A channel that fails is tried again later, waiting twice as long each time (30 s
 up to an hour); after ``outbox_attempts_max`` tries the message is given up and
@@ -49,10 +48,6 @@ log = structlog.get_logger(__name__)
 
 RETRY_SECONDS_MIN = 30
 RETRY_SECONDS_MAX = 60 * 60
-# Messages the channel took are marked delivered together, at least this often: one
-# write per run instead of one per message, so the relay does not queue for the
-# database's writer behind every payment. A crash sends at most this much again.
-MARK_EVERY_SECONDS = 1.0
 
 
 class DeliveryFailed(Exception):
@@ -204,55 +199,42 @@ def _send_batch(
 ) -> int:
     settings = database.settings
     delivered = 0
-    accepted: list[int] = []  # taken by the channel, not yet marked delivered
-    started = marked = time.monotonic()
+    started = time.monotonic()
     # A send (connect, then data) takes at most two timeouts: start none that could
     # still be running when the lease ends, or a second worker could send it too.
     budget = settings.outbox_lease_seconds - 2 * settings.smtp_timeout_seconds
-    try:
-        for position, message in enumerate(claimed):
-            if time.monotonic() - started > budget:
-                # A slow channel: hand the rest back before the lease can run out under us.
-                database.run(
-                    partial(release, message_ids=[m.id for m in claimed[position:]], token=token)
+    for position, message in enumerate(claimed):
+        if time.monotonic() - started > budget:
+            # A slow channel: hand the rest back before the lease can run out under us.
+            database.run(
+                partial(release, message_ids=[m.id for m in claimed[position:]], token=token)
+            )
+            break
+        channel = channels.get(message.channel)
+        try:
+            if channel is None:
+                raise DeliveryFailed(f"no channel {message.channel!r}")
+            channel.send(message, render(message.template, message.locale, message.data))
+        except (OSError, DeliveryFailed) as error:
+            # The error's type only: an SMTP error may echo the recipient's address.
+            reason = type(error).__name__
+            database.run(
+                partial(
+                    failed,
+                    message_id=message.id,
+                    token=token,
+                    reason=reason,
+                    attempts_max=settings.outbox_attempts_max,
+                    now=utc_now(),
                 )
-                break
-            channel = channels.get(message.channel)
-            try:
-                if channel is None:
-                    raise DeliveryFailed(f"no channel {message.channel!r}")
-                channel.send(message, render(message.template, message.locale, message.data))
-            except (OSError, DeliveryFailed) as error:
-                # The error's type only: an SMTP error may echo the recipient's address.
-                reason = type(error).__name__
-                database.run(
-                    partial(
-                        failed,
-                        message_id=message.id,
-                        token=token,
-                        reason=reason,
-                        attempts_max=settings.outbox_attempts_max,
-                        now=utc_now(),
-                    )
-                )
-                log.warning("outbox.delivery_failed", message_id=message.id, error_type=reason)
-                continue
-            accepted.append(message.id)
-            if time.monotonic() - marked >= MARK_EVERY_SECONDS:
-                delivered += _mark(database, accepted, token=token)
-                accepted, marked = [], time.monotonic()
-    finally:
-        delivered += _mark(database, accepted, token=token)
+            )
+            log.warning("outbox.delivery_failed", message_id=message.id, error_type=reason)
+            continue
+        if database.run(partial(mark_delivered, message_id=message.id, token=token)):
+            delivered += 1
+        else:
+            log.warning("outbox.lease_lost", message_id=message.id)
     return delivered
-
-
-def _mark(database: Database, message_ids: list[int], *, token: str) -> int:
-    if not message_ids:
-        return 0
-    count = database.run(partial(mark_delivered, message_ids=message_ids, token=token))
-    if count < len(message_ids):
-        log.warning("outbox.lease_lost", messages=len(message_ids) - count)
-    return count
 
 
 def claim(
@@ -283,14 +265,14 @@ def claim(
     return [read(row, cipher=cipher) for row in rows]
 
 
-def mark_delivered(session: Session, message_ids: list[int], token: str) -> int:
-    """Delivered, those ``token`` still holds the lease of (another worker took the rest over)."""
+def mark_delivered(session: Session, message_id: int, token: str) -> bool:
+    """Delivered, if ``token`` still holds the lease (else another worker took it over)."""
     done = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.lease_token == token)
+        .where(OutboxMessage.id == message_id, OutboxMessage.lease_token == token)
         .values(delivered_at=utc_now(), lease_token=None, lease_until=None, last_error=None)
     )
-    return int(getattr(done, "rowcount", 0))
+    return bool(getattr(done, "rowcount", 0))
 
 
 def release(session: Session, *, message_ids: list[int], token: str) -> None:
