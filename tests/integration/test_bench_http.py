@@ -272,3 +272,16 @@ def test_memory_growth_counts_only_after_the_first_minute(
 
     samples = [{"seconds": 30.0 * index, "rss_mb": value} for index, value in enumerate(rss)]
     assert memory_growth(samples) == {"growth_after_first_minute": growth, "flat": flat}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--clients", "0"], ["--seconds", "0"], ["--every", "-1"], ["--timeout", "x"]],
+)
+def test_bench_memory_refuses_bad_arguments_before_starting_anything(
+    tmp_path: Path, arguments: list[str]
+) -> None:
+    out = tmp_path / "memory.json"
+    result = runner.invoke(app, ["bench", "memory", *arguments, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert not out.exists() and not out.with_suffix(".png").exists()

@@ -7,6 +7,7 @@ short commands (and under the line cap). Heavy imports wait until a command runs
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,7 +70,7 @@ def bench_http(
 ) -> None:
     """P2P sends through a real purse serve against a no-op POST on the same server."""
     from purse.bench.http import run_http_bench
-    from purse.bench.report import write_http_chart, write_json
+    from purse.bench.report import write_http_chart
     from purse.logs import configure_logging
 
     configure_logging("warning")  # logs to stderr, so --json output stays clean
@@ -82,15 +83,7 @@ def bench_http(
         users=users,
         workers=workers,
     )
-    chart = out.with_suffix(".png")
-    reason = write_http_chart(report, chart)
-    report["chart"] = str(chart) if reason is None else None
-    write_json(report, out)
-    if as_json:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        _print_http(report)
-    console.print(f"wrote {out}" + (f" and {chart}" if reason is None else f"; {reason}"))
+    _write(report, out, write_http_chart, _print_http if not as_json else None)
 
 
 def _print_http(report: dict[str, Any]) -> None:
@@ -160,7 +153,7 @@ def bench_memory(
     if not (seconds > 0 and every > 0 and timeout > 0):
         raise typer.BadParameter("seconds, every and timeout must be positive")
     from purse.bench.http import run_memory_bench
-    from purse.bench.report import write_json, write_memory_chart
+    from purse.bench.report import write_memory_chart
     from purse.logs import configure_logging
 
     configure_logging("warning")
@@ -171,24 +164,42 @@ def bench_memory(
         timeout_seconds=timeout,
         database_url=database_url,
     )
+    _write(report, out, write_memory_chart, _print_memory if not as_json else None)
+
+
+def _print_memory(report: dict[str, Any]) -> None:
+    load, samples = report["load"], report["samples"]
+    growth = report["growth_after_first_minute"]
+    verdict = {True: "flat", False: "NOT flat", None: "too short to tell"}[report["flat"]]
+    parameters = report["parameters"]
+    Console().print(
+        f"purse bench memory ({report['backend']}): {parameters['clients']} clients for "
+        f"{parameters['seconds']:.0f} s, "
+        f"{load['ok_per_second']:,.1f} sends/s, statuses {load['statuses']}\n"
+        f"RSS {samples[0]['rss_mb'] if samples else '-'} MB at the start, "
+        f"{max((s['rss_mb'] for s in samples), default='-')} MB at most; after the first "
+        f"minute it grew {'-' if growth is None else f'{growth:.1%}'} "
+        f"({verdict})"
+    )
+
+
+def _write(
+    report: dict[str, Any],
+    out: Path,
+    write_chart: Callable[[dict[str, Any], Path], str | None],
+    show: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """The JSON to ``out`` and the chart beside it; then ``show``, or the JSON when None."""
+    from purse.bench.report import write_json
+
     chart = out.with_suffix(".png")
-    reason = write_memory_chart(report, chart)
+    reason = write_chart(report, chart)
     report["chart"] = str(chart) if reason is None else None
     write_json(report, out)
-    if as_json:
+    if show is None:
         print(json.dumps(report, indent=2, default=str))
     else:
-        load, samples = report["load"], report["samples"]
-        growth = report["growth_after_first_minute"]
-        verdict = {True: "flat", False: "NOT flat", None: "too short to tell"}[report["flat"]]
-        Console().print(
-            f"purse bench memory ({report['backend']}): {clients} clients for {seconds:.0f} s, "
-            f"{load['ok_per_second']:,.1f} sends/s, statuses {load['statuses']}\n"
-            f"RSS {samples[0]['rss_mb'] if samples else '-'} MB at the start, "
-            f"{max((s['rss_mb'] for s in samples), default='-')} MB at most; after the first "
-            f"minute it grew {'-' if growth is None else f'{growth:.1%}'} "
-            f"({verdict})"
-        )
+        show(report)
     console.print(f"wrote {out}" + (f" and {chart}" if reason is None else f"; {reason}"))
 
 
