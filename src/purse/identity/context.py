@@ -60,7 +60,25 @@ class Identity:
         return hmac.new(self._recovery_key, normalized.encode(), hashlib.sha256).hexdigest()
 
 
-def contact(identity: Identity, user: User, channel: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user as money use cases see them: who they are, their language, how to reach them.
+
+    Read with :func:`purse.identity.users.person` (a few columns, once per transaction),
+    not as a whole ``User``: a payment names two people and tells both.
+    """
+
+    id: int
+    handle: str
+    display_name: str
+    locale: str
+    status: str
+    kyc_level: int
+    phone_encrypted: str | None
+    email_encrypted: str | None
+
+
+def contact(identity: Identity, user: User | Person, channel: str) -> str | None:
     if channel == "sms" and user.phone_encrypted:
         return identity.cipher.decrypt(user.phone_encrypted, context=PHONE_CONTEXT)
     if channel == "email" and user.email_encrypted:
@@ -72,7 +90,7 @@ def notify_user(
     session: Session,
     *,
     identity: Identity,
-    user: User,
+    user: User | Person,
     template: str,
     data: dict[str, object] | None = None,
     now: datetime | None = None,

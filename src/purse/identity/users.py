@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, record
@@ -15,6 +17,7 @@ from purse.identity.context import (
     EMAIL_CONTEXT,
     PHONE_CONTEXT,
     Identity,
+    Person,
     contact,
 )
 from purse.identity.errors import (
@@ -23,26 +26,91 @@ from purse.identity.errors import (
 )
 from purse.identity.models import ROLES, User
 
-_BY_HANDLE = select(User).where(User.handle == bindparam("handle"))  # built once: every send
+# The columns a login identifier is looked up by (each unique), and what a money use case
+# reads of a person. Built once: every payment looks up its recipient.
+_LOOKUP_COLUMNS = ("handle", "phone_lookup", "email_lookup")
+_users = cast(Table, User.__table__)
+_USER_BY = {
+    column: select(User).where(_users.c[column] == bindparam("value")) for column in _LOOKUP_COLUMNS
+}
+_PERSON_COLUMNS = tuple(_users.c[field.name] for field in fields(Person))
+_PERSON_BY = {
+    column: select(*_PERSON_COLUMNS).where(_users.c[column] == bindparam("value"))
+    for column in _LOOKUP_COLUMNS
+}
+_PEOPLE = select(*_PERSON_COLUMNS).where(_users.c.id.in_(bindparam("ids", expanding=True)))
+_LOCK_PERSON = (
+    select(*_PERSON_COLUMNS)
+    .where(_users.c.id == bindparam("value"))
+    .with_for_update(key_share=True)
+)
+# session.info: the people this transaction has read, by id.
+_READ = "purse.identity.people"
+
+
+def _lookup(identity: Identity, identifier: str) -> tuple[str, str] | None:
+    """The column a login identifier (phone, email or handle) is found by, and its value."""
+    kind = rules.identifier_kind(identifier)
+    try:
+        if kind == "phone":
+            phone = rules.normalize_phone(identifier)
+            return "phone_lookup", identity.cipher.lookup(phone, context=PHONE_CONTEXT)
+        if kind == "email":
+            email = rules.normalize_email(identifier)
+            return "email_lookup", identity.cipher.lookup(email, context=EMAIL_CONTEXT)
+        return "handle", rules.normalize_handle(identifier)
+    except PurseError:
+        return None  # malformed: no account, answered like any unknown one
 
 
 def find_user(session: Session, *, identity: Identity, identifier: str) -> User | None:
     """The account a login identifier (phone, email or handle) names, if any."""
-    kind = rules.identifier_kind(identifier)
-    try:
-        if kind == "phone":
-            lookup = identity.cipher.lookup(
-                rules.normalize_phone(identifier), context=PHONE_CONTEXT
-            )
-            return session.scalars(select(User).where(User.phone_lookup == lookup)).first()
-        if kind == "email":
-            lookup = identity.cipher.lookup(
-                rules.normalize_email(identifier), context=EMAIL_CONTEXT
-            )
-            return session.scalars(select(User).where(User.email_lookup == lookup)).first()
-        return session.scalars(_BY_HANDLE, {"handle": rules.normalize_handle(identifier)}).first()
-    except PurseError:
-        return None  # malformed: no account, answered like any unknown one
+    found = _lookup(identity, identifier)
+    if found is None:
+        return None
+    column, value = found
+    return session.scalars(_USER_BY[column], {"value": value}).first()
+
+
+def find_person(session: Session, *, identity: Identity, identifier: str) -> Person | None:
+    """:func:`find_user`, read as a :class:`Person`."""
+    found = _lookup(identity, identifier)
+    if found is None:
+        return None
+    column, value = found
+    row = session.execute(_PERSON_BY[column], {"value": value}).first()
+    return _remember(session, row) if row is not None else None
+
+
+def person(session: Session, user_id: int, *, lock: bool = False) -> Person:
+    """The user ``user_id`` as a :class:`Person`, read once per transaction.
+
+    ``lock`` takes the row ``FOR NO KEY UPDATE`` (see
+    :func:`purse.operations.service.lock_user`), and so always reads it.
+    """
+    if not lock:
+        known: Person | None = session.info.get(_READ, {}).get(user_id)
+        if known is not None:
+            return known
+        return people(session, {user_id})[user_id]
+    return _remember(session, session.execute(_LOCK_PERSON, {"value": user_id}).one())
+
+
+def people(session: Session, user_ids: Iterable[int]) -> dict[int, Person]:
+    """The users ``user_ids`` as people (those that exist), each read once per transaction."""
+    read: dict[int, Person] = session.info.setdefault(_READ, {})
+    wanted = set(user_ids)
+    missing = wanted - read.keys()
+    if missing:
+        for row in session.execute(_PEOPLE, {"ids": sorted(missing)}):
+            _remember(session, row)
+    return {user_id: read[user_id] for user_id in wanted if user_id in read}
+
+
+def _remember(session: Session, row: Row[Any]) -> Person:
+    found = Person(**row._asdict())
+    session.info.setdefault(_READ, {})[found.id] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ from purse.errors import PurseError, all_error_classes
 from purse.funding.errors import BankDeclined
 from purse.funding.queries import SourceView, sources_by_id
 from purse.identity import access
-from purse.identity.models import User
 from purse.identity.principal import Principal
 from purse.identity.rules import mask_name
+from purse.identity.users import people
 from purse.operations import kinds, rules
 from purse.operations.errors import OperationNotFound
 from purse.operations.models import Operation, OperationEvent
@@ -87,7 +87,7 @@ class OperationView:
         return -self.amount_minor if self.direction == "out" else self.amount_minor
 
 
-# Built once: every answer to a payment reads its timeline.
+# Built once: an answer about an operation written earlier reads its timeline.
 _TIMELINES = (
     select(OperationEvent)
     .where(OperationEvent.operation_id.in_(bindparam("ids", expanding=True)))
@@ -95,17 +95,33 @@ _TIMELINES = (
 )
 
 
+# session.info: the timelines of the operations this session wrote, as it wrote them.
+_WRITTEN = "purse.operations.timelines"
+
+
+def start_timeline(session: Session, operation_id: int) -> None:
+    """Remember the timeline of an operation this session has just written.
+
+    Its answer is then built from what was written instead of being read back: the
+    session sees every event it adds (:func:`purse.operations.service.add_event` is the
+    only writer of events), and nobody else can add one before it commits.
+    """
+    session.info.setdefault(_WRITTEN, {})[operation_id] = []
+
+
+def record_event(session: Session, operation_id: int, entry: TimelineEntry) -> None:
+    timeline = session.info.get(_WRITTEN, {}).get(operation_id)
+    if timeline is not None:
+        timeline.append(entry)
+
+
 def parties(session: Session, user_ids: set[int]) -> dict[int, Party]:
     """Other people as a party sees them: handle and masked name."""
-    if not user_ids:
-        return {}
-    # A use case answering about what it just wrote has these people loaded already.
-    loaded = [session.identity_map.get(session.identity_key(User, user_id)) for user_id in user_ids]
-    users: list[User] = [user for user in loaded if isinstance(user, User)]
-    missing = user_ids - {user.id for user in users}
-    if missing:
-        users += session.scalars(select(User).where(User.id.in_(sorted(missing))))
-    return {user.id: Party(user.id, user.handle, mask_name(user.display_name)) for user in users}
+    # A use case answering about what it just wrote has read these people already.
+    return {
+        found.id: Party(found.id, found.handle, mask_name(found.display_name))
+        for found in people(session, user_ids).values()
+    }
 
 
 def views(
@@ -129,8 +145,11 @@ def views(
         session, (o.funding_source_id for o in operations if o.funding_source_id is not None)
     )
     timelines: dict[int, list[TimelineEntry]] = defaultdict(list)
-    if with_timeline and operations:
-        for event in session.scalars(_TIMELINES, {"ids": [o.id for o in operations]}):
+    written = session.info.get(_WRITTEN, {}) if with_timeline else {}
+    unread = [o.id for o in operations if o.id not in written] if with_timeline else []
+    timelines.update({o.id: written[o.id] for o in operations if o.id in written})
+    if unread:
+        for event in session.scalars(_TIMELINES, {"ids": unread}):
             timelines[event.operation_id].append(
                 TimelineEntry(event=event.event, detail=event.detail, at=event.created_at)
             )

@@ -26,12 +26,12 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from purse.db import RetryTransaction
-from purse.identity.context import notify_user
-from purse.identity.models import User
+from purse.identity.context import Person, notify_user
 from purse.identity.principal import Principal
+from purse.identity.users import person
 from purse.ledger import errors as ledger_errors
 from purse.ledger import service as ledger
 from purse.ledger.rules import GroupRequest, Initiator, TransferRequest
@@ -41,6 +41,7 @@ from purse.money.assets import Asset
 from purse.operations import kinds, rules, spending
 from purse.operations.context import Operations
 from purse.operations.models import Operation, OperationEvent
+from purse.operations.queries import TimelineEntry, record_event, start_timeline
 
 # The ledger's idempotency scope of every operation's transfers (keys are
 # "<reference>:<step>"). The name predates the operations package; it stays so
@@ -49,10 +50,11 @@ LEDGER_SCOPE = "wallet"
 
 # Built once: a statement made per call costs more than the INSERT itself.
 _INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
+_INSERT_OPERATION = insert(cast(Table, Operation.__table__)).returning(Operation.__table__.c.id)
+_OPERATION_FIELDS = frozenset(column.key for column in Operation.__table__.columns) - {"id"}
 _BY_KEY = select(Operation).where(
     Operation.user_id == bindparam("user_id"), Operation.idempotency_key == bindparam("key")
 )
-_LOCK_USER = select(User).where(User.id == bindparam("user_id")).with_for_update(key_share=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +98,25 @@ def new_operation(
     idempotency_key: str,
     fingerprint: str,
     now: datetime,
+    reference: str | None = None,
+    events: Sequence[str] = (),
     **fields: object,
 ) -> Operation:
     """Write an operation of a registered ``kind``, owned by ``user_id``, started by
-    ``principal`` (who, how they authenticated, from which device)."""
+    ``principal`` (who, how they authenticated, from which device).
+
+    Its timeline starts with "created", then ``events``. A use case that posts to the
+    ledger before it writes the operation (one that completes at once) draws the
+    ``reference`` first with :func:`purse.operations.rules.new_reference`.
+    """
     kinds.get(kind)
+    unknown = fields.keys() - _OPERATION_FIELDS
+    if unknown:
+        raise TypeError(f"operations have no {', '.join(sorted(unknown))}")
     initiator = principal.initiator(settings=operations.settings, now=now)
-    operation = Operation(
-        reference=rules.new_reference(),
+    values: dict[str, object] = dict.fromkeys(_OPERATION_FIELDS)
+    values.update(
+        reference=reference or rules.new_reference(),
         kind=kind,
         status="pending",
         user_id=user_id,
@@ -119,16 +132,20 @@ def new_operation(
         provider_attempts=0,
         created_at=now,
         updated_at=now,
-        **fields,
     )
-    session.add(operation)
+    values.update(fields)
     try:
-        session.flush()
+        operation_id = session.execute(_INSERT_OPERATION, values).scalar_one()
     except IntegrityError as error:
         # The same key committed by a concurrent request (or, once in 10^15, a reference
         # collision): run again, and the retry replays or draws a new reference.
         raise RetryTransaction() from error
-    add_event(session, operation, "created", now=now)
+    # The row as written, in the session as if loaded: a later change is an UPDATE.
+    operation = Operation(id=operation_id, **values)
+    make_transient_to_detached(operation)
+    session.add(operation)
+    start_timeline(session, operation_id)
+    add_events(session, operation, ("created", *events), now=now)
     if kinds.get(kind).spends:
         # Under the user's row lock, taken for the limit check (see operations.spending).
         spending.count_spending(
@@ -141,11 +158,25 @@ def add_event(
     session: Session, operation: Operation, event: str, *, now: datetime, detail: str | None = None
 ) -> None:
     """Append to the operation's timeline (what the user sees under "status")."""
+    add_events(session, operation, (event,), now=now, detail=detail)
+
+
+def add_events(
+    session: Session,
+    operation: Operation,
+    events: Sequence[str],
+    *,
+    now: datetime,
+    detail: str | None = None,
+) -> None:
     # A Core INSERT: the timeline is written, never edited, and read back by queries.
-    session.execute(
-        _INSERT_EVENT,
-        {"operation_id": operation.id, "event": event, "detail": detail, "created_at": now},
-    )
+    rows = [
+        {"operation_id": operation.id, "event": event, "detail": detail, "created_at": now}
+        for event in events
+    ]
+    session.execute(_INSERT_EVENT, rows)
+    for event in events:
+        record_event(session, operation.id, TimelineEntry(event=event, detail=detail, at=now))
 
 
 def initiator_of(operation: Operation) -> Initiator:
@@ -166,7 +197,29 @@ def post(
     transfers: Sequence[TransferRequest],
     now: datetime,
 ) -> GroupResult:
-    """Post ``transfers`` for ``operation`` as one ledger group, once per ``step``.
+    """Post ``transfers`` for ``operation`` as one ledger group, once per ``step``."""
+    return post_for(
+        session,
+        operations=operations,
+        reference=operation.reference,
+        initiator=initiator_of(operation),
+        step=step,
+        transfers=transfers,
+        now=now,
+    )
+
+
+def post_for(
+    session: Session,
+    *,
+    operations: Operations,
+    reference: str,
+    initiator: Initiator,
+    step: str,
+    transfers: Sequence[TransferRequest],
+    now: datetime,
+) -> GroupResult:
+    """Post ``transfers`` for the operation ``reference`` as one ledger group, once per ``step``.
 
     The group's idempotency key is ``<reference>:<step>`` and its initiator the
     operation's, so a step that ran before replays instead of moving money again.
@@ -175,16 +228,16 @@ def post(
         session,
         group=GroupRequest(
             transfers=tuple(transfers),
-            initiator=initiator_of(operation),
+            initiator=initiator,
             idempotency_scope=LEDGER_SCOPE,
-            idempotency_key=f"{operation.reference}:{step}",
+            idempotency_key=f"{reference}:{step}",
         ),
         now=now,
         limits=operations.ledger_limits,
     )
 
 
-def lock_user(session: Session, user_id: int) -> User:
+def lock_user(session: Session, user_id: int) -> Person:
     """Serialise the money-moving operations of one user (for the limit check).
 
     ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: an operation's foreign key to its
@@ -192,7 +245,7 @@ def lock_user(session: Session, user_id: int) -> User:
     UPDATE`` would block. Two people paying each other at once would then each
     hold their own row and wait for the other's: a deadlock.
     """
-    return session.scalars(_LOCK_USER, {"user_id": user_id}).one()
+    return person(session, user_id, lock=True)
 
 
 def lock_operation(session: Session, operation_id: int) -> Operation:
@@ -205,7 +258,7 @@ def check_limits(
     session: Session,
     *,
     operations: Operations,
-    user: User,
+    user: Person,
     asset: Asset,
     amount_minor: int,
     now: datetime,
@@ -263,7 +316,7 @@ def notify_operation(
     **data: object,
 ) -> None:
     """Tell ``user_id`` about ``operation`` on every channel they have, once per template."""
-    user = session.get_one(User, user_id)
+    user = person(session, user_id)
     asset = operations.assets.get(operation.asset)
     notify_user(
         session,

@@ -26,8 +26,8 @@ from purse.funding.errors import ProviderTimeout, ProviderUnavailable
 from purse.funding.models import FundingSource
 from purse.funding.provider import Answer, AnswerStatus, Event
 from purse.funding.service import get_funding_source
-from purse.identity.models import User
 from purse.identity.principal import Principal
+from purse.identity.users import person
 from purse.ledger import errors as ledger_errors
 from purse.ledger import service as ledger
 from purse.ledger.rules import TransferKind, TransferRequest
@@ -144,7 +144,7 @@ def _start(
     owner = user_owner(user_id)
     if kind == TOP_UP.name:
         # Money coming in counts only against the per-transfer limit.
-        user = session.get_one(User, user_id)
+        user = person(session, user_id)
         limits = operation_rules.limits_for(
             wallet.settings.wallet_limits, kyc_level=user.kyc_level, asset=offered
         )

@@ -18,7 +18,7 @@ from purse.identity.models import User
 from purse.identity.principal import Principal
 from purse.identity.rules import mask_name
 from purse.identity.throttle import take
-from purse.identity.users import find_user
+from purse.identity.users import find_person, find_user, person
 from purse.ledger import errors as ledger_errors
 from purse.ledger import queries as ledger_queries
 from purse.ledger.rules import AccountStatus, TransferKind, TransferRequest
@@ -28,13 +28,12 @@ from purse.operations import rules as operation_rules
 from purse.operations.accounts import account_id, user_owner
 from purse.operations.service import (
     OperationResult,
-    add_event,
     check_large_transfer,
     check_limits,
     lock_user,
     new_operation,
     notify_operation,
-    post,
+    post_for,
     replay,
 )
 from purse.wallet.context import Wallet
@@ -65,7 +64,7 @@ class Recipient:
 
 def find_recipient(session: Session, *, wallet: Wallet, principal: Principal, to: str) -> Recipient:
     """Who a phone number, email or handle belongs to, shown masked before money is sent."""
-    user = find_user(session, identity=wallet.identity, identifier=to)
+    user = find_person(session, identity=wallet.identity, identifier=to)
     if user is None:
         raise RecipientNotFound(recipient=to.strip()[:64])
     if user.id == principal.wallet_user_id:
@@ -192,6 +191,27 @@ def _send_to(
     assert target is not None
     if ledger_queries.get_account(session, account_id=target).status == AccountStatus.closed:
         raise RecipientCannotReceive()
+    # The money moves first and the operation is written once, completed: no UPDATE.
+    reference = operation_rules.new_reference()
+    posted = post_for(
+        session,
+        operations=wallet.operations,
+        reference=reference,
+        initiator=principal.initiator(settings=wallet.settings, now=now),
+        step="send",
+        transfers=[
+            TransferRequest(
+                kind=TransferKind.posted,
+                debit_account_id=source,
+                credit_account_id=target,
+                asset=offered.code,
+                amount_minor=amount_minor,
+                reason_code="p2p_send",
+                reference=reference,
+            )
+        ],
+        now=now,
+    )
     operation = new_operation(
         session,
         operations=wallet.operations,
@@ -203,33 +223,16 @@ def _send_to(
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         now=now,
+        reference=reference,
+        events=("posted",),
+        status="completed",
+        completed_at=now,
+        ledger_group_id=posted.transfers[0].group_id,
         counterparty_user_id=recipient_id,
         note=cleaned_note,
         money_request_id=money_request_id,
     )
-    posted = post(
-        session,
-        operations=wallet.operations,
-        operation=operation,
-        step="send",
-        transfers=[
-            TransferRequest(
-                kind=TransferKind.posted,
-                debit_account_id=source,
-                credit_account_id=target,
-                asset=offered.code,
-                amount_minor=amount_minor,
-                reason_code="p2p_send",
-                reference=operation.reference,
-            )
-        ],
-        now=now,
-    )
-    operation.ledger_group_id = posted.transfers[0].group_id
-    operation.status = "completed"
-    operation.completed_at = now
-    add_event(session, operation, "posted", now=now)
-    recipient = session.get_one(User, recipient_id)
+    recipient = person(session, recipient_id)
     notify_operation(
         session,
         operations=wallet.operations,
