@@ -39,6 +39,7 @@ Why the transaction helper looks the way it does:
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import random
 import sqlite3
@@ -48,9 +49,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -175,8 +178,16 @@ class _Job:
     context: contextvars.Context
     deadline: float
     done: threading.Event = field(default_factory=threading.Event)
+    # Called from the committer's thread once the job has its outcome (an event loop's
+    # caller wakes through it; a thread's waits on ``done``).
+    on_done: Callable[[], object] | None = None
     result: Any = None
     error: BaseException | None = None
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done()
 
 
 class GroupCommitter:
@@ -209,10 +220,33 @@ class GroupCommitter:
         """Run ``use_case`` in the next group commit; its result once that committed."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a use case cannot wait for another write transaction")
+        job = self._submit(use_case)
+        job.done.wait()
+        result: T = _outcome(job)
+        return result
+
+    async def run_async(self, use_case: Callable[[Session], T]) -> T:
+        """:meth:`run` for a caller on an event loop: it awaits, and no thread waits for it."""
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not answered.done():  # the caller may have been cancelled meanwhile
+                answered.set_result(None)
+
+        job = self._submit(use_case, on_done=partial(loop.call_soon_threadsafe, wake))
+        await answered
+        result: T = _outcome(job)
+        return result
+
+    def _submit(
+        self, use_case: Callable[[Session], Any], on_done: Callable[[], object] | None = None
+    ) -> _Job:
         job = _Job(
             use_case,
             contextvars.copy_context(),
             time.monotonic() + self._database.settings.db_wait_seconds,
+            on_done=on_done,
         )
         with self._changed:
             self._waiting.append(job)
@@ -222,11 +256,7 @@ class GroupCommitter:
                 )
                 self._thread.start()
             self._changed.notify()
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        result: T = job.result
-        return result
+        return job
 
     def close(self) -> None:
         """Finish what is waiting and stop the thread (the next use case starts another)."""
@@ -253,7 +283,7 @@ class GroupCommitter:
                 self._commit(batch)
             finally:
                 for job in batch:
-                    job.done.set()
+                    job.finish()
 
     def _commit(self, batch: list[_Job]) -> None:
         now = time.monotonic()
@@ -280,6 +310,12 @@ class GroupCommitter:
                 raise  # the process is stopping; every caller has been told
         finally:
             database._sqlite_writers.release()
+
+
+def _outcome(job: _Job) -> Any:
+    if job.error is not None:
+        raise job.error
+    return job.result
 
 
 def _run_in_savepoint(job: _Job, connection: Any) -> None:
@@ -350,28 +386,45 @@ class Database:
 
     def run(self, use_case: Callable[[Session], T], *, write: bool = True) -> T:
         """Run ``use_case`` in one transaction, again on transient conflicts (bounded)."""
-        attempts_max = self.settings.db_retry_count_max + 1
-        for attempt in range(1, attempts_max + 1):
+        for attempt in range(1, self.settings.db_retry_count_max + 2):
             try:
                 if write and self.committer is not None:
                     return self.committer.run(use_case)
                 with self.transaction(write=write) as session:
                     return use_case(session)
             except Exception as error:
-                if is_unavailable(error):
-                    log.warning("db.unavailable", error=type(error.__cause__ or error).__name__)
-                    raise DatabaseUnavailable() from error
-                if not is_retryable(error):
-                    raise
-                if attempt == attempts_max:
-                    log.warning(
-                        "db.retries_exhausted", attempts=attempt, error=type(error).__name__
-                    )
-                    raise DatabaseBusy() from error
-                delay = min(0.2, 0.002 * 2**attempt) * (0.5 + random.random())  # noqa: S311
-                log.debug("db.retry", attempt=attempt, error=type(error).__name__, delay=delay)
-                time.sleep(delay)
+                time.sleep(self._retry_delay(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def run_async(self, use_case: Callable[[Session], T], *, write: bool = True) -> T:
+        """:meth:`run` for a caller on an event loop.
+
+        A write on SQLite is handed to the committer and awaited: no worker thread sits
+        waiting for the batch. Anything else runs on a worker thread, as a plain
+        ``def`` route would.
+        """
+        if not (write and self.committer is not None):
+            return await anyio.to_thread.run_sync(partial(self.run, use_case, write=write))
+        for attempt in range(1, self.settings.db_retry_count_max + 2):
+            try:
+                return await self.committer.run_async(use_case)
+            except Exception as error:
+                await asyncio.sleep(self._retry_delay(error, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_delay(self, error: Exception, attempt: int) -> float:
+        """How long to wait before running a failed use case again; raises if it must not be."""
+        if is_unavailable(error):
+            log.warning("db.unavailable", error=type(error.__cause__ or error).__name__)
+            raise DatabaseUnavailable() from error
+        if not is_retryable(error):
+            raise error
+        if attempt > self.settings.db_retry_count_max:
+            log.warning("db.retries_exhausted", attempts=attempt, error=type(error).__name__)
+            raise DatabaseBusy() from error
+        delay: float = min(0.2, 0.002 * 2**attempt) * (0.5 + random.random())  # noqa: S311
+        log.debug("db.retry", attempt=attempt, error=type(error).__name__, delay=delay)
+        return delay
 
     def dispose(self) -> None:
         if self.committer is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from factories import make_settings
-from purse.db import Database
+from purse.db import Database, RetryTransaction
 from purse.errors import DatabaseBusy
 
 
@@ -153,3 +154,57 @@ def _busy_or_ran(database: Database) -> str:
 def test_a_use_case_cannot_wait_for_a_write_transaction_inside_one(database: Database) -> None:
     with pytest.raises(RuntimeError, match="cannot wait"):
         database.run(lambda s: database.run(lambda inner: None))
+
+
+def test_an_event_loop_awaits_its_batch_with_no_thread_waiting(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_async: the use case runs in a batch on the committer's thread, handed over by
+    the event loop's own thread, which goes on meanwhile; errors arrive as raised, and a
+    transient conflict runs it again."""
+    committer = database.committer
+    assert committer is not None
+    handed_over_by: list[str] = []
+    submit = committer._submit
+
+    def recording_submit(*args: Any, **kwargs: Any) -> Any:
+        handed_over_by.append(threading.current_thread().name)
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(committer, "_submit", recording_submit)
+    attempts: list[str] = []
+
+    def write(session: Session) -> str:
+        session.execute(text("INSERT INTO notes (who) VALUES ('async')"))
+        attempts.append(threading.current_thread().name)
+        if len(attempts) == 1:
+            raise RetryTransaction()  # the next attempt sees what the first could not
+        return "written"
+
+    def refuse(_session: Session) -> None:
+        raise Refused()
+
+    async def main() -> tuple[str, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            result = await database.run_async(write)
+            with pytest.raises(Refused):
+                await database.run_async(refuse)
+        finally:
+            ticker.cancel()
+        return result, ticks
+
+    result, ticks = asyncio.run(main())
+    assert result == "written" and attempts == ["purse-group-commit"] * 2
+    assert names(database) == {"async"}  # the first attempt rolled back to its savepoint
+    assert ticks > 0  # the loop was free while the batch ran
+    # Three hand-overs (two attempts, then the refused one), each from the loop's thread.
+    assert handed_over_by == [threading.main_thread().name] * 3

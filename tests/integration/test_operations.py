@@ -8,7 +8,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from factories import make_settings
 from purse import demo
@@ -24,12 +25,16 @@ from purse.ledger.verify import VerifyReport
 from purse.models import utc_now
 from purse.operations import kinds
 from purse.operations.models import Operation
-from purse.operations.queries import operation_for
+from purse.operations.queries import operation_for, view_of
+from purse.operations.schemas import OperationRead
 from purse.operations.verify import check_operations
 from purse.wallet import service
 from purse.wallet.context import Wallet
 from purse.workers.runner import JobRunner
 from wallet_support import OPERATOR, make_user, signed_in, top_up, web_session
+
+# The statements of one send (see the test that counts them); a new one must earn its place.
+SEND_STATEMENTS_MAX = 17
 
 
 @pytest.fixture
@@ -51,6 +56,51 @@ def send(wallet: Wallet, sender: Principal, to: str, amount_minor: int) -> Opera
         )
     )
     return result.operation
+
+
+def test_a_send_answers_from_what_it_wrote_as_a_later_read_would(wallet: Wallet) -> None:
+    """The answer to a send is built from the rows the use case wrote (its timeline, the
+    people it read), not read back; a read in a later transaction must see the same."""
+    wang = make_user(wallet.database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+    make_user(wallet.database, wallet.identity, handle="zhang_li", display_name="Zhang Li")
+    top_up(wallet, wang, amount_minor=5_000)
+    send(wallet, wang, "zhang_li", 100)  # opens zhang's wallet: the send below is an everyday one
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(" ".join(statement.split()[:4]))
+
+    def send_and_answer(session: Session) -> OperationRead:
+        result = service.send(
+            session,
+            wallet=wallet,
+            principal=wang,
+            to="zhang_li",
+            asset="CNY",
+            amount_minor=1_250,
+            note="noodles",
+            idempotency_key=str(uuid.uuid4()),
+        )
+        view = view_of(session, operation=result.operation, user_id=wang.wallet_user_id)
+        return OperationRead.of(view, wallet.assets, "en")
+
+    event.listen(wallet.database.engine, "before_cursor_execute", count)
+    try:
+        answered = wallet.database.run(send_and_answer)
+    finally:
+        event.remove(wallet.database.engine, "before_cursor_execute", count)
+    read = wallet.database.run(
+        lambda s: operation_for(s, principal=wang, reference=answered.reference), write=False
+    )
+    assert answered == OperationRead.of(read, wallet.assets, "en")
+    assert [entry.event for entry in answered.timeline] == ["created", "posted"]
+    assert answered.counterparty is not None and answered.counterparty.handle == "zhang_li"
+    # What a send costs the database, the transaction's own statements aside: each person
+    # read once, limits in one read, both accounts in one, the operation written once.
+    work = [
+        s for s in statements if s.split()[0] not in {"BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"}
+    ]
+    assert len(work) <= SEND_STATEMENTS_MAX, "\n".join(work)
 
 
 def test_a_kind_no_domain_registered_is_refused_and_reported(wallet: Wallet) -> None:

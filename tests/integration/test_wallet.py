@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from factories import make_settings
 from purse.assembly import assemble
@@ -21,8 +22,12 @@ from purse.db import Database
 from purse.errors import PurseError
 from purse.identity.models import User
 from purse.identity.principal import Principal
+from purse.ledger import queries as ledger_queries
+from purse.ledger import service as ledger
+from purse.ledger.rules import AccountStatus
 from purse.models import utc_now
 from purse.notify.models import OutboxMessage
+from purse.operations.accounts import account_id, user_owner
 from purse.operations.models import OperationEvent
 from purse.wallet import conversion, service
 from purse.wallet.context import Wallet
@@ -156,6 +161,41 @@ def test_recipient_that_cannot_receive(wallet: Wallet, people: tuple[Principal, 
     with pytest.raises(PurseError) as refused:
         send(wallet, wang)
     assert refused.value.code == "recipient_cannot_receive"
+
+
+@pytest.mark.parametrize("whose", ["recipient", "sender"])
+def test_a_closed_wallet_moves_nothing_and_says_whose_it_is(
+    wallet: Wallet, people: tuple[Principal, Principal], whose: str
+) -> None:
+    wang, zhang = people
+    top_up(wallet, wang, amount_minor=5_000)
+    send(wallet, wang, amount_minor=1_000)  # both wallets are open
+
+    def close(session: Session) -> None:
+        # A wallet closes only when it is empty: its owner sends everything back first.
+        owner, other = (zhang, "wang_wei") if whose == "recipient" else (wang, "zhang_li")
+        found = account_id(session, owner=user_owner(owner.wallet_user_id), asset="CNY")
+        assert found is not None
+        left = ledger_queries.get_account(session, account_id=found).balance_minor
+        service.send(
+            session,
+            wallet=wallet,
+            principal=owner,
+            to=other,
+            asset="CNY",
+            amount_minor=left,
+            note=None,
+            idempotency_key="empty-it",
+        )
+        ledger.set_account_status(session, account_id=found, status=AccountStatus.closed)
+
+    wallet.database.run(close)
+    before = counts(wallet.database)
+    with pytest.raises(PurseError) as refused:
+        send(wallet, wang, amount_minor=500)
+    expected = "recipient_cannot_receive" if whose == "recipient" else "account_closed"
+    assert refused.value.code == expected
+    assert counts(wallet.database) == before
 
 
 def test_find_recipient_shows_a_masked_name(

@@ -8,7 +8,10 @@ the FX position, FX revenue). Domains add their own owner kinds the same way
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from collections.abc import Sequence
+from typing import cast
+
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +24,13 @@ PROVIDER_CLEARING = "provider_clearing"
 
 
 # Built once: every payment looks up two accounts.
-_ACCOUNT_OF = select(OperationAccount.account_id).where(
-    OperationAccount.owner == bindparam("owner"), OperationAccount.asset == bindparam("asset")
+_accounts = cast(Table, OperationAccount.__table__)
+_ACCOUNT_OF = select(_accounts.c.account_id).where(
+    _accounts.c.owner == bindparam("owner"), _accounts.c.asset == bindparam("asset")
+)
+_ACCOUNTS_OF = select(_accounts.c.owner, _accounts.c.account_id).where(
+    _accounts.c.owner.in_(bindparam("owners", expanding=True)),
+    _accounts.c.asset == bindparam("asset"),
 )
 
 
@@ -56,6 +64,12 @@ def account_id(session: Session, *, owner: str, asset: str, create: bool = True)
     except IntegrityError as error:
         raise RetryTransaction() from error  # opened concurrently: the next attempt finds it
     return opened.id
+
+
+def account_ids(session: Session, *, owners: Sequence[str], asset: str) -> dict[str, int]:
+    """The ledger accounts ``owners`` have in ``asset`` (those opened), in one read."""
+    rows = session.execute(_ACCOUNTS_OF, {"owners": list(owners), "asset": asset})
+    return {owner: found for owner, found in rows}  # noqa: C416 - rows, not pairs, to mypy
 
 
 def system_account(session: Session, *, kind: str, asset: str) -> int:

@@ -52,8 +52,10 @@ LEDGER_SCOPE = "wallet"
 _INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
 _INSERT_OPERATION = insert(cast(Table, Operation.__table__)).returning(Operation.__table__.c.id)
 _OPERATION_FIELDS = frozenset(column.key for column in Operation.__table__.columns) - {"id"}
-_BY_KEY = select(Operation).where(
-    Operation.user_id == bindparam("user_id"), Operation.idempotency_key == bindparam("key")
+_operations = cast(Table, Operation.__table__)
+_BY_KEY = select(_operations.c.id, _operations.c.fingerprint).where(
+    _operations.c.user_id == bindparam("user_id"),
+    _operations.c.idempotency_key == bindparam("key"),
 )
 
 
@@ -80,10 +82,13 @@ def replay(
 ) -> Operation | None:
     """The operation this key already made, or None; another request under it is refused."""
     check_key(operations, idempotency_key)
-    existing = session.scalars(_BY_KEY, {"user_id": user_id, "key": idempotency_key}).first()
-    if existing is not None and existing.fingerprint != fingerprint:
+    # The key and its fingerprint first: most requests are new, and need no more.
+    existing = session.execute(_BY_KEY, {"user_id": user_id, "key": idempotency_key}).first()
+    if existing is None:
+        return None
+    if existing.fingerprint != fingerprint:
         raise ledger_errors.IdempotencyKeyReused()
-    return existing
+    return session.get_one(Operation, existing.id)
 
 
 def new_operation(

@@ -28,7 +28,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -80,6 +80,9 @@ _FAILED = select(
     _operations.c.created_at >= bindparam("month"),
     _operations.c.kind.in_(bindparam("kinds", expanding=True)),
 )
+# Both in one statement: each is an aggregate, so one row each, joined to one row.
+_spent, _failed = _SPENT.subquery(), _FAILED.subquery()
+_SPENT_AND_FAILED = select(*_spent.c, *_failed.c).select_from(_spent.join(_failed, true()))
 
 
 def slot_of(moment: datetime) -> datetime:
@@ -115,10 +118,15 @@ def spent_since(
     """
     day, month = slot_of(day_start), slot_of(month_start)
     assert day == day_start and month == month_start, "periods start on a slot"
-    parameters = {"user_id": user_id, "asset": asset, "day": day, "month": month}
-    today, this_month = session.execute(_SPENT, parameters).one()
-    failed_today, failed_month = session.execute(
-        _FAILED, {**parameters, "kinds": kinds.spending_kinds()}
+    parameters = {
+        "user_id": user_id,
+        "asset": asset,
+        "day": day,
+        "month": month,
+        "kinds": kinds.spending_kinds(),
+    }
+    today, this_month, failed_today, failed_month = session.execute(
+        _SPENT_AND_FAILED, parameters
     ).one()
     return int(today) - int(failed_today), int(this_month) - int(failed_month)
 

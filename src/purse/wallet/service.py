@@ -25,7 +25,7 @@ from purse.ledger.rules import AccountStatus, TransferKind, TransferRequest
 from purse.models import utc_now
 from purse.money.amounts import Money, format_amount
 from purse.operations import rules as operation_rules
-from purse.operations.accounts import account_id, user_owner
+from purse.operations.accounts import account_id, account_ids, user_owner
 from purse.operations.service import (
     OperationResult,
     check_large_transfer,
@@ -184,34 +184,41 @@ def _send_to(
         amount_minor=amount_minor,
         now=now,
     )
-    source = account_id(session, owner=user_owner(sender.id), asset=offered.code, create=False)
+    owners = user_owner(sender.id), user_owner(recipient_id)
+    found = account_ids(session, owners=owners, asset=offered.code)
+    source = found.get(owners[0])
     if source is None:
         raise ledger_errors.InsufficientFunds()
-    target = account_id(session, owner=user_owner(recipient_id), asset=offered.code)
+    target = found.get(owners[1]) or account_id(session, owner=owners[1], asset=offered.code)
     assert target is not None
-    if ledger_queries.get_account(session, account_id=target).status == AccountStatus.closed:
-        raise RecipientCannotReceive()
     # The money moves first and the operation is written once, completed: no UPDATE.
     reference = operation_rules.new_reference()
-    posted = post_for(
-        session,
-        operations=wallet.operations,
-        reference=reference,
-        initiator=principal.initiator(settings=wallet.settings, now=now),
-        step="send",
-        transfers=[
-            TransferRequest(
-                kind=TransferKind.posted,
-                debit_account_id=source,
-                credit_account_id=target,
-                asset=offered.code,
-                amount_minor=amount_minor,
-                reason_code="p2p_send",
-                reference=reference,
-            )
-        ],
-        now=now,
-    )
+    try:
+        posted = post_for(
+            session,
+            operations=wallet.operations,
+            reference=reference,
+            initiator=principal.initiator(settings=wallet.settings, now=now),
+            step="send",
+            transfers=[
+                TransferRequest(
+                    kind=TransferKind.posted,
+                    debit_account_id=source,
+                    credit_account_id=target,
+                    asset=offered.code,
+                    amount_minor=amount_minor,
+                    reason_code="p2p_send",
+                    reference=reference,
+                )
+            ],
+            now=now,
+        )
+    except ledger_errors.AccountClosed:
+        # Nothing moved. The recipient's wallet closed is "cannot receive"; the sender's
+        # stays account_closed.
+        if ledger_queries.get_account(session, account_id=target).status == AccountStatus.closed:
+            raise RecipientCannotReceive() from None
+        raise
     operation = new_operation(
         session,
         operations=wallet.operations,

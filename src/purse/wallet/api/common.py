@@ -54,21 +54,26 @@ def amount_of(wallet: Wallet, amount: AmountIn) -> tuple[str, int]:
     return asset.code, parse_amount(amount.value, asset)
 
 
-def answer_now(
+async def answer_now(
     request: Request,
     response: Response,
     wallet: Wallet,
     principal: Principal,
     use_case: Callable[[Session], OperationResult],
 ) -> OperationRead:
-    """Run a use case that completes at once, and read its answer in the same transaction."""
+    """Run a use case that completes at once, and read its answer in the same transaction.
+
+    Awaited on the event loop (its routes are ``async def``): on SQLite the use case
+    waits for its group commit with no worker thread held, which a payment would
+    otherwise pay for twice (a hop to the thread, and a thread waiting).
+    """
 
     def run(session: Session) -> tuple[bool, OperationRead]:
         result = use_case(session)
         view = view_of(session, operation=result.operation, user_id=principal.wallet_user_id)
         return result.replayed, OperationRead.of(view, wallet.assets, request_locale(request))
 
-    replayed, read = wallet.database.run(run)
+    replayed, read = await wallet.database.run_async(run)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return read

@@ -51,7 +51,7 @@ def create_quote(body: s.QuoteCreate, wallet: WalletDep, principal: PrincipalDep
 
 
 @router.post("/conversions", status_code=status.HTTP_201_CREATED, response_model=OperationRead)
-def create_conversion(
+async def create_conversion(
     request: Request,
     response: Response,
     body: s.ConversionCreate,
@@ -60,7 +60,7 @@ def create_conversion(
     key: KeyDep,
 ) -> OperationRead:
     """Convert at a quote's price, as one atomic ledger group."""
-    return answer_now(
+    return await answer_now(
         request,
         response,
         wallet,

@@ -54,7 +54,7 @@ def look_up(wallet: Wallet, principal: Principal, to: str) -> service.Recipient:
 
 
 @router.post("/transfers", status_code=status.HTTP_201_CREATED, response_model=OperationRead)
-def create_transfer(
+async def create_transfer(
     request: Request,
     response: Response,
     body: s.TransferCreate,
@@ -64,7 +64,7 @@ def create_transfer(
 ) -> OperationRead:
     """Send money to another user at once."""
     asset, amount_minor = amount_of(wallet, body.amount)
-    return answer_now(
+    return await answer_now(
         request,
         response,
         wallet,
@@ -141,7 +141,7 @@ def create_money_request(
 @router.post(
     "/requests/{request_id}/pay", status_code=status.HTTP_201_CREATED, response_model=OperationRead
 )
-def pay_money_request(
+async def pay_money_request(
     request: Request,
     response: Response,
     request_id: IdPath,
@@ -150,7 +150,7 @@ def pay_money_request(
     key: KeyDep,
 ) -> OperationRead:
     """Pay a request made of the user: the amount is sent at once."""
-    return answer_now(
+    return await answer_now(
         request,
         response,
         wallet,
