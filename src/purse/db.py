@@ -60,6 +60,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import SingletonThreadPool
 
 from purse.errors import DatabaseBusy, DatabaseUnavailable
 from purse.settings import Settings
@@ -122,8 +123,26 @@ def create_db_engine(settings: Settings) -> Engine:
     return engine
 
 
-def _configure_sqlite(engine: Engine, settings: Settings) -> None:
-    busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
+# How long a read run on the event loop's thread waits for a busy SQLite before it goes
+# to a worker thread instead (Database.read_async).
+HERE_BUSY_SECONDS = 0.05
+
+
+def _here_engine(settings: Settings) -> Engine:
+    """SQLite connections for reads run on the caller's thread: one per thread, unpooled."""
+    engine = create_engine(
+        sqlalchemy_url(settings.database_url),
+        poolclass=SingletonThreadPool,
+        connect_args={"check_same_thread": False, "timeout": HERE_BUSY_SECONDS},
+    )
+    _configure_sqlite(engine, settings, busy_seconds=HERE_BUSY_SECONDS)
+    return engine.execution_options(**{_WRITE_OPTION: False})
+
+
+def _configure_sqlite(
+    engine: Engine, settings: Settings, busy_seconds: float | None = None
+) -> None:
+    busy_ms = int((busy_seconds or settings.sqlite_busy_timeout_seconds) * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -294,7 +313,8 @@ class GroupCommitter:
         if not batch:
             return
         database = self._database
-        if not database._writer_turn(database._sqlite_writers):
+        # The batch's use cases still wait while the batch waits for the writer's turn.
+        if not database._writer_turn(database._sqlite_writers, waiting=len(batch)):
             for job in batch:
                 job.error = DatabaseBusy()
             return
@@ -343,6 +363,9 @@ class Database:
         if not self.is_sqlite:
             read_options["isolation_level"] = "REPEATABLE READ"
         self._read_engine = self.engine.execution_options(**read_options)
+        # SQLite: each thread's own connection for reads run where they are asked for
+        # (see read_async); nothing to wait for in a pool.
+        self._here_engine = _here_engine(settings) if self.is_sqlite else None
         self._sqlite_writers = threading.Lock()
         # Transactions waiting for the writer's turn on SQLite: the line in front of the
         # writer, bounded by the requests admitted at once (purse.web.limits) and by
@@ -375,14 +398,14 @@ class Database:
             if queue is not None:
                 queue.release()
 
-    def _writer_turn(self, queue: threading.Lock) -> bool:
+    def _writer_turn(self, queue: threading.Lock, *, waiting: int = 1) -> bool:
         with self._waiting_count:
-            self._writers_waiting += 1
+            self._writers_waiting += waiting
         try:
             return queue.acquire(timeout=self.settings.db_wait_seconds)
         finally:
             with self._waiting_count:
-                self._writers_waiting -= 1
+                self._writers_waiting -= waiting
 
     def run(self, use_case: Callable[[Session], T], *, write: bool = True) -> T:
         """Run ``use_case`` in one transaction, again on transient conflicts (bounded)."""
@@ -412,6 +435,29 @@ class Database:
                 await asyncio.sleep(self._retry_delay(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def read_async(self, use_case: Callable[[Session], T]) -> T:
+        """A short read for a caller on an event loop (authentication, for one).
+
+        On SQLite it runs right here, on the loop's thread, with a connection of that
+        thread's own: a read in WAL mode does not wait for the writer, and handing a
+        read of a fraction of a millisecond to a worker thread and back costs more
+        than the read. In SQLite's rare busy moments (a WAL reset) it waits at most
+        ``HERE_BUSY_SECONDS`` and then goes to a worker thread, as every read does on
+        PostgreSQL, whose reads go over the network.
+        """
+        if self._here_engine is not None:
+            try:
+                with (
+                    Session(bind=self._here_engine, expire_on_commit=False) as session,
+                    session.begin(),
+                ):
+                    return use_case(session)
+            except OperationalError as error:
+                if not is_retryable(error):
+                    raise
+                log.debug("db.read_here_busy")
+        return await anyio.to_thread.run_sync(partial(self.run, use_case, write=False))
+
     def _retry_delay(self, error: Exception, attempt: int) -> float:
         """How long to wait before running a failed use case again; raises if it must not be."""
         if is_unavailable(error):
@@ -429,6 +475,8 @@ class Database:
     def dispose(self) -> None:
         if self.committer is not None:
             self.committer.close()
+        if self._here_engine is not None:
+            self._here_engine.dispose()
         self.engine.dispose()
 
 

@@ -2,7 +2,8 @@
 
 A dependency that does no I/O is ``async def``: FastAPI runs it on the event loop
 instead of handing it to a worker thread and back, which costs more than its work.
-Those that touch the database (:func:`get_current`) stay plain ``def``.
+:func:`get_current` is ``async`` too: its read runs on the loop on SQLite and on a
+worker thread on PostgreSQL (:meth:`purse.db.Database.read_async`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from purse.identity.context import Identity
 from purse.identity.errors import PermissionDenied, SessionInvalid
 from purse.identity.permissions import allows
 from purse.identity.principal import Principal
-from purse.identity.sessions import Authenticated, authenticate_request
+from purse.identity.sessions import Authenticated, authenticate_request_async
 from purse.models import utc_now
 from purse.web.openapi import BEARER_AUTH
 
@@ -55,7 +56,7 @@ def actor_of(request: Request) -> Actor:
     )
 
 
-def get_current(
+async def get_current(
     request: Request,
     database: Annotated[Database, Depends(get_database)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -63,7 +64,7 @@ def get_current(
     """The signed-in API caller, from ``Authorization: Bearer <access token>``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise SessionInvalid()
-    current = authenticate_request(database, token=credentials.credentials, kind="api")
+    current = await authenticate_request_async(database, token=credentials.credentials, kind="api")
     request.state.user_id = current.user_id
     return current
 

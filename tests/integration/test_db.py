@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -10,6 +11,7 @@ import psycopg.errors
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from factories import make_settings
 from purse.db import Database, RetryTransaction, is_retryable, sqlalchemy_url
@@ -174,3 +176,81 @@ def test_the_line_for_the_writer_is_counted(sqlite_url: str) -> None:
         assert database.writers_waiting == 0
     finally:
         database.dispose()
+
+
+def test_a_read_for_the_event_loop_runs_there_on_sqlite_and_waits_for_no_writer(
+    database: Database,
+) -> None:
+    """read_async: on SQLite on the loop's own thread, beside a writer in the middle of its
+    transaction; on PostgreSQL on a worker thread (its reads go over the network)."""
+    ran_on: list[str] = []
+
+    def read(session: Session) -> str:
+        ran_on.append(threading.current_thread().name)
+        return str(session.execute(text("SELECT head_hash FROM ledger_chain")).scalar_one())
+
+    writing, release = threading.Event(), threading.Event()
+
+    def writer(session: Session) -> None:
+        session.execute(text("UPDATE ledger_chain SET head_hash = 'uncommitted' WHERE id = 1"))
+        writing.set()
+        release.wait(timeout=10)
+        raise RetryTransaction()  # let nothing of it stay: the next attempt does nothing
+
+    def write_once() -> None:
+        attempts: list[int] = []
+
+        def once(session: Session) -> None:
+            attempts.append(1)
+            if len(attempts) == 1:
+                writer(session)
+
+        database.run(once)
+
+    thread = threading.Thread(target=write_once)
+    thread.start()
+    try:
+        assert writing.wait(timeout=10)
+        started = time.monotonic()
+        seen = asyncio.run(database.read_async(read))
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(timeout=10)
+    assert seen != "uncommitted"  # the writer's transaction was still open
+    if database.is_sqlite:
+        assert ran_on == [threading.main_thread().name]
+        assert waited < 5  # not the busy timeout, nor the writer's 10 s
+    else:
+        assert ran_on and ran_on[0] != threading.main_thread().name
+
+
+def test_a_read_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(sqlite_url: str) -> None:
+    """In SQLite's rare busy moments the loop does not wait: the read goes to a thread."""
+    database = Database(make_settings(sqlite_url))
+    database.run(lambda s: s.execute(text("SELECT 1")))  # the file exists, in WAL mode
+    database.dispose()  # an open connection in WAL mode would keep the exclusive lock out
+    ran_on: list[str] = []
+
+    def read(session: Session) -> int:
+        ran_on.append(threading.current_thread().name)
+        return int(session.execute(text("SELECT count(*) FROM ledger_chain")).scalar_one())
+
+    # A connection in exclusive locking mode keeps every other reader out until it closes.
+    path = str(database.settings.sqlite_path())
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("UPDATE ledger_chain SET head_hash = head_hash")
+    locker.execute("COMMIT")  # still held: exclusive mode keeps the lock after a write
+    unlock = threading.Timer(0.5, locker.close)
+    unlock.start()
+    try:
+        started = time.monotonic()
+        assert asyncio.run(database.read_async(read)) == 1
+        waited = time.monotonic() - started
+    finally:
+        unlock.join(timeout=10)
+        database.dispose()
+    assert ran_on and ran_on[-1] != threading.main_thread().name
+    assert waited >= 0.4  # it could only answer once the lock was gone

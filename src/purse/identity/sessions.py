@@ -17,8 +17,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from purse.audit.service import Actor, record
@@ -30,6 +31,28 @@ from purse.models import utc_now
 from purse.settings import Settings
 
 _PREFIX = {"web": "pws_", "api": "pat_"}
+
+# Built once, of plain columns: every authenticated request runs it.
+_sessions, _users = cast(Table, Session.__table__), cast(Table, User.__table__)
+_LIVE = (
+    select(
+        _sessions.c.id,
+        _sessions.c.user_id,
+        _sessions.c.kind,
+        _sessions.c.ended_at,
+        _sessions.c.token_expires_at,
+        _sessions.c.expires_at,
+        _sessions.c.last_seen_at,
+        _sessions.c.authenticated_at,
+        _sessions.c.device,
+        _sessions.c.auth_method,
+        _sessions.c.created_at,
+        _users.c.role,
+        _users.c.status,
+    )
+    .join(_users, _users.c.id == _sessions.c.user_id)
+    .where(_sessions.c.token_hash == bindparam("token_hash"))
+)
 _REFRESH_PREFIX = "prt_"
 USER_AGENT_LENGTH_MAX = 256
 
@@ -155,19 +178,14 @@ def find_live(
     now = now or utc_now()
     if not token.startswith(_PREFIX[kind]):
         raise SessionInvalid()
-    found = db.execute(
-        select(Session, User.role, User.status)
-        .join(User, User.id == Session.user_id)
-        .where(Session.token_hash == token_hash(token))
-    ).first()
-    if found is None:
+    session = db.execute(_LIVE, {"token_hash": token_hash(token)}).first()
+    if session is None:
         raise SessionInvalid()
-    session, role, status = found
     idle_limit = timedelta(seconds=settings.web_session_idle_seconds)
     if (
         session.ended_at is not None
         or session.kind != kind
-        or status != "active"
+        or session.status != "active"
         or session.token_expires_at <= now
         or session.expires_at <= now
         or (kind == "web" and session.last_seen_at + idle_limit <= now)
@@ -179,7 +197,7 @@ def find_live(
     current = Authenticated(
         session_id=session.id,
         user_id=session.user_id,
-        role=role,
+        role=session.role,
         kind=session.kind,
         authenticated_at=session.authenticated_at,
         device=session.device,
@@ -229,6 +247,19 @@ def authenticate_request(database: Database, *, token: str, kind: str) -> Authen
     )
     if touch_due:
         database.run(lambda db: touch(db, session_id=current.session_id, now=now))
+    return current
+
+
+async def authenticate_request_async(database: Database, *, token: str, kind: str) -> Authenticated:
+    """:func:`authenticate_request` for the event loop: on SQLite the read runs right there
+    (see :meth:`purse.db.Database.read_async`), with no worker thread."""
+    settings = database.settings
+    now = utc_now()
+    current, touch_due = await database.read_async(
+        lambda db: find_live(db, settings=settings, token=token, kind=kind, now=now)
+    )
+    if touch_due:
+        await database.run_async(lambda db: touch(db, session_id=current.session_id, now=now))
     return current
 
 
