@@ -27,6 +27,7 @@ from purse.ledger import service as ledger
 from purse.ledger.rules import AccountStatus
 from purse.models import utc_now
 from purse.notify.models import OutboxMessage
+from purse.operations import rules as operation_rules
 from purse.operations.accounts import account_id, user_owner
 from purse.operations.models import OperationEvent
 from purse.wallet import conversion, service
@@ -386,3 +387,25 @@ def test_quotes_that_cannot_be_given(
             )
         )
     assert refused.value.code == code
+
+
+@pytest.mark.parametrize("second_amount", [1_000, 1_500], ids=["same", "other"])
+def test_a_reference_drawn_twice_moves_the_money_once_under_another(
+    wallet: Wallet,
+    people: tuple[Principal, Principal],
+    monkeypatch: pytest.MonkeyPatch,
+    second_amount: int,
+) -> None:
+    """A send posts before it writes its operation. If its fresh reference were one already
+    used (once in 10^15), the ledger would find that reference's keys: with the same
+    transfer it would replay it, with another refuse it. Either way the send must run
+    again under a new reference, and move its money once."""
+    wang, zhang = people
+    top_up(wallet, wang, amount_minor=10_000)
+    drawn = iter(["PW0000000001", "PW0000000001", "PW0000000002"])
+    monkeypatch.setattr(operation_rules, "new_reference", lambda: next(drawn))
+    first = send(wallet, wang, amount_minor=1_000).operation  # type: ignore[attr-defined]
+    second = send(wallet, wang, amount_minor=second_amount).operation  # type: ignore[attr-defined]
+    assert (first.reference, second.reference) == ("PW0000000001", "PW0000000002")
+    assert balance(wallet.database, zhang).balance_minor == 1_000 + second_amount  # type: ignore[union-attr]
+    assert balance(wallet.database, wang).balance_minor == 9_000 - second_amount  # type: ignore[union-attr]

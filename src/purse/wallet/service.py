@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from purse.db import RetryTransaction
 from purse.identity.context import notify_user
 from purse.identity.models import User
 from purse.identity.principal import Principal
@@ -213,6 +214,10 @@ def _send_to(
             ],
             now=now,
         )
+    except ledger_errors.IdempotencyKeyReused as error:
+        # The ledger keys a fresh reference already holds: a reference drawn twice (once
+        # in 10^15). Run again, with another.
+        raise RetryTransaction() from error
     except ledger_errors.AccountClosed:
         # Nothing moved. The recipient's wallet closed is "cannot receive"; the sender's
         # stays account_closed.
