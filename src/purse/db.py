@@ -28,6 +28,12 @@ Why the transaction helper looks the way it does:
   cases at once, in no single order, and batches of two processes could
   deadlock on them. Its WAL writer already shares one flush among the commits
   waiting for it; what serializes its transfers is the ledger's chain head row.
+* Callers on the event loop (the payment routes, authentication) use ``run_async``
+  and ``read_async``. A write on SQLite is awaited from the committer with no worker
+  thread waiting for it. A short read on SQLite runs on the loop's own thread with a
+  connection of that thread's own: in WAL mode a read never waits for the writer, and
+  a round trip to a worker thread costs more than the read. When SQLite is busy, and
+  always on PostgreSQL (reads over the network), reads go to a worker thread.
 * Serialization failures, deadlocks, and a busy SQLite are transient: the whole
   use case is run again, a bounded number of times, with jittered back-off.
   Anything else propagates, and the transaction is rolled back.
@@ -363,9 +369,14 @@ class Database:
         if not self.is_sqlite:
             read_options["isolation_level"] = "REPEATABLE READ"
         self._read_engine = self.engine.execution_options(**read_options)
-        # SQLite: each thread's own connection for reads run where they are asked for
-        # (see read_async); nothing to wait for in a pool.
-        self._here_engine = _here_engine(settings) if self.is_sqlite else None
+        # SQLite in a file: each thread's own connection for reads run where they are
+        # asked for (see read_async); nothing to wait for in a pool. (An in-memory
+        # database is one per connection: its reads go to the pool like any other.)
+        self._here_engine = (
+            _here_engine(settings)
+            if self.is_sqlite and engine is None and settings.sqlite_path() is not None
+            else None
+        )
         self._sqlite_writers = threading.Lock()
         # Transactions waiting for the writer's turn on SQLite: the line in front of the
         # writer, bounded by the requests admitted at once (purse.web.limits) and by

@@ -31,6 +31,8 @@ from purse.models import utc_now
 from purse.settings import Settings
 
 _PREFIX = {"web": "pws_", "api": "pat_"}
+_REFRESH_PREFIX = "prt_"
+USER_AGENT_LENGTH_MAX = 256
 
 # Built once, of plain columns: every authenticated request runs it.
 _sessions, _users = cast(Table, Session.__table__), cast(Table, User.__table__)
@@ -53,8 +55,6 @@ _LIVE = (
     .join(_users, _users.c.id == _sessions.c.user_id)
     .where(_sessions.c.token_hash == bindparam("token_hash"))
 )
-_REFRESH_PREFIX = "prt_"
-USER_AGENT_LENGTH_MAX = 256
 
 
 def token_hash(token: str) -> str:

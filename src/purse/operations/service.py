@@ -14,7 +14,9 @@ Two rules hold for every operation, whichever domain makes it:
 * **Lock order.** The user's row (``FOR NO KEY UPDATE``, for limits), then the
   operation, then domain rows, then the ledger's accounts in id order, then the
   ledger's chain head. Nothing locks in another order, so concurrent operations
-  cannot deadlock.
+  cannot deadlock. An operation that completes at once (a send) is written after
+  its postings: its row is new, so nobody waits for it, and its foreign keys take
+  ``KEY SHARE`` locks, which only ``FOR UPDATE`` blocks.
 """
 
 from __future__ import annotations
@@ -49,10 +51,10 @@ from purse.operations.queries import TimelineEntry, record_event, start_timeline
 LEDGER_SCOPE = "wallet"
 
 # Built once: a statement made per call costs more than the INSERT itself.
-_INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
-_INSERT_OPERATION = insert(cast(Table, Operation.__table__)).returning(Operation.__table__.c.id)
-_OPERATION_FIELDS = frozenset(column.key for column in Operation.__table__.columns) - {"id"}
 _operations = cast(Table, Operation.__table__)
+_INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
+_INSERT_OPERATION = insert(_operations).returning(_operations.c.id)
+_OPERATION_FIELDS = frozenset(column.key for column in _operations.columns) - {"id"}
 _BY_KEY = select(_operations.c.id, _operations.c.fingerprint).where(
     _operations.c.user_id == bindparam("user_id"),
     _operations.c.idempotency_key == bindparam("key"),
