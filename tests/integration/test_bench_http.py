@@ -218,6 +218,10 @@ def test_the_load_generator_counts_every_outcome(
         assert result["first_failure"].startswith("503 ")
     else:
         assert result["first_failure"] is None
+    # A refusal with Retry-After (1 s here) is honoured: each client waits before its next
+    # request, except after the last. Two clients, three refusals each: two waits each.
+    if path == "/refusing":
+        assert result["seconds"] >= 1.9
     # The overload check: only a 503 with Retry-After, or success, keeps it ok.
     overload = result["overload"]
     assert overload["ok"] is (path in ("/fine", "/refusing"))

@@ -8,9 +8,12 @@ interpreter lock with it. What the generator itself costs is measured too
 bottleneck.
 
 Each client sends one request at a time over its own kept-alive connection, as a phone or a
-checkout does, and starts the next when the answer arrives. A level stops when ``sends_max``
-requests have been started or ``seconds_max`` have passed, whichever comes first; requests
-in flight then are waited for (at most ``timeout_seconds``) and counted.
+checkout does, and starts the next when the answer arrives; after a 503 or 429 it waits as
+long as the answer's ``Retry-After`` asks, as a well-behaved client does (so under overload
+the level measures what the server gets done, not how fast it can refuse). A level stops
+when ``sends_max`` requests have been started or ``seconds_max`` have passed, whichever
+comes first; requests in flight then are waited for (at most ``timeout_seconds``) and
+counted.
 """
 
 from __future__ import annotations
@@ -110,7 +113,10 @@ async def _drive(spec: LevelSpec) -> tuple[_Tally, float]:
                 (b"authorization", authorization),
                 (b"idempotency-key", uuid.uuid4().hex.encode()),
             ]
-            await _send(connection, tally, spec, json.dumps(body).encode(), headers)
+            come_back = await _send(connection, tally, spec, json.dumps(body).encode(), headers)
+            if come_back is not None and tally.started < spec.sends_max:
+                # A refusal said when to come back, and a well-behaved client does.
+                await asyncio.sleep(max(0.0, min(come_back, deadline - time.perf_counter())))
 
     try:
         await asyncio.gather(*(one_client(i) for i in range(spec.clients)))
@@ -138,8 +144,8 @@ class _Connection:
 
     async def post(
         self, path: str, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> tuple[int, bytes, bool]:
-        """The answer's status, body, and whether it said ``Retry-After``."""
+    ) -> tuple[int, bytes, float | None]:
+        """The answer's status, body, and the seconds its ``Retry-After`` asked for."""
         if self.state is None or self.reader is None or self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             self.state = h11.Connection(our_role=h11.CLIENT)
@@ -160,14 +166,17 @@ class _Connection:
                 for event in (request, h11.Data(data=body), h11.EndOfMessage())
             )
         )
-        status, chunks, retry_after = 0, [], False
+        status, chunks, retry_after = 0, [], None
         while True:
             event = state.next_event()
             if event is h11.NEED_DATA:
                 state.receive_data(await reader.read(_READ_BYTES_MAX))
             elif isinstance(event, h11.Response):
                 status = event.status_code
-                retry_after = any(name == b"retry-after" for name, _ in event.headers)
+                retry_after = next(
+                    (_seconds(value) for name, value in event.headers if name == b"retry-after"),
+                    None,
+                )
             elif isinstance(event, h11.Data):
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
@@ -186,13 +195,20 @@ class _Connection:
         self.reader = self.writer = self.state = None
 
 
+def _seconds(retry_after: bytes) -> float:
+    """A ``Retry-After`` in seconds; its other form (an HTTP date) is read as one second."""
+    text = retry_after.decode("ascii", errors="replace").strip()
+    return float(text) if text.isdigit() else 1.0
+
+
 async def _send(
     connection: _Connection,
     tally: _Tally,
     spec: LevelSpec,
     body: bytes,
     headers: list[tuple[bytes, bytes]],
-) -> None:
+) -> float | None:
+    """One request, counted; the seconds a refusal asked the client to wait, if any."""
     began = time.perf_counter()
     try:
         async with asyncio.timeout(spec.timeout_seconds):
@@ -200,16 +216,16 @@ async def _send(
     except TimeoutError:
         connection.close()  # its answer may still come: never read it as the next one's
         tally.statuses[TIMEOUT] += 1
-        return
+        return None
     except (OSError, h11.ProtocolError) as error:  # ConnectionError is an OSError
         connection.close()
         tally.statuses[CONNECTION_ERROR] += 1
         if tally.first_failure is None:
             tally.first_failure = f"{type(error).__name__}: {error}"[:SAMPLE_TEXT_LENGTH_MAX]
-        return
+        return None
     elapsed = time.perf_counter() - began
     tally.statuses[str(status)] += 1
-    if status == 503 and not retry_after:
+    if status == 503 and retry_after is None:
         tally.refusals_without_retry_after += 1
     tally.all_latencies.append(elapsed)
     if 200 <= status < 300:
@@ -217,6 +233,7 @@ async def _send(
     elif tally.first_failure is None:
         text = answer.decode("utf-8", errors="replace")
         tally.first_failure = f"{status} {text}"[:SAMPLE_TEXT_LENGTH_MAX]
+    return retry_after if status in (429, 503) else None
 
 
 def summarise(
