@@ -24,7 +24,7 @@ from factories import make_settings
 from purse.app import create_app
 from purse.bench.floor import NOOP_PATH, floor_app
 from purse.bench.http import WARMUP_SENDS
-from purse.bench.load import LevelSpec, Sender, run_level
+from purse.bench.load import LevelSpec, Sender, _seconds, run_level
 from purse.bench.report import compare
 from purse.cli import app
 
@@ -289,3 +289,9 @@ def test_bench_memory_refuses_bad_arguments_before_starting_anything(
     result = runner.invoke(app, ["bench", "memory", *arguments, "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert not out.exists() and not out.with_suffix(".png").exists()
+
+
+def test_a_refusal_says_when_to_come_back_in_seconds_or_as_a_date() -> None:
+    assert _seconds(b"2") == 2.0
+    assert _seconds(b" 30 ") == 30.0
+    assert _seconds(b"Wed, 21 Oct 2026 07:28:00 GMT") == 1.0  # a date: a second, no more
