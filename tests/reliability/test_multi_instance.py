@@ -13,6 +13,10 @@ off each other's messages.
 A worker killed between the mail server's "250 OK" and its own commit has sent a
 message it could not mark; the next claim sends it again with the same
 Message-ID. The test allows at most one such repeat per kill and reports them.
+
+The load is at least ``sends_per_client`` sends per client, and goes on (within
+``LOAD_SECONDS_MAX``) until worker 0 has been killed once: a fast purse finishes the
+CI size before the first kill is due.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ LEASE_SECONDS = 20
 DRAIN_SECONDS = LEASE_SECONDS + 20
 # The longest the killer waits for the restarted worker to relay before it gives up.
 RELAY_WAIT_SECONDS_MAX = 120
+# The longest the load goes on past its sends while no kill has happened yet.
+LOAD_SECONDS_MAX = 120
 
 
 def test_two_servers_and_two_workers_share_one_database(
@@ -88,7 +94,11 @@ def test_two_servers_and_two_workers_share_one_database(
 
             def load(index: int) -> None:
                 rng = random.Random(index)
-                for step in range(sends_per_client):
+                step = 0
+                while step < sends_per_client or (
+                    kills == 0 and time.monotonic() < started + LOAD_SECONDS_MAX
+                ):
+                    step += 1
                     to = rng.choice([p for p in people if p != people[index]])
                     call = clients[index].send(to, "0.01", f"multi-{index}-{step}")
                     with lock:
@@ -168,7 +178,8 @@ def test_two_servers_and_two_workers_share_one_database(
             "ledger_verify_ok": verify["ok"],
         },
     ).emit()
-    assert record["transfers_ok"] == len(people) * sends_per_client, record
+    assert record["transfers_ok"] >= len(people) * sends_per_client, record
+    assert record["transfers_fail"] == record["transfers_unknown"] == 0, record
     assert min(relayed) > 0, "both workers relay: the test is about sharing the outbox"
     assert kills > 0, "worker 0 was never killed: it never relayed while the load ran"
     assert record["stuck_after_drain"] == 0 and record["wrong_recipient"] == 0, record
