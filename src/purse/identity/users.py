@@ -89,9 +89,6 @@ def person(session: Session, user_id: int, *, lock: bool = False) -> Person:
     :func:`purse.operations.service.lock_user`), and so always reads it.
     """
     if not lock:
-        known: Person | None = session.info.get(_READ, {}).get(user_id)
-        if known is not None:
-            return known
         return people(session, {user_id})[user_id]
     return _remember(session, session.execute(_LOCK_PERSON, {"value": user_id}).one())
 
