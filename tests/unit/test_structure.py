@@ -31,6 +31,7 @@ FLOORS: dict[str, int] = {
     "logs": 1,
     "routing": 1,
     "db": 2,
+    "prepared": 2,
     "money": 2,
     "audit": 2,
     "jobs": 2,

@@ -28,6 +28,7 @@ from purse.devices import Device
 from purse.identity.errors import SessionInvalid, SessionNotFound
 from purse.identity.models import Session, User
 from purse.models import utc_now
+from purse.prepared import Prepared
 from purse.settings import Settings
 
 _PREFIX = {"web": "pws_", "api": "pat_"}
@@ -36,7 +37,7 @@ USER_AGENT_LENGTH_MAX = 256
 
 # Built once, of plain columns: every authenticated request runs it.
 _sessions, _users = cast(Table, Session.__table__), cast(Table, User.__table__)
-_LIVE = (
+_LIVE = Prepared(
     select(
         _sessions.c.id,
         _sessions.c.user_id,
@@ -178,7 +179,7 @@ def find_live(
     now = now or utc_now()
     if not token.startswith(_PREFIX[kind]):
         raise SessionInvalid()
-    session = db.execute(_LIVE, {"token_hash": token_hash(token)}).first()
+    session = _LIVE.first(db, {"token_hash": token_hash(token)})
     if session is None:
         raise SessionInvalid()
     idle_limit = timedelta(seconds=settings.web_session_idle_seconds)

@@ -25,6 +25,7 @@ from purse.identity.errors import (
     UserNotFound,
 )
 from purse.identity.models import ROLES, User
+from purse.prepared import Prepared
 
 # The columns a login identifier is looked up by (each unique), and what a money use case
 # reads of a person. Built once: every payment looks up its recipient.
@@ -35,11 +36,13 @@ _USER_BY = {
 }
 _PERSON_COLUMNS = tuple(_users.c[field.name] for field in fields(Person))
 _PERSON_BY = {
-    column: select(*_PERSON_COLUMNS).where(_users.c[column] == bindparam("value"))
+    column: Prepared(select(*_PERSON_COLUMNS).where(_users.c[column] == bindparam("value")))
     for column in _LOOKUP_COLUMNS
 }
-_PEOPLE = select(*_PERSON_COLUMNS).where(_users.c.id.in_(bindparam("ids", expanding=True)))
-_LOCK_PERSON = (
+_PEOPLE = Prepared(
+    select(*_PERSON_COLUMNS).where(_users.c.id.in_(bindparam("ids", expanding=True)))
+)
+_LOCK_PERSON = Prepared(
     select(*_PERSON_COLUMNS)
     .where(_users.c.id == bindparam("value"))
     .with_for_update(key_share=True)
@@ -78,7 +81,7 @@ def find_person(session: Session, *, identity: Identity, identifier: str) -> Per
     if found is None:
         return None
     column, value = found
-    row = session.execute(_PERSON_BY[column], {"value": value}).first()
+    row = _PERSON_BY[column].first(session, {"value": value})
     return _remember(session, row) if row is not None else None
 
 
@@ -90,7 +93,10 @@ def person(session: Session, user_id: int, *, lock: bool = False) -> Person:
     """
     if not lock:
         return people(session, {user_id})[user_id]
-    return _remember(session, session.execute(_LOCK_PERSON, {"value": user_id}).one())
+    row = _LOCK_PERSON.first(session, {"value": user_id})
+    if row is None:
+        raise UserNotFound()
+    return _remember(session, row)
 
 
 def people(session: Session, user_ids: Iterable[int]) -> dict[int, Person]:
@@ -99,12 +105,12 @@ def people(session: Session, user_ids: Iterable[int]) -> dict[int, Person]:
     wanted = set(user_ids)
     missing = wanted - read.keys()
     if missing:
-        for row in session.execute(_PEOPLE, {"ids": sorted(missing)}):
+        for row in _PEOPLE.all(session, {"ids": sorted(missing)}):
             _remember(session, row)
     return {user_id: read[user_id] for user_id in wanted if user_id in read}
 
 
-def _remember(session: Session, row: Row[Any]) -> Person:
+def _remember(session: Session, row: Row[Any] | Any) -> Person:
     found = Person(**row._asdict())
     session.info.setdefault(_READ, {})[found.id] = found
     return found

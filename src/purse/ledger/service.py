@@ -57,6 +57,7 @@ from purse.ledger.rules import (
     transfer_hash,
 )
 from purse.models import utc_now
+from purse.prepared import Prepared
 
 SYSTEM_EXPIRY = Initiator(kind="system", id="hold_expiry", authenticated_by="system")
 
@@ -68,8 +69,10 @@ _chain = cast(Table, ChainHead.__table__)
 
 # The hot path's statements, built once: each call then skips construction,
 # coercion and most of the cache-key work (about 100 us a statement).
-_SELECT_KEYS = select(_keys.c.scope, _keys.c.key, _keys.c.fingerprint, _keys.c.group_id).where(
-    _keys.c.scope == bindparam("scope"), _keys.c.key.in_(bindparam("keys", expanding=True))
+_SELECT_KEYS = Prepared(
+    select(_keys.c.scope, _keys.c.key, _keys.c.fingerprint, _keys.c.group_id).where(
+        _keys.c.scope == bindparam("scope"), _keys.c.key.in_(bindparam("keys", expanding=True))
+    )
 )
 _SELECT_ACCOUNTS = (
     select(
@@ -85,15 +88,22 @@ _SELECT_ACCOUNTS = (
     .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_accounts.c.id)
 )
-_SELECT_ACCOUNTS_FOR_UPDATE = _SELECT_ACCOUNTS.with_for_update()
+# SQLite has no row locks; its writers are serialised by BEGIN IMMEDIATE.
+_SELECT_ACCOUNTS_FOR = {
+    "sqlite": Prepared(_SELECT_ACCOUNTS),
+    "postgresql": Prepared(_SELECT_ACCOUNTS.with_for_update()),
+}
 _SELECT_CHAIN = select(_chain.c.last_transfer_id, _chain.c.head_hash).where(_chain.c.id == 1)
-_SELECT_CHAIN_FOR_UPDATE = _SELECT_CHAIN.with_for_update()
-_UPDATE_CHAIN = (
+_SELECT_CHAIN_FOR = {
+    "sqlite": Prepared(_SELECT_CHAIN),
+    "postgresql": Prepared(_SELECT_CHAIN.with_for_update()),
+}
+_UPDATE_CHAIN = Prepared(
     update(_chain)
     .where(_chain.c.id == 1)
     .values(last_transfer_id=bindparam("b_last"), head_hash=bindparam("b_hash"))
 )
-_UPDATE_BALANCES = (
+_UPDATE_BALANCES = Prepared(
     update(_accounts)
     .where(_accounts.c.id == bindparam("b_id"))
     .values(
@@ -287,7 +297,7 @@ def _load_keys(
         by_scope.setdefault(group.idempotency_scope or "", set()).add(group.idempotency_key or "")
     found: dict[tuple[str, str], tuple[str, int]] = {}
     for scope, keys in sorted(by_scope.items()):
-        rows = connection.execute(_SELECT_KEYS, {"scope": scope, "keys": sorted(keys)})
+        rows = _SELECT_KEYS.all(connection, {"scope": scope, "keys": sorted(keys)})
         found.update({(row.scope, row.key): (row.fingerprint, row.group_id) for row in rows})
     return found
 
@@ -342,8 +352,8 @@ def _lock_batch_state(
 
     accounts: dict[int, AccountState] = {}
     if account_ids:
-        query = _SELECT_ACCOUNTS if _is_sqlite(connection) else _SELECT_ACCOUNTS_FOR_UPDATE
-        for account in connection.execute(query, {"ids": sorted(account_ids)}):
+        query = _SELECT_ACCOUNTS_FOR[connection.dialect.name]
+        for account in query.all(connection, {"ids": sorted(account_ids)}):
             accounts[account.id] = AccountState(
                 id=account.id,
                 asset=account.asset,
@@ -386,8 +396,8 @@ def _write(
 ) -> dict[int, tuple[TransferRecord, ...]]:
     # Balances first: their rows are already locked, and writing them before the
     # chain head keeps the one row every batch needs locked for less time.
-    connection.execute(
-        _UPDATE_BALANCES,
+    _UPDATE_BALANCES.many(
+        connection,
         [
             {
                 "b_id": account.id,
@@ -399,9 +409,7 @@ def _write(
             for account in (state.accounts[i] for i in sorted(state.touched_accounts))
         ],
     )
-    head = connection.execute(
-        _SELECT_CHAIN if _is_sqlite(connection) else _SELECT_CHAIN_FOR_UPDATE
-    ).one()
+    head = _SELECT_CHAIN_FOR[connection.dialect.name].first(connection, {})
     next_id, previous_hash = head.last_transfer_id + 1, head.head_hash
 
     db_now = _db_time(connection, now)
@@ -515,7 +523,7 @@ def _write(
             # A concurrent transaction committed one of these keys first. Run the whole
             # use case again: it will find the key and replay that result.
             raise RetryTransaction() from error
-    connection.execute(_UPDATE_CHAIN, {"b_last": next_id - 1, "b_hash": previous_hash})
+    _UPDATE_CHAIN.execute(connection, {"b_last": next_id - 1, "b_hash": previous_hash})
     return written
 
 

@@ -18,11 +18,14 @@ from sqlalchemy.orm import Session
 from purse.crypto import FieldCipher
 from purse.models import utc_now
 from purse.notify.models import OutboxMessage
+from purse.prepared import Prepared
 
 _RECIPIENT = "notify_outbox.recipient"
 _PAYLOAD = "notify_outbox.payload"
 # Built once: a statement made per call costs more than the INSERT itself.
-_INSERT = insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.__table__.c.id)
+_INSERT = Prepared(
+    insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.__table__.c.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +60,8 @@ def enqueue(
     """
     assert session.in_transaction()
     # One Core INSERT, not an ORM object and a flush: every payment writes two of these.
-    inserted = session.execute(
-        _INSERT,
+    message_id: int = _INSERT.scalar(
+        session,
         {
             "user_id": user_id,
             "channel": channel,
@@ -71,7 +74,6 @@ def enqueue(
             "event_key": event_key,
         },
     )
-    message_id: int = inserted.scalar_one()
     return message_id
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from purse.db import RetryTransaction
 from purse.ledger import service as ledger
 from purse.operations.models import Operation, OperationAccount
+from purse.prepared import Prepared
 
 # Money on its way to or from banks and card processors (may go below zero).
 PROVIDER_CLEARING = "provider_clearing"
@@ -28,9 +29,11 @@ _accounts = cast(Table, OperationAccount.__table__)
 _ACCOUNT_OF = select(_accounts.c.account_id).where(
     _accounts.c.owner == bindparam("owner"), _accounts.c.asset == bindparam("asset")
 )
-_ACCOUNTS_OF = select(_accounts.c.owner, _accounts.c.account_id).where(
-    _accounts.c.owner.in_(bindparam("owners", expanding=True)),
-    _accounts.c.asset == bindparam("asset"),
+_ACCOUNTS_OF = Prepared(
+    select(_accounts.c.owner, _accounts.c.account_id).where(
+        _accounts.c.owner.in_(bindparam("owners", expanding=True)),
+        _accounts.c.asset == bindparam("asset"),
+    )
 )
 
 
@@ -68,8 +71,8 @@ def account_id(session: Session, *, owner: str, asset: str, create: bool = True)
 
 def account_ids(session: Session, *, owners: Sequence[str], asset: str) -> dict[str, int]:
     """The ledger accounts ``owners`` have in ``asset`` (those opened), in one read."""
-    rows = session.execute(_ACCOUNTS_OF, {"owners": list(owners), "asset": asset})
-    return {owner: found for owner, found in rows}  # noqa: C416 - rows, not pairs, to mypy
+    rows = _ACCOUNTS_OF.all(session, {"owners": list(owners), "asset": asset})
+    return {row.owner: row.account_id for row in rows}
 
 
 def system_account(session: Session, *, kind: str, asset: str) -> int:

@@ -44,6 +44,7 @@ from purse.operations import kinds, rules, spending
 from purse.operations.context import Operations
 from purse.operations.models import Operation, OperationEvent
 from purse.operations.queries import TimelineEntry, record_event, start_timeline
+from purse.prepared import Prepared
 
 # The ledger's idempotency scope of every operation's transfers (keys are
 # "<reference>:<step>"). The name predates the operations package; it stays so
@@ -52,12 +53,14 @@ LEDGER_SCOPE = "wallet"
 
 # Built once: a statement made per call costs more than the INSERT itself.
 _operations = cast(Table, Operation.__table__)
-_INSERT_EVENT = insert(cast(Table, OperationEvent.__table__))
-_INSERT_OPERATION = insert(_operations).returning(_operations.c.id)
+_INSERT_EVENT = Prepared(insert(cast(Table, OperationEvent.__table__)))
+_INSERT_OPERATION = Prepared(insert(_operations).returning(_operations.c.id))
 _OPERATION_FIELDS = frozenset(column.key for column in _operations.columns) - {"id"}
-_BY_KEY = select(_operations.c.id, _operations.c.fingerprint).where(
-    _operations.c.user_id == bindparam("user_id"),
-    _operations.c.idempotency_key == bindparam("key"),
+_BY_KEY = Prepared(
+    select(_operations.c.id, _operations.c.fingerprint).where(
+        _operations.c.user_id == bindparam("user_id"),
+        _operations.c.idempotency_key == bindparam("key"),
+    )
 )
 
 
@@ -85,7 +88,7 @@ def replay(
     """The operation this key already made, or None; another request under it is refused."""
     check_key(operations, idempotency_key)
     # The key and its fingerprint first: most requests are new, and need no more.
-    existing = session.execute(_BY_KEY, {"user_id": user_id, "key": idempotency_key}).first()
+    existing = _BY_KEY.first(session, {"user_id": user_id, "key": idempotency_key})
     if existing is None:
         return None
     if existing.fingerprint != fingerprint:
@@ -142,7 +145,7 @@ def new_operation(
     )
     values.update(fields)
     try:
-        operation_id = session.execute(_INSERT_OPERATION, values).scalar_one()
+        operation_id = _INSERT_OPERATION.scalar(session, values)
     except IntegrityError as error:
         # The same key committed by a concurrent request (or, once in 10^15, a reference
         # collision): run again, and the retry replays or draws a new reference.
@@ -181,7 +184,7 @@ def add_events(
         {"operation_id": operation.id, "event": event, "detail": detail, "created_at": now}
         for event in events
     ]
-    session.execute(_INSERT_EVENT, rows)
+    _INSERT_EVENT.many(session, rows)
     for event in events:
         record_event(session, operation.id, TimelineEntry(event=event, detail=detail, at=now))
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from purse.ledger.verify import VerifyReport
 from purse.operations import kinds
 from purse.operations.models import Operation, SpendingSlot
+from purse.prepared import Prepared
 
 SLOT_MINUTES = 15
 
@@ -50,7 +51,7 @@ def _upsert(dialect: Any) -> Any:
 
 
 # Built once per dialect: "add to this slot's total, opening it if it is new".
-_ADD = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+_ADD = {"sqlite": Prepared(_upsert(sqlite)), "postgresql": Prepared(_upsert(postgresql))}
 
 
 _operations = cast(Table, Operation.__table__)
@@ -82,7 +83,9 @@ _FAILED = select(
 )
 # Both in one statement: each is an aggregate, so one row each, joined to one row.
 _spent, _failed = _SPENT.subquery(), _FAILED.subquery()
-_SPENT_AND_FAILED = select(*_spent.c, *_failed.c).select_from(_spent.join(_failed, true()))
+_SPENT_AND_FAILED = Prepared(
+    select(*_spent.c, *_failed.c).select_from(_spent.join(_failed, true()))
+)
 
 
 def slot_of(moment: datetime) -> datetime:
@@ -98,8 +101,8 @@ def count_spending(
 ) -> None:
     """Add a spending operation written now to its user's running total."""
     dialect = session.get_bind().dialect.name
-    session.execute(
-        _ADD[dialect],
+    _ADD[dialect].execute(
+        session,
         {
             "user_id": user_id,
             "asset": asset,
@@ -125,9 +128,7 @@ def spent_since(
         "month": month,
         "kinds": kinds.spending_kinds(),
     }
-    today, this_month, failed_today, failed_month = session.execute(
-        _SPENT_AND_FAILED, parameters
-    ).one()
+    today, this_month, failed_today, failed_month = _SPENT_AND_FAILED.first(session, parameters)
     return int(today) - int(failed_today), int(this_month) - int(failed_month)
 
 
