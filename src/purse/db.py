@@ -28,8 +28,9 @@ Why the transaction helper looks the way it does:
   cases at once, in no single order, and batches of two processes could
   deadlock on them. Its WAL writer already shares one flush among the commits
   waiting for it; what serializes its transfers is the ledger's chain head row.
-* Callers on the event loop (the payment routes, authentication) use ``run_async``
-  and ``read_async``. A write on SQLite is awaited from the committer with no worker
+* Callers on the event loop (the payment routes, authentication) use ``run_async``,
+  ``read_async`` and ``read_one_async`` (one statement, no transaction around it:
+  authentication's read). A write on SQLite is awaited from the committer with no worker
   thread waiting for it. A short read on SQLite runs on the loop's own thread with a
   connection of that thread's own: in WAL mode a read never waits for the writer, and
   a round trip to a worker thread costs more than the read. When SQLite is busy, and
@@ -52,7 +53,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,6 +70,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool
 
 from purse.errors import DatabaseBusy, DatabaseUnavailable
+from purse.prepared import Prepared
 from purse.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -468,6 +470,25 @@ class Database:
                     raise
                 log.debug("db.read_here_busy")
         return await anyio.to_thread.run_sync(partial(self.run, use_case, write=False))
+
+    async def read_one_async(self, statement: Prepared, values: Mapping[str, Any]) -> Any:
+        """The first row of one SELECT (or None), for a caller on an event loop.
+
+        A single statement reads one consistent snapshot by itself, so this opens no
+        transaction around it: no session, no BEGIN, no COMMIT (authentication runs it
+        on every request). Where it runs is as for :meth:`read_async`.
+        """
+        if self._here_engine is not None:
+            try:
+                with self._here_engine.connect() as connection:
+                    return statement.first(connection, values)
+            except OperationalError as error:
+                if not is_retryable(error):
+                    raise
+                log.debug("db.read_here_busy")
+        return await anyio.to_thread.run_sync(
+            partial(self.run, partial(statement.first, values=values), write=False)
+        )
 
     def _retry_delay(self, error: Exception, attempt: int) -> float:
         """How long to wait before running a failed use case again; raises if it must not be."""

@@ -3,7 +3,7 @@
 A dependency that does no I/O is ``async def``: FastAPI runs it on the event loop
 instead of handing it to a worker thread and back, which costs more than its work.
 :func:`get_current` is ``async`` too: its read runs on the loop on SQLite and on a
-worker thread on PostgreSQL (:meth:`purse.db.Database.read_async`).
+worker thread on PostgreSQL (:meth:`purse.db.Database.read_one_async`).
 """
 
 from __future__ import annotations

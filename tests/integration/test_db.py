@@ -8,17 +8,19 @@ import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg.errors
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from factories import make_settings
 from purse.db import Database, RetryTransaction, is_retryable, sqlalchemy_url
 from purse.errors import DatabaseBusy
+from purse.ledger.models import ChainHead
+from purse.prepared import Prepared
 
 T = TypeVar("T")
 
@@ -272,4 +274,79 @@ def test_a_read_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(sqlite_u
         unlock.join(timeout=10)
         database.dispose()
     assert ran_on and ran_on[-1] != loop_thread
+    assert waited >= 0.4  # it could only answer once the lock was gone
+
+
+ledger_chain = cast(Table, ChainHead.__table__)
+CHAIN_HEAD = Prepared(select(ledger_chain.c.head_hash).where(ledger_chain.c.id == bindparam("id")))
+
+
+def test_one_statement_for_the_event_loop_runs_there_with_no_transaction(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """read_one_async: on SQLite right on the loop, beside a writer in the middle of its
+    transaction, and no worker thread; on PostgreSQL through a worker's read."""
+    worker_reads: list[str] = []
+    run = database.run
+
+    def spied(use_case: Any, *, write: bool = True) -> Any:
+        if not write:
+            worker_reads.append(threading.current_thread().name)
+        return run(use_case, write=write)
+
+    monkeypatch.setattr(database, "run", spied)
+    writing, release = threading.Event(), threading.Event()
+
+    def writer(session: Session) -> None:
+        session.execute(text("UPDATE ledger_chain SET head_hash = 'uncommitted' WHERE id = 1"))
+        writing.set()
+        release.wait(timeout=10)
+        raise ValueError("nothing of it stays")
+
+    def write_once() -> None:
+        with pytest.raises(ValueError, match="nothing"):
+            run(writer)
+
+    thread = threading.Thread(target=write_once)
+    thread.start()
+    try:
+        assert writing.wait(timeout=10)
+        started = time.monotonic()
+        row, loop_thread = on_a_loop_of_its_own(database.read_one_async(CHAIN_HEAD, {"id": 1}))
+        missing, _ = on_a_loop_of_its_own(database.read_one_async(CHAIN_HEAD, {"id": 2}))
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(timeout=10)
+    assert row.head_hash not in {None, "uncommitted"}
+    assert missing is None
+    if database.is_sqlite:
+        assert worker_reads == []
+        assert waited < 5  # not the busy timeout, nor the writer's 10 s
+    else:
+        assert len(worker_reads) == 2 and loop_thread not in worker_reads
+
+
+def test_one_statement_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(
+    sqlite_url: str,
+) -> None:
+    database = Database(make_settings(sqlite_url))
+    database.run(lambda s: s.execute(text("SELECT 1")))  # the file exists, in WAL mode
+    database.dispose()
+    path = str(database.settings.sqlite_path())
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("UPDATE ledger_chain SET head_hash = head_hash")
+    locker.execute("COMMIT")  # still held: exclusive mode keeps the lock after a write
+    unlock = threading.Timer(0.5, locker.close)
+    unlock.start()
+    try:
+        started = time.monotonic()
+        row, _ = on_a_loop_of_its_own(database.read_one_async(CHAIN_HEAD, {"id": 1}))
+        waited = time.monotonic() - started
+    finally:
+        unlock.join(timeout=10)
+        database.dispose()
+    assert row is not None and row.head_hash
     assert waited >= 0.4  # it could only answer once the lock was gone

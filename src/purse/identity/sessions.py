@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session as DbSession
@@ -177,9 +177,20 @@ def find_live(
     ``session_touch_interval_seconds``), which :func:`touch` does.
     """
     now = now or utc_now()
+    return _live(_LIVE.first(db, _token_of(token, kind)), settings=settings, kind=kind, now=now)
+
+
+def _token_of(token: str, kind: str) -> dict[str, str]:
+    """The parameters of the live-session read for ``token`` (a ``kind`` token, or refused)."""
     if not token.startswith(_PREFIX[kind]):
         raise SessionInvalid()
-    session = _LIVE.first(db, {"token_hash": token_hash(token)})
+    return {"token_hash": token_hash(token)}
+
+
+def _live(
+    session: Any, *, settings: Settings, kind: str, now: datetime
+) -> tuple[Authenticated, bool]:
+    """What :func:`find_live` says of the row it read."""
     if session is None:
         raise SessionInvalid()
     idle_limit = timedelta(seconds=settings.web_session_idle_seconds)
@@ -252,13 +263,13 @@ def authenticate_request(database: Database, *, token: str, kind: str) -> Authen
 
 
 async def authenticate_request_async(database: Database, *, token: str, kind: str) -> Authenticated:
-    """:func:`authenticate_request` for the event loop: on SQLite the read runs right there
-    (see :meth:`purse.db.Database.read_async`), with no worker thread."""
+    """:func:`authenticate_request` for the event loop: one statement, with no transaction
+    around it; on SQLite it runs right there, with no worker thread (see
+    :meth:`purse.db.Database.read_one_async`)."""
     settings = database.settings
     now = utc_now()
-    current, touch_due = await database.read_async(
-        lambda db: find_live(db, settings=settings, token=token, kind=kind, now=now)
-    )
+    row = await database.read_one_async(_LIVE, _token_of(token, kind))
+    current, touch_due = _live(row, settings=settings, kind=kind, now=now)
     if touch_due:
         await database.run_async(lambda db: touch(db, session_id=current.session_id, now=now))
     return current
