@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
 from babel.numbers import (
     NumberFormatError,
     format_currency,
@@ -32,6 +34,12 @@ from purse.money.errors import (
 INT64_MAX = 2**63 - 1
 _DECIMAL = re.compile(r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$")
 _VALUE_LENGTH_MAX = 64
+
+
+@lru_cache(maxsize=16)  # the few locales purse speaks; bounded all the same
+def _babel(locale: str) -> Locale:
+    """babel's locale for ours ("zh-CN"), parsed once: a payment formats two amounts."""
+    return Locale.parse(locale.replace("-", "_"))
 
 
 def parse_amount(value: str, asset: Asset, *, positive: bool = True) -> int:
@@ -68,7 +76,7 @@ def parse_typed_amount(text: str, asset: Asset, locale: str) -> int:
     refused outright.
     """
     cleaned = text.strip()
-    babel_locale = locale.replace("-", "_")
+    babel_locale = _babel(locale)
     allowed = {get_group_symbol(babel_locale), get_decimal_symbol(babel_locale), "-"}
     if (
         not cleaned
@@ -96,7 +104,7 @@ def to_string(amount_minor: int, asset: Asset) -> str:
 
 def format_amount(amount_minor: int, asset: Asset, locale: str) -> str:
     """An amount for people to read, in ``locale`` ("¥12.30", "US$1,234.00")."""
-    babel_locale = locale.replace("-", "_")
+    babel_locale = _babel(locale)
     number = to_decimal(amount_minor, asset)
     if asset.is_currency:
         return format_currency(number, asset.code, locale=babel_locale, currency_digits=True)
