@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -37,6 +38,9 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import BindParameter
 
 Processor = Callable[[Any], Any] | None
+
+# Compiled forms kept per statement (one per dialect, set of columns and IN-list length).
+PLANS_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class Prepared:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._compile(dialect, frozenset(values), lengths)
+            if len(self._plans) >= PLANS_MAX:  # IN lists of many lengths: stay bounded
+                self._plans.clear()
             self._plans[key] = plan
         return plan
 
@@ -149,16 +155,9 @@ class Prepared:
         connection = _connection(on)
         if connection.dispatch.before_cursor_execute or self._empty_list(values):
             return _WATCHED, on.execute(self.statement, values)
-        dialect = connection.dialect
-        plan = self._plan(dialect, values)
+        plan = self._plan(connection.dialect, values)
         parameters = self._parameters(plan, values)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(plan.sql, parameters)
-        except dialect.loaded_dbapi.Error as error:
-            cursor.close()
-            raise _wrapped(plan.sql, parameters, error, dialect) from error
-        return plan, cursor
+        return plan, _execute(connection, plan.sql, parameters)
 
     def _empty_list(self, values: Mapping[str, Any]) -> bool:
         # SQLAlchemy writes an empty IN as an expression that is false: leave it to it.
@@ -202,16 +201,9 @@ class Prepared:
         if connection.dispatch.before_cursor_execute or self._expanding:
             on.execute(self.statement, list(rows))  # (IN lists in executemany: rare)
             return
-        dialect = connection.dialect
-        plan = self._plan(dialect, rows[0])
+        plan = self._plan(connection.dialect, rows[0])
         parameters = [self._parameters(plan, row) for row in rows]
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(plan.sql, parameters)
-        except dialect.loaded_dbapi.Error as error:
-            raise _wrapped(plan.sql, parameters, error, dialect) from error
-        finally:
-            cursor.close()
+        _execute(connection, plan.sql, parameters).close()
 
 
 # What _run returns instead of a plan when the statement ran through the session.
@@ -235,14 +227,37 @@ def _row(plan: _Plan, raw: Sequence[Any]) -> Any:
     )
 
 
-def _wrapped(sql: str, parameters: Any, error: Exception, dialect: Dialect) -> Exception:
-    wrapped: Exception = DBAPIError.instance(
-        sql,
-        parameters,
-        error,
-        dialect.loaded_dbapi.Error,
-        hide_parameters=True,  # parameters are personal data, some encrypted
-        dialect=dialect,
-        ismulti=isinstance(parameters, list),
-    )
-    return wrapped
+def _execute(connection: Connection, sql: str, parameters: Any) -> Any:
+    """Run ``sql`` on a cursor of the connection's driver; an error as SQLAlchemy raises it.
+
+    A lost connection is invalidated, as SQLAlchemy does, so the pool does not hand it
+    out again; the error says so (``connection_invalidated``), and purse answers it as
+    ``database_unavailable``.
+    """
+    dialect = connection.dialect
+    driver_connection = connection.connection.dbapi_connection
+    assert driver_connection is not None
+    cursor = driver_connection.cursor()
+    try:
+        if isinstance(parameters, list):
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, driver_connection, cursor)
+        with suppress(dialect.loaded_dbapi.Error):
+            cursor.close()
+        if lost:
+            connection.invalidate(error)
+        wrapped: Exception = DBAPIError.instance(
+            sql,
+            parameters,
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,  # parameters are personal data, some encrypted
+            connection_invalidated=lost,
+            dialect=dialect,
+            ismulti=isinstance(parameters, list),
+        )
+        raise wrapped from error
+    return cursor

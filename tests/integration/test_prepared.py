@@ -18,12 +18,16 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import registry
 
+from factories import make_settings
+from purse import prepared
 from purse.db import Database
+from purse.errors import DatabaseUnavailable
 from purse.models import UtcDateTime
 from purse.prepared import Prepared
 
@@ -201,3 +205,50 @@ def test_a_later_timestamp_compares_as_later(notes: Database) -> None:
         return [row.owner for row in later.all(session, {"after": AT})]
 
     assert notes.run(write) == ["core", "late"]
+
+
+def test_compiled_forms_stay_bounded(notes: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared, "PLANS_MAX", 4)
+    among = Prepared(
+        select(_notes.c.owner)
+        .where(_notes.c.owner.in_(bindparam("owners", expanding=True)))
+        .order_by(_notes.c.owner)
+    )
+
+    def run(session):  # type: ignore[no-untyped-def]
+        INSERT.many(session, [_row(f"o{i}") for i in range(10)])
+        found = []
+        for n in range(1, 11):
+            found.append(len(among.all(session, {"owners": [f"o{i}" for i in range(n)]})))
+            assert len(among._plans) <= 4
+        return found
+
+    assert notes.run(run) == list(range(1, 11))
+
+
+def test_a_lost_connection_is_invalidated_and_unavailable(postgres_url: str) -> None:
+    """PostgreSQL ends the connection mid-transaction (a restart, a failover): the error
+    says the connection is gone, purse answers 503 database_unavailable, and the pool
+    does not hand the dead connection out again."""
+    database = Database(make_settings(postgres_url, db_pool_size=1))
+    try:
+        _metadata.create_all(database.engine)
+        invalidated: list[bool] = []
+
+        def killed(session):  # type: ignore[no-untyped-def]
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with database.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            try:
+                BY_OWNER.first(session, {"owner": "anyone"})
+            except DBAPIError as error:
+                invalidated.append(error.connection_invalidated)
+                raise
+
+        with pytest.raises(DatabaseUnavailable):
+            database.run(killed)
+        assert invalidated == [True]
+        assert database.run(lambda s: BY_OWNER.first(s, {"owner": "anyone"})) is None
+    finally:
+        _metadata.drop_all(database.engine)
+        database.dispose()
