@@ -264,6 +264,13 @@ class Settings(BaseSettings):
         description="How long an overdue hold may wait for the expiry job "
         "before purse ledger verify reports it.",
     )
+    ledger_checkpoint_grace_seconds: int = Field(
+        300,
+        ge=0,
+        description="How long after a month ends (in PURSE_TIMEZONE) the ledger waits before "
+        "writing its balance checkpoints; from then on, transfers dated in that month or "
+        "earlier are refused.",
+    )
 
     # The wallet.
     wallet_assets: Annotated[list[str], NoDecode] = Field(

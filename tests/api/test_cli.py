@@ -125,6 +125,7 @@ def test_worker_once_runs_every_job(env: str) -> None:
     assert json.loads(result.stdout) == {
         "expire_holds": 0,
         "purge_idempotency_keys": 0,
+        "write_month_balances": 0,
         "simulator_settle": 0,
         "funding_follow_up": 0,
         "expire_money_requests": 0,

@@ -50,6 +50,15 @@ class IdempotencyKeyInvalid(LedgerError):
     next_step = "Use a new UUID for each request."
 
 
+class TransferDatedInClosedMonth(LedgerError):
+    code = "transfer_dated_in_closed_month"
+    status = 409
+    title = "Month already closed"
+    detail = (
+        "A transfer cannot be dated on or before {closed_at}: the balances up to then are closed."
+    )
+
+
 class LinkedTransferFailed(LedgerError):
     code = "linked_transfer_failed"
     title = "Linked transfer failed"
@@ -229,6 +238,8 @@ RESULT_ORDER: tuple[type[RequestError], ...] = (
     TransferGroupTooLarge,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
+    # A whole batch is dated at once, so this refuses every group of it alike.
+    TransferDatedInClosedMonth,
     LinkedTransferFailed,
     TransferFieldsInvalid,
     AmountNotPositive,

@@ -10,7 +10,15 @@
 * ``ledger_holds``: the state of each pending transfer (pending -> posted |
   voided | expired). Like balances it is derived state, checked by verify.
 * ``ledger_idempotency``: caller-scoped keys with a fingerprint of the request.
-* ``ledger_chain``: the head of the hash chain (one row).
+* ``ledger_chain``: the head of the hash chain (one row), and how far the month
+  balances are written: every batch reads this row under its lock already, so the
+  guard against transfers dated into a closed month costs no statement of its own.
+* ``ledger_month_balances``: an account's posted debits and credits at the start
+  of a month (local midnight on the 1st in the operator's time zone, kept as a UTC
+  instant): the sums of its posted transfers dated before that instant. A derived
+  read-model written only by the ledger's month job, for accounts that moved in
+  the month before; statements start from it instead of counting back from
+  today's balance. Verify checks every row against the transfers.
 """
 
 from __future__ import annotations
@@ -32,7 +40,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from purse.hashchain import GENESIS_HASH
 from purse.models import Base, BigId, UtcDateTime
 
-__all__ = ["GENESIS_HASH", "Account", "ChainHead", "Hold", "IdempotencyKey", "Transfer"]
+__all__ = [
+    "GENESIS_HASH",
+    "Account",
+    "ChainHead",
+    "Hold",
+    "IdempotencyKey",
+    "MonthBalance",
+    "Transfer",
+]
 
 
 class Account(Base):
@@ -130,3 +146,23 @@ class ChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_transfer_id: Mapped[int] = mapped_column(BigInteger)
     head_hash: Mapped[str] = mapped_column(String(64))
+    # The newest month start the ledger has closed: transfers dated at or before it
+    # are refused, so the month balances at it can never change.
+    checkpoint_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The month start before it: the rows at ``checkpoint_at`` add up the postings
+    # from here (None for the first, which adds up everything before it).
+    checkpoint_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # While the rows at ``checkpoint_at`` are being written, the last account done;
+    # None once every account's is.
+    checkpoint_account_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MonthBalance(Base):
+    __tablename__ = "ledger_month_balances"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_accounts.id"), primary_key=True, autoincrement=False
+    )
+    month_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    debits_posted: Mapped[int] = mapped_column(BigInteger)
+    credits_posted: Mapped[int] = mapped_column(BigInteger)

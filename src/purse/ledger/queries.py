@@ -15,11 +15,12 @@ from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from purse.ledger import errors
-from purse.ledger.models import Account, Transfer
+from purse.ledger.models import Account, MonthBalance, Transfer
 from purse.ledger.rules import available_minor
 
 _accounts = cast(Table, Account.__table__)
 _transfers = cast(Table, Transfer.__table__)
+_months = cast(Table, MonthBalance.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,20 @@ class TransferRecord:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class MonthBalanceRecord:
+    """An account's posted totals dated before ``month_start`` (see purse.ledger.checkpoints)."""
+
+    account_id: int
+    month_start: datetime
+    debits_posted: int
+    credits_posted: int
+
+    @property
+    def balance_minor(self) -> int:
+        return self.credits_posted - self.debits_posted
+
+
 _ACCOUNT = select(_accounts).where(_accounts.c.id == bindparam("account_id"))  # built once
 
 
@@ -116,3 +131,28 @@ def load_groups(
     for row in rows:
         grouped[row.group_id].append(TransferRecord(**row._asdict()))
     return {group_id: tuple(records) for group_id, records in grouped.items()}
+
+
+# The newest month balance at or before an instant: one step back along the primary key.
+_MONTH_BALANCE = (
+    select(_months)
+    .where(
+        _months.c.account_id == bindparam("account_id"),
+        _months.c.month_start <= bindparam("at", type_=_months.c.month_start.type),
+    )
+    .order_by(_months.c.month_start.desc())
+    .limit(1)
+)
+
+
+def month_balance_at(
+    session: Session, *, account_id: int, at: datetime
+) -> MonthBalanceRecord | None:
+    """The account's newest month balance at or before ``at``, if the month job wrote one.
+
+    Its postings from that month start to ``at`` still need adding: none, if the
+    month job has closed every month up to ``at`` (an account gets a row only for a
+    month it moved in), otherwise those of the months not closed yet.
+    """
+    row = session.connection().execute(_MONTH_BALANCE, {"account_id": account_id, "at": at}).first()
+    return MonthBalanceRecord(**row._asdict()) if row is not None else None

@@ -12,8 +12,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from purse.errors import RequestError
 from purse.hashchain import link_hash
@@ -63,6 +64,16 @@ _ALREADY_RESOLVED = {
     HoldStatus.voided: errors.PendingTransferAlreadyVoided,
     HoldStatus.expired: errors.PendingTransferAlreadyExpired,
 }
+
+
+def month_start_after(instant: datetime, timezone: str) -> datetime:
+    """The first local midnight on a 1st after ``instant`` in ``timezone``, in UTC.
+
+    The same month starts as statements use; a month balance is kept at each.
+    """
+    local = instant.astimezone(ZoneInfo(timezone))
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def available_minor(*, credits_posted: int, debits_posted: int, debits_pending: int) -> int:

@@ -18,9 +18,17 @@ One batch, in one DB transaction:
    into the hash chain, and write transfers, holds, balances and keys.
 
 The chain head is the one row every batch updates; locking it last keeps the
-time it is held to the writes and the commit. Concurrent batches that raced on
-an idempotency key fail on its unique index and are run again by the caller's
-transaction helper (``RetryTransaction``), which then replays the winner.
+time it is held to the writes and the commit. It also says which months are
+closed (``checkpoint_at``, see :mod:`purse.ledger.checkpoints`): a batch dated at
+or before it is refused, checked in the statement that locks the chain head, so
+the guard costs no statement of its own. Each connection remembers the last
+value it read, so a batch dated into a month known to be closed is refused
+before it locks anything; one that learns it only under the chain lock (the
+month job closed the month since) raises, and its transaction rolls back.
+
+Concurrent batches that raced on an idempotency key fail on its unique index and
+are run again by the caller's transaction helper (``RetryTransaction``), which
+then replays the winner.
 """
 
 from __future__ import annotations
@@ -93,7 +101,12 @@ _SELECT_ACCOUNTS_FOR = {
     "sqlite": Prepared(_SELECT_ACCOUNTS),
     "postgresql": Prepared(_SELECT_ACCOUNTS.with_for_update()),
 }
-_SELECT_CHAIN = select(_chain.c.last_transfer_id, _chain.c.head_hash).where(_chain.c.id == 1)
+_SELECT_CHAIN = select(_chain.c.last_transfer_id, _chain.c.head_hash, _chain.c.checkpoint_at).where(
+    _chain.c.id == 1
+)
+# Where each connection keeps the newest closed month start it has read (its ``info``
+# lasts as long as the pooled connection, and belongs to one database).
+_CLOSED_AT = "purse_ledger_checkpoint_at"
 _SELECT_CHAIN_FOR = {
     "sqlite": Prepared(_SELECT_CHAIN),
     "postgresql": Prepared(_SELECT_CHAIN.with_for_update()),
@@ -237,6 +250,7 @@ def submit(
         elif group.idempotency_key is not None:
             fingerprints[index] = group.fingerprint()
 
+    closed_at: datetime | None = connection.info.get(_CLOSED_AT)
     stored_keys = _load_keys(connection, [groups[i] for i in fingerprints])
     replay_group_ids: dict[int, int] = {}
     to_apply: list[int] = []
@@ -251,6 +265,9 @@ def submit(
                 else:
                     replay_group_ids[index] = stored[1]
                 continue
+        if closed_at is not None and now <= closed_at:
+            results[index] = GroupResult(error=_closed_error(closed_at))
+            continue
         to_apply.append(index)
 
     state = _lock_batch_state(connection, [groups[i] for i in to_apply], now=now, limits=limits)
@@ -287,6 +304,10 @@ def submit(
             results[index] = GroupResult(transfers=records, replayed=True)
     assert all(result is not None for result in results)
     return [result for result in results if result is not None]
+
+
+def _closed_error(closed_at: datetime) -> errors.TransferDatedInClosedMonth:
+    return errors.TransferDatedInClosedMonth(closed_at=closed_at.astimezone(UTC).isoformat())
 
 
 def _load_keys(
@@ -410,6 +431,11 @@ def _write(
         ],
     )
     head = _SELECT_CHAIN_FOR[connection.dialect.name].first(connection, {})
+    connection.info[_CLOSED_AT] = head.checkpoint_at
+    if head.checkpoint_at is not None and now <= head.checkpoint_at:
+        # The month closed after this connection last looked; the balances written
+        # above go with the caller's rollback.
+        raise _closed_error(head.checkpoint_at)
     next_id, previous_hash = head.last_transfer_id + 1, head.head_hash
 
     db_now = _db_time(connection, now)

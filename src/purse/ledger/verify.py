@@ -9,13 +9,16 @@ What is checked (docs/invariants.md):
   and never above its amount, and no hold is pending past its expiry (plus a
   grace period for the expiry job);
 * transfer ids are gapless and the hash chain is intact up to the chain head;
-* every idempotency key points at an existing group.
+* every idempotency key points at an existing group;
+* every month balance equals the sums of the account's posted transfers dated
+  before its month start, and none is later than the newest closed month.
 
 Tests call :func:`verify_ledger` after each test; operators run the CLI.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +27,15 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from purse.ledger.models import GENESIS_HASH, Account, ChainHead, Hold, IdempotencyKey, Transfer
+from purse.ledger.models import (
+    GENESIS_HASH,
+    Account,
+    ChainHead,
+    Hold,
+    IdempotencyKey,
+    MonthBalance,
+    Transfer,
+)
 from purse.ledger.rules import (
     HoldStatus,
     Initiator,
@@ -85,6 +96,7 @@ def verify_ledger(
     _check_holds(connection, report, now - timedelta(seconds=hold_expiry_grace_seconds))
     _check_chain(connection, report)
     _check_idempotency(connection, report)
+    _check_month_balances(connection, report)
     return report
 
 
@@ -306,3 +318,63 @@ def _check_idempotency(connection: Connection, report: VerifyReport) -> None:
         report.add(
             "idempotency", f"{dangling} idempotency keys point at no transfer group", count=dangling
         )
+
+
+def _check_month_balances(connection: Connection, report: VerifyReport) -> None:
+    """Recompute every month balance in one pass over the posted transfers.
+
+    Each posting is added to the first month start after it (of those with rows),
+    per account and side; a row is then the running total of its account's months
+    up to and including its own. Memory: one pair of sums per account and month.
+    """
+    m = MonthBalance.__table__
+    t = Transfer.__table__
+    rows = connection.execute(
+        select(m.c.account_id, m.c.month_start, m.c.debits_posted, m.c.credits_posted)
+    ).all()
+    if not rows:
+        return
+    closed_at = connection.execute(
+        select(ChainHead.__table__.c.checkpoint_at).where(ChainHead.__table__.c.id == 1)
+    ).scalar()
+    starts = sorted({row.month_start for row in rows})
+    # (account, index of the month start it counts towards) -> [debits, credits]
+    by_month: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    posted_kinds = [TransferKind.posted.value, TransferKind.post_pending.value]
+    postings = connection.execute(
+        select(t.c.debit_account_id, t.c.credit_account_id, t.c.amount_minor, t.c.created_at)
+        .where(t.c.kind.in_(posted_kinds), t.c.created_at < starts[-1])
+        .execution_options(yield_per=_CHAIN_CHUNK)
+    )
+    for debit_id, credit_id, amount, created_at in postings:
+        month = bisect_right(starts, created_at)
+        by_month[(debit_id, month)][0] += amount
+        by_month[(credit_id, month)][1] += amount
+    month_of = {start: index for index, start in enumerate(starts)}
+    account_id, counted, expected = None, 0, [0, 0]
+    for row in sorted(rows, key=lambda row: (row.account_id, row.month_start)):
+        if row.account_id != account_id:
+            account_id, counted, expected = row.account_id, 0, [0, 0]
+        while counted <= month_of[row.month_start]:
+            sums = by_month.get((row.account_id, counted), (0, 0))
+            expected = [expected[0] + sums[0], expected[1] + sums[1]]
+            counted += 1
+        stored = [row.debits_posted, row.credits_posted]
+        if stored != expected:
+            report.add(
+                "month_balance",
+                f"account {row.account_id}: the month balance at "
+                f"{row.month_start.isoformat()} differs from its transfers",
+                account_id=row.account_id,
+                month_start=row.month_start.isoformat(),
+                stored=stored,
+                replayed=expected,
+            )
+        if closed_at is None or row.month_start > closed_at:
+            report.add(
+                "month_balance",
+                f"account {row.account_id}: a month balance at {row.month_start.isoformat()} "
+                "is for a month the ledger has not closed",
+                account_id=row.account_id,
+                month_start=row.month_start.isoformat(),
+            )

@@ -217,11 +217,43 @@ def _balances_at(
 ) -> tuple[int, int]:
     """The posted balance of an account at ``start`` and at ``end``.
 
-    Counted back from the ledger's balance (read in the same snapshot) by what
-    posted since ``start``, so the cost is that of the month and what came after
-    it, not of the account's whole history. The ledger stays the only thing that
+    From the ledger's month balance at ``start`` when there is one (the month job
+    writes them once a month is closed): that balance plus what posted from its
+    month start to ``start`` (nothing, once every month up to ``start`` is closed)
+    and in the month itself, so an old month costs that month only. Without one
+    (the current month, or before the job ran), counted back from the ledger's
+    balance by what posted since ``start``. The ledger stays the only thing that
     keeps a balance; this reads it and its transfers, nothing more.
     """
+    checkpoint = ledger_queries.month_balance_at(session, account_id=account_id, at=start)
+    if checkpoint is None:
+        return _counted_back(session, account_id=account_id, start=start, end=end)
+    opening = closing = checkpoint.balance_minor
+    for side, sign in ((Transfer.credit_account_id, 1), (Transfer.debit_account_id, -1)):
+        before_start, before_end = session.execute(
+            select(
+                func.coalesce(
+                    func.sum(case((Transfer.created_at < start, Transfer.amount_minor), else_=0)),
+                    0,
+                ),
+                func.coalesce(func.sum(Transfer.amount_minor), 0),
+            ).where(
+                side == account_id,
+                Transfer.created_at >= checkpoint.month_start,
+                Transfer.created_at < end,
+                Transfer.kind.in_(POSTING_KINDS),
+            )
+        ).one()
+        opening += sign * int(before_start)
+        closing += sign * int(before_end)
+    return opening, closing
+
+
+def _counted_back(
+    session: Session, *, account_id: int, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """``_balances_at`` from the ledger's balance, less what posted since ``start``:
+    the cost is that of the month and of everything after it."""
     balance = ledger_queries.get_account(session, account_id=account_id).balance_minor
     since_start = since_end = 0
     for side, sign in ((Transfer.credit_account_id, 1), (Transfer.debit_account_id, -1)):
