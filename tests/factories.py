@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from purse.assembly import assemble
 from purse.db import Database
 from purse.errors import PurseError
+from purse.ledger import checkpoints
 from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.rules import Initiator, TransferKind, TransferRequest
 from purse.ledger.verify import VerifyReport
+from purse.models import utc_now
 from purse.settings import Settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -111,6 +113,36 @@ def wallets(
 
 def balance(database: Database, account_id: int) -> ledger_queries.AccountRecord:
     return database.run(lambda s: ledger_queries.get_account(s, account_id=account_id), write=False)
+
+
+def close_months(
+    database: Database,
+    *,
+    timezone: str,
+    now: datetime | None = None,
+    grace_seconds: int = 0,
+    accounts_max: int = 500,
+) -> int:
+    """Run the ledger's month job until every month over by ``now`` (less the grace) is
+    closed; how many month balances it wrote."""
+    now = now or utc_now()
+    written = 0
+    for _ in range(100):
+        due = database.run(lambda s: checkpoints.month_to_close(s, timezone=timezone), write=False)
+        if due is None or not (
+            due.started or due.month_start <= now - timedelta(seconds=grace_seconds)
+        ):
+            return written
+        written += database.run(
+            lambda s: checkpoints.write_month_balances(
+                s,
+                timezone=timezone,
+                grace_seconds=grace_seconds,
+                accounts_max=accounts_max,
+                now=now,
+            )
+        )
+    raise AssertionError("the month job did not finish")
 
 
 def full_check(database: Database, session: Session) -> VerifyReport:

@@ -31,6 +31,7 @@ from sqlalchemy import event, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from factories import close_months
 from purse.assembly import Purse
 from purse.db import Database
 from purse.identity.principal import Principal
@@ -263,6 +264,37 @@ def test_a_statement_reads_its_month_and_what_came_after_not_the_whole_history(
         bounds = _index_bounds(plan(database, statement, parameters))
         assert bounds, statement
         assert all(re.search(r"created_at\s*>", bound) for bound in bounds), (statement, bounds)
+
+
+def test_a_statement_from_a_month_balance_reads_its_month_only(purse: Purse) -> None:
+    """Once the ledger's month job has closed the months before it, a statement starts
+    from the month balance at its start (one step along that table's key) and reads
+    the transfers of its own month: bounded on both sides, nothing after it."""
+    database = purse.database
+    wallet = purse.wallet
+    wang, _zhang, _sends = make_history(purse)
+    timezone = wallet.settings.timezone
+    assert close_months(database, timezone=timezone) > 0
+    month = utc_now().astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
+    with captured_selects(database.engine) as selects:
+        data = database.run(
+            lambda s: statement_data(s, wallet=wallet, user_id=wang.wallet_user_id, month=month),
+            write=False,
+        )
+    assert data.line_count > 0
+    assert faults(database, selects) == []
+    month_reads = [(sql, p) for sql, p in selects if "FROM ledger_month_balances" in sql]
+    transfer_reads = [(sql, p) for sql, p in selects if "FROM ledger_transfers" in sql]
+    assert month_reads and len(transfer_reads) >= 2  # the lines and the balances
+    assert not [sql for sql, _ in selects if "FROM ledger_accounts" in sql]  # not counted back
+    for statement, parameters in month_reads:
+        bounds = _index_bounds(plan(database, statement, parameters))
+        assert bounds and all(re.search(r"month_start\s*<", b) for b in bounds), bounds
+    for statement, parameters in transfer_reads:
+        bounds = _index_bounds(plan(database, statement, parameters))
+        assert bounds, statement
+        assert all(re.search(r"created_at\s*>", bound) for bound in bounds), bounds
+        assert all(re.search(r"created_at\s*<", bound) for bound in bounds), bounds
 
 
 def test_the_plan_check_catches_a_query_that_reads_everything(purse: Purse) -> None:

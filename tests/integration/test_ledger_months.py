@@ -7,10 +7,13 @@ the last day of the month before.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
+import factories
 from factories import SYSTEM, USER, balance, fund, open_system, open_wallet
 from purse.db import Database
 from purse.ledger import checkpoints, errors
@@ -56,11 +59,11 @@ def history(database: Database) -> tuple[int, int, int]:
     """A funding account, Alice (moves in January, February and April: a hold posted in
     part, a reversal, a hold voided) and Bob (January and April only)."""
 
-    def accounts(session: object) -> tuple[int, int, int]:
+    def accounts(session: Session) -> tuple[int, int, int]:
         return (
-            open_system(session).id,  # type: ignore[arg-type]
-            open_wallet(session, owner_id="alice").id,  # type: ignore[arg-type]
-            open_wallet(session, owner_id="bob").id,  # type: ignore[arg-type]
+            open_system(session).id,
+            open_wallet(session, owner_id="alice").id,
+            open_wallet(session, owner_id="bob").id,
         )
 
     source, alice, bob = database.run(accounts)
@@ -119,24 +122,9 @@ def history(database: Database) -> tuple[int, int, int]:
 
 
 def close_months(database: Database, *, now: datetime, accounts_max: int = 500) -> int:
-    """Run the month job's writer until it finds nothing due; the rows it wrote."""
-    written = 0
-    for _ in range(100):
-        due = database.run(lambda s: checkpoints.month_to_close(s, timezone=TIMEZONE), write=False)
-        if due is None or not (
-            due.started or due.month_start <= now - timedelta(seconds=GRACE_SECONDS)
-        ):
-            return written
-        written += database.run(
-            lambda s: checkpoints.write_month_balances(
-                s,
-                timezone=TIMEZONE,
-                grace_seconds=GRACE_SECONDS,
-                accounts_max=accounts_max,
-                now=now,
-            )
-        )
-    raise AssertionError("the month job did not finish")
+    return factories.close_months(
+        database, timezone=TIMEZONE, now=now, grace_seconds=GRACE_SECONDS, accounts_max=accounts_max
+    )
 
 
 def month_rows(database: Database) -> dict[tuple[int, datetime], tuple[int, int]]:
@@ -147,18 +135,18 @@ def month_rows(database: Database) -> dict[tuple[int, datetime], tuple[int, int]
 def posted_before(database: Database, account_id: int, instant: datetime) -> tuple[int, int]:
     """(posted debits, posted credits) of the account dated before ``instant``, summed plainly."""
 
-    def read(s: object) -> tuple[int, int]:
+    def read(s: Session) -> tuple[int, int]:
         sums = []
         for side in (Transfer.debit_account_id, Transfer.credit_account_id):
             sums.append(
                 int(
-                    s.scalar(  # type: ignore[attr-defined]
+                    s.scalars(
                         select(func.coalesce(func.sum(Transfer.amount_minor), 0)).where(
                             side == account_id,
                             Transfer.created_at < instant,
                             Transfer.kind.in_(("posted", "post_pending")),
                         )
-                    )
+                    ).one()
                 )
             )
         return sums[0], sums[1]
@@ -333,20 +321,15 @@ def test_verify_reports_a_month_balance_that_differs_from_the_transfers(
 def test_the_job_writes_closed_months_and_then_waits_for_the_next(database: Database) -> None:
     """The job as the worker runs it, at the real time: transfers dated two and three
     months back give it at least two closed months to write."""
-    _source, alice, _bob = database.run(
-        lambda s: (open_system(s).id, open_wallet(s, owner_id="alice").id, None)
-    )
+    source, alice = database.run(lambda s: (open_system(s).id, open_wallet(s, owner_id="alice").id))
     today = datetime.now(UTC)
+
+    def top_up(session: Session, days_ago: int) -> object:
+        when = today - timedelta(days=days_ago)
+        return fund(session, source_id=source, wallet_id=alice, amount_minor=days_ago, now=when)
+
     for days_ago in (70, 40):
-        database.run(
-            lambda s, days_ago=days_ago: fund(
-                s,
-                source_id=_source,
-                wallet_id=alice,
-                amount_minor=days_ago,
-                now=today - timedelta(days=days_ago),
-            )
-        )
+        database.run(partial(top_up, days_ago=days_ago))
     job = MonthBalances(database.settings.model_copy(update={"timezone": TIMEZONE}))
     written = [job(database) for _ in range(6)]
     assert sum(written) >= 2 and written[-1] == 0

@@ -21,11 +21,15 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
-from factories import make_settings
+from factories import SYSTEM, close_months, make_settings
 from purse.assembly import assemble
 from purse.db import Database
 from purse.errors import PurseError
 from purse.identity.principal import Principal
+from purse.ledger import queries as ledger_queries
+from purse.ledger import service as ledger
+from purse.ledger.models import Transfer
+from purse.ledger.rules import TransferKind, TransferRequest
 from purse.ledger.verify import verify_ledger
 from purse.models import utc_now
 from purse.operations.models import Operation
@@ -456,3 +460,100 @@ def test_another_users_statement_is_not_found(wallet: Wallet) -> None:
         with pytest.raises(PurseError) as missing:
             wallet.database.run(reader)
         assert missing.value.code == "statement_not_found"
+
+
+def test_statements_from_month_balances_say_what_counting_back_says(wallet: Wallet) -> None:
+    """Wang moves money in three earlier months (sends, a hold posted in part, a hold
+    released, a reversal) and this one; every month's statement reads the same before
+    the ledger's month job ran (counted back from today's balance) and after (from the
+    month balance at its start)."""
+    database = wallet.database
+    wang = make_user(database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+    zhang = make_user(database, wallet.identity, handle="zhang_li", display_name="Zhang Li")
+    top_up(wallet, zhang, amount_minor=50_000)
+    zone = ZoneInfo(TIMEZONE)
+    local_now = utc_now().astimezone(zone)
+    this_month_start = datetime(local_now.year, local_now.month, 1, tzinfo=zone)
+    # 70, 40 and 10 days before this month began: three different months.
+    m3, m2, m1 = (
+        (this_month_start - timedelta(days=days)).astimezone(UTC) for days in (70, 40, 10)
+    )
+    first = send(wallet, zhang, to="wang_wei", amount_minor=9_000, note="rent", now=m3)
+    send(wallet, wang, to="zhang_li", amount_minor=1_200, note="lunch", now=m3 + timedelta(days=3))
+    wang_cny, zhang_cny = (
+        balance(database, person).id  # type: ignore[union-attr]
+        for person in (wang, zhang)
+    )
+
+    def ledger_transfer(request: TransferRequest, at: datetime) -> int:
+        return database.run(
+            lambda s: ledger.submit_transfer(s, request, initiator=SYSTEM, now=at)
+        ).id
+
+    hold = ledger_transfer(
+        TransferRequest(
+            kind=TransferKind.pending,
+            debit_account_id=wang_cny,
+            credit_account_id=zhang_cny,
+            asset="CNY",
+            amount_minor=2_000,
+            reason_code="test_hold",
+            timeout_seconds=3600,
+        ),
+        m2,
+    )
+    ledger_transfer(
+        TransferRequest(
+            kind=TransferKind.post_pending, pending_id=hold, amount_minor=1_500, reason_code="test"
+        ),
+        m2 + timedelta(minutes=5),
+    )
+    released = ledger_transfer(
+        TransferRequest(
+            kind=TransferKind.pending,
+            debit_account_id=wang_cny,
+            credit_account_id=zhang_cny,
+            asset="CNY",
+            amount_minor=700,
+            reason_code="test_hold",
+            timeout_seconds=3600,
+        ),
+        m1,
+    )
+    ledger_transfer(
+        TransferRequest(kind=TransferKind.void_pending, pending_id=released, reason_code="test"),
+        m1 + timedelta(minutes=5),
+    )
+    rent = database.run(
+        lambda s: s.scalars(select(Transfer.id).where(Transfer.reference == first)).one(),
+        write=False,
+    )
+    ledger_transfer(
+        TransferRequest(reversal_of=rent, amount_minor=400, reason_code="test_reversal"),
+        m1 + timedelta(hours=1),
+    )
+    send(wallet, zhang, to="wang_wei", amount_minor=300, note="coffee")  # this month
+
+    months = [month_of(moment) for moment in (m3, m2, m1, local_now)]
+    assert len(set(months)) == 4
+    counted_back = {month: read(wallet, wang, month) for month in months}
+    # Half way: the month balances stop before the later months, whose postings are added.
+    assert close_months(database, timezone=TIMEZONE, now=m2 + timedelta(days=1)) > 0
+    for month in months:
+        assert read(wallet, wang, month) == counted_back[month], month
+    assert close_months(database, timezone=TIMEZONE) > 0
+    for month in months:
+        assert read(wallet, wang, month) == counted_back[month], month
+
+    # The later months did start from a month balance; the first has none before it.
+    def opening_row(month: str) -> object:
+        start = datetime(*(int(part) for part in month.split("-")), 1, tzinfo=zone)  # type: ignore[misc]
+        return database.run(
+            lambda s: ledger_queries.month_balance_at(s, account_id=wang_cny, at=start),
+            write=False,
+        )
+
+    assert opening_row(months[0]) is None
+    assert all(opening_row(month) is not None for month in months[1:])
+    openings = [counted_back[month].sections[0].opening_minor for month in months]
+    assert openings == [0, 9_000 - 1_200, 7_800 - 1_500, 6_300 - 400]
