@@ -547,7 +547,8 @@ def test_statements_from_month_balances_say_what_counting_back_says(wallet: Wall
 
     # The later months did start from a month balance; the first has none before it.
     def opening_row(month: str) -> object:
-        start = datetime(*(int(part) for part in month.split("-")), 1, tzinfo=zone)  # type: ignore[misc]
+        year, number = (int(part) for part in month.split("-"))
+        start = datetime(year, number, 1, tzinfo=zone).astimezone(UTC)
         return database.run(
             lambda s: ledger_queries.month_balance_at(s, account_id=wang_cny, at=start),
             write=False,

@@ -94,7 +94,14 @@ def write_month_balances(
     assert accounts_max > 0
     connection = session.connection()
     now = now or utc_now()
-    # Under the chain head's lock: batches are refused or summed, and two jobs take turns.
+    # What is due is asked before the lock (the first time, it reads the oldest transfer's
+    # date); the rest runs under the chain head's lock, so batches are either summed or
+    # refused, and two jobs take turns.
+    due = month_to_close(session, timezone=timezone)
+    if due is None or not (
+        due.started or due.month_start <= now - timedelta(seconds=grace_seconds)
+    ):
+        return 0
     head_query = select(
         _chain.c.checkpoint_at, _chain.c.checkpoint_from, _chain.c.checkpoint_account_id
     ).where(_chain.c.id == 1)
@@ -107,10 +114,9 @@ def write_month_balances(
             head.checkpoint_at,
             head.checkpoint_account_id,
         )
+    elif due.started or (head.checkpoint_at is not None and head.checkpoint_at >= due.month_start):
+        return 0  # another job finished the month meanwhile; the next run starts the next
     else:
-        due = month_to_close(session, timezone=timezone)
-        if due is None or due.month_start > now - timedelta(seconds=grace_seconds):
-            return 0
         month_from, month_start, after_id = head.checkpoint_at, due.month_start, 0
 
     totals = _month_totals(
