@@ -185,7 +185,7 @@ def test_a_held_lease_keeps_other_relays_off_until_it_runs_out(
     assert len(inbox.received()) == 1
     # The dead worker's lease is gone: it can no longer mark the message.
     assert not database.run(
-        lambda session: relay.mark_delivered(session, message_ids=[message_id], token="dead-worker")
+        lambda session: relay.mark_delivered(session, message_id=message_id, token="dead-worker")
     )
     assert rows(database)[0].attempts == 2
 
@@ -250,27 +250,3 @@ def test_a_slow_channel_hands_the_rest_of_its_batch_back(database: Database, inb
     assert all(row.lease_token is None and row.lease_until is None for row in left)
     assert all(row.attempts == 0 for row in left)  # handed back, not counted as a try
     assert relay.relay_outbox(database, cipher=identity.cipher, channels=smtp(inbox)) == 4
-
-
-@pytest.mark.parametrize(("count_max", "marks"), [(50, 1), (5, 4)])
-def test_delivered_messages_are_marked_together(
-    database: Database, monkeypatch: pytest.MonkeyPatch, count_max: int, marks: int
-) -> None:
-    identity = Identity(database.settings)
-    queue(database, identity, count=20, channel="sms", recipient="+8613800138000")
-    monkeypatch.setattr(relay, "MARK_COUNT_MAX", count_max)
-    monkeypatch.setattr(relay, "MARK_SECONDS_MAX", 3600.0)
-    calls: list[list[int]] = []
-    mark = relay.mark_delivered
-
-    def counted(session: object, *, message_ids: list[int], token: str) -> set[int]:
-        calls.append(list(message_ids))
-        return mark(session, message_ids=message_ids, token=token)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(relay, "mark_delivered", counted)
-    channels = {"sms": relay.DevMailbox()}
-    assert relay.relay_outbox(database, cipher=identity.cipher, channels=channels) == 20
-    assert len(calls) == marks
-    assert sorted(i for call in calls for i in call) == [row.id for row in rows(database)]
-    assert all(row.delivered_at is not None and row.lease_token is None for row in rows(database))
-    assert relay.relay_outbox(database, cipher=identity.cipher, channels=channels) == 0

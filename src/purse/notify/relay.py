@@ -5,10 +5,7 @@ holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has a single writer) and
 stamps them with a lease token and an expiry (20 s), in one short transaction.
 Sending happens outside any transaction, and stops while there is still time for
 a send to finish inside the lease. Only the holder of the current lease can mark
-a message delivered. Messages the channel accepted are marked together: at the
-end of the batch, or before the next send once ``MARK_COUNT_MAX`` are waiting or
-the first of them has waited ``MARK_SECONDS_MAX``. (One write per message was two
-more transactions per payment, competing with the payments for the writer.)
+a message delivered, one message at a time, right after the channel accepted it.
 
 A worker that dies mid-batch leaves its leases to run out; the next claim sends
 those messages again, with the same Message-ID, so a receiver can tell a repeat
@@ -51,10 +48,6 @@ log = structlog.get_logger(__name__)
 
 RETRY_SECONDS_MIN = 30
 RETRY_SECONDS_MAX = 60 * 60
-# Delivered messages are marked in one write once the first of them waited this long,
-# or this many are waiting (see the module's docstring).
-MARK_SECONDS_MAX = 0.25
-MARK_COUNT_MAX = 50
 
 
 class DeliveryFailed(Exception):
@@ -206,18 +199,11 @@ def _send_batch(
 ) -> int:
     settings = database.settings
     delivered = 0
-    accepted: list[int] = []  # sent, not yet marked
-    accepted_since = 0.0
     started = time.monotonic()
     # A send (connect, then data) takes at most two timeouts: start none that could
     # still be running when the lease ends, or a second worker could send it too.
     budget = settings.outbox_lease_seconds - 2 * settings.smtp_timeout_seconds
     for position, message in enumerate(claimed):
-        if accepted and (
-            len(accepted) >= MARK_COUNT_MAX or time.monotonic() - accepted_since > MARK_SECONDS_MAX
-        ):
-            delivered += _mark(database, accepted, token=token)
-            accepted = []
         if time.monotonic() - started > budget:
             # A slow channel: hand the rest back before the lease can run out under us.
             database.run(
@@ -244,19 +230,11 @@ def _send_batch(
             )
             log.warning("outbox.delivery_failed", message_id=message.id, error_type=reason)
             continue
-        if not accepted:
-            accepted_since = time.monotonic()
-        accepted.append(message.id)
-    if accepted:
-        delivered += _mark(database, accepted, token=token)
+        if database.run(partial(mark_delivered, message_id=message.id, token=token)):
+            delivered += 1
+        else:
+            log.warning("outbox.lease_lost", message_id=message.id)
     return delivered
-
-
-def _mark(database: Database, message_ids: list[int], *, token: str) -> int:
-    marked = database.run(partial(mark_delivered, message_ids=message_ids, token=token))
-    for message_id in sorted(set(message_ids) - marked):
-        log.warning("outbox.lease_lost", message_id=message_id)
-    return len(marked)
 
 
 def claim(
@@ -287,16 +265,14 @@ def claim(
     return [read(row, cipher=cipher) for row in rows]
 
 
-def mark_delivered(session: Session, *, message_ids: list[int], token: str) -> set[int]:
-    """Delivered, those ``token`` still holds the lease of (another worker took the rest
-    over); returns the ids marked."""
-    marked = session.scalars(
+def mark_delivered(session: Session, message_id: int, token: str) -> bool:
+    """Delivered, if ``token`` still holds the lease (else another worker took it over)."""
+    done = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.lease_token == token)
+        .where(OutboxMessage.id == message_id, OutboxMessage.lease_token == token)
         .values(delivered_at=utc_now(), lease_token=None, lease_until=None, last_error=None)
-        .returning(OutboxMessage.id)
     )
-    return set(marked)
+    return bool(getattr(done, "rowcount", 0))
 
 
 def release(session: Session, *, message_ids: list[int], token: str) -> None:
