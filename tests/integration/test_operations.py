@@ -103,6 +103,32 @@ def test_a_send_answers_from_what_it_wrote_as_a_later_read_would(wallet: Wallet)
     assert len(work) <= SEND_STATEMENTS_MAX, "\n".join(work)
 
 
+def test_a_completed_send_stays_out_of_the_session_and_is_written(wallet: Wallet) -> None:
+    """A send is written final: returned as written, with no ORM object left in the session
+    for every later statement to check, and its row there for the rest of the transaction."""
+    wang = make_user(wallet.database, wallet.identity, handle="wang_wei", display_name="Wang Wei")
+    make_user(wallet.database, wallet.identity, handle="zhang_li", display_name="Zhang Li")
+    top_up(wallet, wang, amount_minor=5_000)
+
+    def send_and_look(session: Session) -> tuple[bool, str, str]:
+        operation = service.send(
+            session,
+            wallet=wallet,
+            principal=wang,
+            to="zhang_li",
+            asset="CNY",
+            amount_minor=300,
+            note=None,
+            idempotency_key=str(uuid.uuid4()),
+        ).operation
+        row = session.get_one(Operation, operation.id)
+        return operation in session, row.reference, row.status
+
+    in_session, reference, status = wallet.database.run(send_and_look)
+    assert not in_session
+    assert status == "completed" and reference.startswith("P")
+
+
 def test_a_kind_no_domain_registered_is_refused_and_reported(wallet: Wallet) -> None:
     with pytest.raises(kinds.UnknownOperationKind):
         kinds.get("teleport")

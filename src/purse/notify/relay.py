@@ -33,7 +33,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from purse.crypto import FieldCipher
@@ -42,6 +42,7 @@ from purse.models import utc_now
 from purse.notify.models import OutboxMessage
 from purse.notify.service import Message, read
 from purse.notify.texts import Text, render
+from purse.prepared import Prepared
 from purse.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -265,14 +266,28 @@ def claim(
     return [read(row, cipher=cipher) for row in rows]
 
 
+# Every payment's two notices are marked one by one (a crash then repeats at most one).
+_MARK_DELIVERED = Prepared(
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id == bindparam("message_id"),
+        OutboxMessage.lease_token == bindparam("token"),
+    )
+    .values(
+        delivered_at=bindparam("now", type_=OutboxMessage.delivered_at.type),
+        lease_token=None,
+        lease_until=None,
+        last_error=None,
+    )
+)
+
+
 def mark_delivered(session: Session, message_id: int, token: str) -> bool:
     """Delivered, if ``token`` still holds the lease (else another worker took it over)."""
-    done = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.lease_token == token)
-        .values(delivered_at=utc_now(), lease_token=None, lease_until=None, last_error=None)
+    done = _MARK_DELIVERED.execute(
+        session, {"message_id": message_id, "token": token, "now": utc_now()}
     )
-    return bool(getattr(done, "rowcount", 0))
+    return done > 0
 
 
 def release(session: Session, *, message_ids: list[int], token: str) -> None:

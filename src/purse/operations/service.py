@@ -110,6 +110,7 @@ def new_operation(
     now: datetime,
     reference: str | None = None,
     events: Sequence[str] = (),
+    final: bool = False,
     **fields: object,
 ) -> Operation:
     """Write an operation of a registered ``kind``, owned by ``user_id``, started by
@@ -118,6 +119,12 @@ def new_operation(
     Its timeline starts with "created", then ``events``. A use case that posts to the
     ledger before it writes the operation (one that completes at once) draws the
     ``reference`` first with :func:`purse.operations.rules.new_reference`.
+
+    The operation is returned in the session, as if loaded, so that a change to it is
+    an UPDATE; with ``final`` (a use case that will not change it again, such as a send
+    written completed) it is returned as written and kept out of the session: the
+    ORM's bookkeeping of one more object, on every later statement of the
+    transaction, cost more than its INSERT.
     """
     kinds.get(kind)
     unknown = fields.keys() - _OPERATION_FIELDS
@@ -150,10 +157,11 @@ def new_operation(
         # The same key committed by a concurrent request (or, once in 10^15, a reference
         # collision): run again, and the retry replays or draws a new reference.
         raise RetryTransaction() from error
-    # The row as written, in the session as if loaded: a later change is an UPDATE.
     operation = Operation(id=operation_id, **values)
-    make_transient_to_detached(operation)
-    session.add(operation)
+    if not final:
+        # The row as written, in the session as if loaded: a later change is an UPDATE.
+        make_transient_to_detached(operation)
+        session.add(operation)
     start_timeline(session, operation_id)
     add_events(session, operation, ("created", *events), now=now)
     if kinds.get(kind).spends:

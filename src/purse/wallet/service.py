@@ -237,6 +237,7 @@ def _send_to(
         now=now,
         reference=reference,
         events=("posted",),
+        final=True,
         status="completed",
         completed_at=now,
         ledger_group_id=posted.transfers[0].group_id,
