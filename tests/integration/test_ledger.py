@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -48,6 +49,42 @@ def test_transfer_moves_money_and_records_initiator(database: Database) -> None:
         lambda s: ledger_queries.get_transfer(s, transfer_id=record.id), write=False
     )
     assert stored == record
+
+
+def test_a_time_in_any_zone_is_kept_in_utc_and_verifies(database: Database) -> None:
+    """A transfer (and a hold's expiry) dated in another zone hashes as verify reads it
+    back; a time with no zone is refused rather than guessed."""
+    _, (alice, bob) = wallets(database, count=2, balance_minor=1_000)
+    shanghai = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+
+    def transfer(
+        now: datetime, kind: TransferKind, **more: object
+    ) -> ledger_queries.TransferRecord:
+        return database.run(
+            lambda s: ledger.submit_transfer(
+                s,
+                TransferRequest(
+                    kind=kind,
+                    debit_account_id=alice,
+                    credit_account_id=bob,
+                    asset="CNY",
+                    amount_minor=100,
+                    reason_code="p2p",
+                    **more,  # type: ignore[arg-type]
+                ),
+                initiator=USER,
+                now=now,
+            )
+        )
+
+    posted = transfer(shanghai, TransferKind.posted)
+    held = transfer(shanghai, TransferKind.pending, timeout_seconds=600)
+    assert posted.created_at == shanghai and posted.created_at.utcoffset() == timedelta(0)
+    assert held.expires_at == shanghai + timedelta(seconds=600)
+    report = database.run(verify_ledger, write=False)
+    assert report.ok, report.problems
+    with pytest.raises(ValueError, match="timezone-aware"):
+        transfer(shanghai.replace(tzinfo=None), TransferKind.posted)
 
 
 def test_insufficient_funds_changes_nothing(database: Database) -> None:

@@ -235,7 +235,7 @@ def submit(
     connection = _require_transaction(session)
     if len(groups) > limits.batch_size_max:
         raise ValueError(f"a batch holds at most {limits.batch_size_max} groups")
-    now = now or utc_now()
+    now = _utc(now or utc_now())
     results: list[GroupResult | None] = [None] * len(groups)
 
     fingerprints: dict[int, str] = {}
@@ -304,6 +304,14 @@ def submit(
             results[index] = GroupResult(transfers=records, replayed=True)
     assert all(result is not None for result in results)
     return [result for result in results if result is not None]
+
+
+def _utc(now: datetime) -> datetime:
+    # The hash covers the time as written, and it is read back in UTC: an instant given
+    # in another zone would hash differently from what verify reads.
+    if now.tzinfo is None:
+        raise ValueError("the ledger takes timezone-aware times")
+    return now.astimezone(UTC)
 
 
 def _closed_error(closed_at: datetime) -> errors.TransferDatedInClosedMonth:
