@@ -85,7 +85,7 @@ class Prepared:
     def _compile(self, dialect: Dialect, keys: frozenset[str], lengths: tuple[int, ...]) -> _Plan:
         statement, options = self.statement, {}
         if self._expanding:
-            # Placeholders: the SQL keeps parameters; only the IN lists' lengths matter.
+            # Stand-in values: the SQL keeps parameters; only the IN lists' lengths matter.
             statement = statement.params(
                 {key: None for key, bind in self._binds.items() if bind.required}
                 | {name: [None] * n for name, n in zip(self._expanding, lengths, strict=True)}
@@ -109,7 +109,8 @@ class Prepared:
             )
             if not all(f"%({name})s" in compiled.string for name in expanded):
                 raise TypeError("an IN list was not rendered as parameters")
-        # Values written into the statement; the placeholders above are not among them.
+        # Values written into the statement (``status == "failed"``); the stand-in
+        # values given to compile the IN lists are not among them.
         defaults = {
             name: bind.effective_value
             for name, bind in compiled.binds.items()

@@ -185,6 +185,20 @@ def test_the_line_for_the_writer_is_counted(sqlite_url: str) -> None:
         database.dispose()
 
 
+def locked_for_half_a_second(database: Database) -> threading.Timer:
+    """SQLite's file held by a connection in exclusive locking mode, which keeps every
+    other reader out until it closes, half a second from now (join the timer)."""
+    path = str(database.settings.sqlite_path())
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("UPDATE ledger_chain SET head_hash = head_hash")
+    locker.execute("COMMIT")  # still held: exclusive mode keeps the lock after a write
+    unlock = threading.Timer(0.5, locker.close)
+    unlock.start()
+    return unlock
+
+
 def on_a_loop_of_its_own(awaitable: Coroutine[Any, Any, T]) -> tuple[T, str]:
     """Await on an event loop in a thread of its own (as uvicorn's), and name that thread.
 
@@ -256,15 +270,7 @@ def test_a_read_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(sqlite_u
         ran_on.append(threading.current_thread().name)
         return int(session.execute(text("SELECT count(*) FROM ledger_chain")).scalar_one())
 
-    # A connection in exclusive locking mode keeps every other reader out until it closes.
-    path = str(database.settings.sqlite_path())
-    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
-    locker.execute("BEGIN EXCLUSIVE")
-    locker.execute("UPDATE ledger_chain SET head_hash = head_hash")
-    locker.execute("COMMIT")  # still held: exclusive mode keeps the lock after a write
-    unlock = threading.Timer(0.5, locker.close)
-    unlock.start()
+    unlock = locked_for_half_a_second(database)
     try:
         started = time.monotonic()
         counted, loop_thread = on_a_loop_of_its_own(database.read_async(read))
@@ -333,14 +339,7 @@ def test_one_statement_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(
     database = Database(make_settings(sqlite_url))
     database.run(lambda s: s.execute(text("SELECT 1")))  # the file exists, in WAL mode
     database.dispose()
-    path = str(database.settings.sqlite_path())
-    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
-    locker.execute("BEGIN EXCLUSIVE")
-    locker.execute("UPDATE ledger_chain SET head_hash = head_hash")
-    locker.execute("COMMIT")  # still held: exclusive mode keeps the lock after a write
-    unlock = threading.Timer(0.5, locker.close)
-    unlock.start()
+    unlock = locked_for_half_a_second(database)
     try:
         started = time.monotonic()
         row, _ = on_a_loop_of_its_own(database.read_one_async(CHAIN_HEAD, {"id": 1}))
