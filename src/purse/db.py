@@ -70,7 +70,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import SingletonThreadPool
 
 from purse.errors import DatabaseBusy, DatabaseUnavailable
-from purse.prepared import Prepared
+from purse.prepared import Prepared, driver_savepoints
 from purse.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -366,6 +366,7 @@ class Database:
         self.settings = settings
         self.engine = engine if engine is not None else create_db_engine(settings)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        driver_savepoints(self.engine.dialect)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         read_options: dict[str, Any] = {_WRITE_OPTION: False}
         if not self.is_sqlite:

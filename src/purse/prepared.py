@@ -262,3 +262,40 @@ def _execute(connection: Connection, sql: str, parameters: Any) -> Any:
         )
         raise wrapped from error
     return cursor
+
+
+def driver_savepoints(dialect: Dialect) -> None:
+    """Let ``dialect`` run SAVEPOINT, RELEASE and ROLLBACK TO on the driver's cursor.
+
+    SQLAlchemy compiles a savepoint's SQL afresh each time, as each has a name of its
+    own, and a group commit runs one per use case: that compiling cost more than a
+    payment's own statements. The SQL is the same one line; errors come out as
+    SQLAlchemy's, as with :class:`Prepared`. While statement events are listened to,
+    SQLAlchemy's own methods run, so what is counted is what runs.
+    """
+    quote = dialect.identifier_preparer.quote
+
+    def runner(verb: str) -> Callable[[Connection, str], None]:
+        def run(connection: Connection, name: str) -> None:
+            run_driver_sql(connection, f"{verb} {quote(name)}")
+
+        return run
+
+    # Instance attributes: this dialect (one engine's) only, not every SQLite dialect.
+    dialect.do_savepoint = runner("SAVEPOINT")  # type: ignore[method-assign,assignment]
+    dialect.do_release_savepoint = runner("RELEASE SAVEPOINT")  # type: ignore[method-assign,assignment]
+    dialect.do_rollback_to_savepoint = runner("ROLLBACK TO SAVEPOINT")  # type: ignore[method-assign,assignment]
+
+
+def run_driver_sql(
+    connection: Connection, sql: str, parameters: Sequence[Any] | list[Any] = ()
+) -> None:
+    """``connection.exec_driver_sql`` without SQLAlchemy's per-execution work.
+
+    ``parameters`` is one row, or a list of rows for executemany. Errors come out as
+    SQLAlchemy's; while statement events are listened to, it is ``exec_driver_sql``.
+    """
+    if connection.dispatch.before_cursor_execute:
+        connection.exec_driver_sql(sql, parameters)
+        return
+    _execute(connection, sql, parameters).close()

@@ -191,6 +191,28 @@ def test_under_statement_events_it_runs_through_sqlalchemy(notes: Database) -> N
     assert sum("test_prepared_notes" in statement for statement in seen) == 2
 
 
+def test_savepoints_run_on_the_driver_and_roll_back_alone(notes: Database) -> None:
+    # The dialect's SAVEPOINT, RELEASE and ROLLBACK TO are the driver's (driver_savepoints):
+    # a nested block that fails undoes its own rows only, one that succeeds is kept, and
+    # an error in the savepoint SQL itself is SQLAlchemy's.
+    def run(session):  # type: ignore[no-untyped-def]
+        INSERT.first(session, _row("outer"))
+        with pytest.raises(IntegrityError), session.begin_nested():
+            INSERT.first(session, _row("inner"))
+            INSERT.first(session, _row("outer"))
+        with session.begin_nested():
+            INSERT.first(session, _row("kept"))
+        return OPEN_TOTAL.all(session, {})
+
+    assert [row.owner for row in notes.run(run)] == ["kept", "outer"]
+    with pytest.raises(DBAPIError, match="no_such_savepoint"):
+        notes.run(
+            lambda session: session.connection().dialect.do_release_savepoint(
+                session.connection(), "no_such_savepoint"
+            )
+        )
+
+
 def test_a_later_timestamp_compares_as_later(notes: Database) -> None:
     # SQLite stores timestamps as text: the bind processor must write what the column
     # type writes, or comparisons in SQL go wrong.

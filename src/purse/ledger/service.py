@@ -65,7 +65,7 @@ from purse.ledger.rules import (
     transfer_hash,
 )
 from purse.models import utc_now
-from purse.prepared import Prepared
+from purse.prepared import Prepared, run_driver_sql
 
 SYSTEM_EXPIRY = Initiator(kind="system", id="hold_expiry", authenticated_by="system")
 
@@ -586,7 +586,7 @@ def _insert_rows(
         f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608  # nosec B608
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
-    connection.exec_driver_sql(statement, rows)
+    run_driver_sql(connection, statement, rows)
 
 
 # One group, or one transfer, at a time: each raises the group's error instead of returning it.
