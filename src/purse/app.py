@@ -136,10 +136,13 @@ def app_of_a_server_process() -> FastAPI:
     background jobs run in a process of their own, not in these.
     """
     from purse.logs import configure_logging
+    from purse.server import settle_heap
 
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings, run_workers=False)
+    application = create_app(settings, run_workers=False)
+    settle_heap()
+    return application
 
 
 def create_app(

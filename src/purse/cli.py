@@ -242,7 +242,7 @@ def serve(
     from purse.app import create_app
     from purse.assembly import assemble
     from purse.logs import configure_logging
-    from purse.server import server_config
+    from purse.server import server_config, settle_heap
 
     settings = load_settings(host=host, port=port)
     configure_logging(settings.log_level)
@@ -280,6 +280,7 @@ def serve(
             f"      codes sent by SMS and email appear at {url}/dev/mailbox"
         )
     server = uvicorn.Server(server_config(application, settings))
+    settle_heap()
     server.run()
     if not server.started:
         raise typer.Exit(3)  # uvicorn's exit code when it cannot start (the port is taken, say)

@@ -9,7 +9,8 @@ takes the same hop to the thread pool, and it parses the same body a send does. 
 separates a send from this floor is then purse's work on it: authentication, idempotency,
 limits, the ledger, the outbox and the audit log.
 
-Background jobs are not run here: the floor does no work for them to follow up.
+Background jobs are not run here: the floor does no work for them to follow up. The heap
+is settled after start-up as ``purse serve`` settles its own (``purse.server.settle_heap``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 
 from purse.app import create_app
 from purse.logs import configure_logging
-from purse.server import server_config
+from purse.server import server_config, settle_heap
 from purse.settings import Settings
 from purse.wallet.schemas import TransferCreate
 
@@ -50,7 +51,9 @@ def floor_app_of_a_server_process() -> FastAPI:
     """The floor app of one of several processes (``--workers N``), as purse serve's are."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return floor_app(settings)
+    app = floor_app(settings)
+    settle_heap()  # as purse serve's processes do
+    return app
 
 
 def main() -> None:
@@ -75,6 +78,7 @@ def main() -> None:
         return
     config = server_config(floor_app(settings), settings, host=options.host, port=options.port)
     server = uvicorn.Server(config)
+    settle_heap()
     server.run()
     if not server.started:
         raise SystemExit(3)
