@@ -62,7 +62,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -380,6 +380,7 @@ class Database:
             if self.is_sqlite and engine is None and settings.sqlite_path() is not None
             else None
         )
+        self._here_connections = threading.local()
         self._sqlite_writers = threading.Lock()
         # Transactions waiting for the writer's turn on SQLite: the line in front of the
         # writer, bounded by the requests admitted at once (purse.web.limits) and by
@@ -480,16 +481,34 @@ class Database:
         on every request). Where it runs is as for :meth:`read_async`.
         """
         if self._here_engine is not None:
+            connection: Connection | None = None
             try:
-                with self._here_engine.connect() as connection:
-                    return statement.first(connection, values)
+                connection = self._here_connection()
+                return statement.first(connection, values)
             except OperationalError as error:
                 if not is_retryable(error):
                     raise
                 log.debug("db.read_here_busy")
+            finally:
+                if connection is not None and connection.in_transaction():
+                    connection.rollback()  # SQLAlchemy ran it (statement events) and began
         return await anyio.to_thread.run_sync(
             partial(self.run, partial(statement.first, values=values), write=False)
         )
+
+    def _here_connection(self) -> Connection:
+        """This thread's connection for single reads, kept open between them.
+
+        Opening and closing SQLAlchemy's wrapper around the thread's one SQLite
+        connection cost more than authentication's read itself. It holds no
+        transaction between reads; one that was lost is replaced.
+        """
+        assert self._here_engine is not None
+        connection: Connection | None = getattr(self._here_connections, "connection", None)
+        if connection is None or connection.invalidated or connection.closed:
+            connection = self._here_engine.connect()
+            self._here_connections.connection = connection
+        return connection
 
     def _retry_delay(self, error: Exception, attempt: int) -> float:
         """How long to wait before running a failed use case again; raises if it must not be."""
@@ -509,6 +528,7 @@ class Database:
         if self.committer is not None:
             self.committer.close()
         if self._here_engine is not None:
+            self._here_connections = threading.local()  # each thread's is closed below
             self._here_engine.dispose()
         self.engine.dispose()
 

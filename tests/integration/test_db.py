@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg.errors
 import pytest
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import Table, bindparam, event, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -331,6 +331,45 @@ def test_one_statement_for_the_event_loop_runs_there_with_no_transaction(
         assert waited < 5  # not the busy timeout, nor the writer's 10 s
     else:
         assert len(worker_reads) == 2 and loop_thread not in worker_reads
+
+
+def test_single_reads_on_the_loop_share_a_connection_but_never_a_snapshot(
+    sqlite_url: str,
+) -> None:
+    """The loop thread keeps its connection for read_one_async between reads, and no
+    transaction: each read sees what was committed before it, also when statement
+    events make SQLAlchemy run the read (and begin a transaction of its own)."""
+    database = Database(make_settings(sqlite_url))
+    assert database._here_engine is not None
+    statements: list[str] = []
+    try:
+
+        def set_hash(value: str) -> None:
+            database.run(
+                lambda s: s.execute(
+                    update(ledger_chain).where(ledger_chain.c.id == 1).values(head_hash=value)
+                )
+            )
+
+        async def read_twice() -> list[tuple[str, int]]:
+            seen = []
+            for value in ("a" * 64, "b" * 64):
+                set_hash(value)
+                row = await database.read_one_async(CHAIN_HEAD, {"id": 1})
+                seen.append((row.head_hash, id(database._here_connection())))
+            return seen
+
+        plain, _ = on_a_loop_of_its_own(read_twice())
+        event.listen(
+            database._here_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+        )
+        watched, _ = on_a_loop_of_its_own(read_twice())
+    finally:
+        database.dispose()
+    for seen in (plain, watched):
+        assert [value for value, _ in seen] == ["a" * 64, "b" * 64]
+        assert seen[0][1] == seen[1][1]  # one connection for the thread's reads
+    assert sum("ledger_chain" in statement for statement in statements) == 2
 
 
 def test_one_statement_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(
