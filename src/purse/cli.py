@@ -577,11 +577,13 @@ def bench_ledger(
     as_json: Annotated[
         bool, typer.Option("--json", show_default="off", help="Print the result as JSON.")
     ] = False,
+    compare_with: bench_commands.CompareOption = None,
 ) -> None:
     """Ledger throughput against the raw-SQL floor, one-per-commit and batched."""
     from purse.bench.ledger import run_ledger_bench
     from purse.logs import configure_logging
 
+    earlier = bench_commands.check_comparable(compare_with, "ledger")
     configure_logging("warning")  # logs to stderr, so --json output stays clean
     if not 0.0 <= hot_share <= 1.0:
         console.print("[red]--hot-share must be between 0 and 1[/red]")
@@ -614,6 +616,8 @@ def bench_ledger(
     out.print(table)
     for name, value in result.get("ratios", {}).items():
         out.print(f"{name}: {value:.2f}")
+    if earlier is not None:
+        bench_commands.show_comparison(earlier, result)
 
 
 @bench_app.command("history")

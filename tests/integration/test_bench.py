@@ -110,3 +110,32 @@ def test_ledger_bench_refuses_bad_arguments(change: dict[str, Any]) -> None:
     arguments: dict[str, Any] = {**SMALL, "hot_share": 0.0, "database_url": None, **change}
     with pytest.raises(ValueError):
         run_ledger_bench(**arguments)
+
+
+def test_a_run_compares_itself_with_an_earlier_one(tmp_path: Path) -> None:
+    """``--compare OLD.json``: the earlier run is read first (a wrong file fails before
+    anything runs), and the table of changes follows the run's own."""
+    from typer.testing import CliRunner
+
+    from purse.cli import app
+
+    runner = CliRunner()
+    small = ["--transfers", "40", "--accounts", "5", "--batch-size", "20", "--seconds-max", "20"]
+    earlier = runner.invoke(app, ["bench", "ledger", *small, "--json"])
+    assert earlier.exit_code == 0, earlier.output
+    old = tmp_path / "old.json"
+    old.write_text(earlier.stdout, "utf-8")
+
+    later = runner.invoke(app, ["bench", "ledger", *small, "--compare", str(old)])
+    assert later.exit_code == 0, later.output
+    assert "purse bench ledger: old → new" in later.stdout
+    assert "ratios.service_batched_vs_raw_batched" in later.stdout
+
+    http_report = tmp_path / "http.json"
+    http_report.write_text(json.dumps({"benchmark": "http", "ratios": {}}), "utf-8")
+    for wrong, says in ((http_report, "not the same workload"), (tmp_path / "none", "cannot read")):
+        refused = runner.invoke(app, ["bench", "ledger", *small, "--compare", str(wrong)])
+        assert refused.exit_code == 2 and says in refused.output
+        assert "purse bench ledger" not in refused.stdout  # nothing ran
+    refused = runner.invoke(app, ["bench", "http", "--compare", str(old), "--seconds", "1"])
+    assert refused.exit_code == 2 and "not the same workload" in refused.output

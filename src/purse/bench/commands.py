@@ -67,12 +67,14 @@ def bench_http(
     as_json: Annotated[
         bool, typer.Option("--json", show_default="off", help="Print the JSON instead of a table.")
     ] = False,
+    compare_with: CompareOption = None,
 ) -> None:
     """P2P sends through a real purse serve against a no-op POST on the same server."""
     from purse.bench.http import run_http_bench
     from purse.bench.report import write_http_chart
     from purse.logs import configure_logging
 
+    earlier = check_comparable(compare_with, "http")
     configure_logging("warning")  # logs to stderr, so --json output stays clean
     report = run_http_bench(
         clients=_levels(clients),
@@ -84,6 +86,8 @@ def bench_http(
         workers=workers,
     )
     _write(report, out, write_http_chart, _print_http if not as_json else None)
+    if earlier is not None and not as_json:
+        show_comparison(earlier, report)
 
 
 def _print_http(report: dict[str, Any]) -> None:
@@ -211,20 +215,52 @@ def bench_compare(
     ] = False,
 ) -> None:
     """The change of every figure between two runs of the same workload."""
+    show_comparison(_read_report(old), _read_report(new), as_json=as_json)
+
+
+# The option of a workload command that compares its run with an earlier one.
+CompareOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--compare",
+        metavar="OLD.json",
+        show_default="none",
+        help="An earlier run's JSON: after this run's table, every figure's change.",
+    ),
+]
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    try:
+        report: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        console.print(f"[red]cannot read {escape(str(path))}:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    return report
+
+
+def check_comparable(old: Path | None, benchmark: str) -> dict[str, Any] | None:
+    """The earlier report of ``--compare``, read before a long run so a wrong file fails fast."""
+    if old is None:
+        return None
+    report = _read_report(old)
+    if report.get("benchmark") != benchmark:
+        console.print(
+            f"[red]not the same workload:[/red] {escape(str(old))} is "
+            f"{escape(str(report.get('benchmark')))}, this run is {benchmark}"
+        )
+        raise typer.Exit(2)
+    return report
+
+
+def show_comparison(old: dict[str, Any], new: dict[str, Any], *, as_json: bool = False) -> None:
     from purse.bench.report import compare
 
-    reports = []
-    for path in (old, new):
-        try:
-            reports.append(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError) as error:
-            console.print(f"[red]cannot read {escape(str(path))}:[/red] {escape(str(error))}")
-            raise typer.Exit(2) from None
-    kinds = {report.get("benchmark") for report in reports}
+    kinds = {old.get("benchmark"), new.get("benchmark")}
     if len(kinds) != 1:
         console.print(f"[red]not the same workload:[/red] {', '.join(map(str, kinds))}")
         raise typer.Exit(2)
-    rows = compare(reports[0], reports[1])
+    rows = compare(old, new)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
