@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -56,6 +56,9 @@ _operations = cast(Table, Operation.__table__)
 _INSERT_EVENT = Prepared(insert(cast(Table, OperationEvent.__table__)))
 _INSERT_OPERATION = Prepared(insert(_operations).returning(_operations.c.id))
 _OPERATION_FIELDS = frozenset(column.key for column in _operations.columns) - {"id"}
+# Builds an Operation as the ORM does from a loaded row: its attributes set in one go,
+# without the constructor's per-attribute events (which cost ~50 µs an operation).
+_NEW_OPERATION = inspect(Operation).class_manager.new_instance
 _BY_KEY = Prepared(
     select(_operations.c.id, _operations.c.fingerprint).where(
         _operations.c.user_id == bindparam("user_id"),
@@ -157,7 +160,8 @@ def new_operation(
         # The same key committed by a concurrent request (or, once in 10^15, a reference
         # collision): run again, and the retry replays or draws a new reference.
         raise RetryTransaction() from error
-    operation = Operation(id=operation_id, **values)
+    operation = _NEW_OPERATION()
+    operation.__dict__.update(values, id=operation_id)
     if not final:
         # The row as written, in the session as if loaded: a later change is an UPDATE.
         make_transient_to_detached(operation)
