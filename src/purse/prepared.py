@@ -20,6 +20,10 @@ SQLAlchemy computes at execution (Python-side defaults). Such statements stay on
 
 While statement events are listened to (tests counting statements), it runs through
 ``session.execute`` instead, so what they count is what runs.
+
+The same module runs a few things SQLAlchemy would otherwise do at a cost out of
+proportion: raw SQL of purse's own (``run_driver_sql``, the ledger's bulk inserts) and
+savepoints (``driver_savepoints``, one per use case in a group commit).
 """
 
 from __future__ import annotations
@@ -281,7 +285,7 @@ def driver_savepoints(dialect: Dialect) -> None:
 
         return run
 
-    # Instance attributes: this dialect (one engine's) only, not every SQLite dialect.
+    # Instance attributes: this engine's dialect only, not every dialect of its kind.
     dialect.do_savepoint = runner("SAVEPOINT")  # type: ignore[method-assign,assignment]
     dialect.do_release_savepoint = runner("RELEASE SAVEPOINT")  # type: ignore[method-assign,assignment]
     dialect.do_rollback_to_savepoint = runner("ROLLBACK TO SAVEPOINT")  # type: ignore[method-assign,assignment]
