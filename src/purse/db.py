@@ -34,7 +34,8 @@ Why the transaction helper looks the way it does:
   thread waiting for it. A short read on SQLite runs on the loop's own thread with a
   connection of that thread's own: in WAL mode a read never waits for the writer, and
   a round trip to a worker thread costs more than the read. When SQLite is busy, and
-  always on PostgreSQL (reads over the network), reads go to a worker thread.
+  always on PostgreSQL (reads over the network), reads go to a worker thread; there
+  ``read_one_async``'s statement runs in autocommit, with no BEGIN or COMMIT to wait for.
 * Serialization failures, deadlocks, and a busy SQLite are transient: the whole
   use case is run again, a bounded number of times, with jittered back-off.
   Anything else propagates, and the transaction is rolled back.
@@ -372,6 +373,14 @@ class Database:
         if not self.is_sqlite:
             read_options["isolation_level"] = "REPEATABLE READ"
         self._read_engine = self.engine.execution_options(**read_options)
+        # PostgreSQL: one statement in autocommit (read_one_async's, on a worker thread).
+        self._single_engine = (
+            None
+            if self.is_sqlite
+            else self.engine.execution_options(
+                **{_WRITE_OPTION: False}, isolation_level="AUTOCOMMIT"
+            )
+        )
         # SQLite in a file: each thread's own connection for reads run where they are
         # asked for (see read_async); nothing to wait for in a pool. (An in-memory
         # database is one per connection: its reads go to the pool like any other.)
@@ -492,9 +501,26 @@ class Database:
             finally:
                 if connection is not None and connection.in_transaction():
                     connection.rollback()  # SQLAlchemy ran it (statement events) and began
-        return await anyio.to_thread.run_sync(
-            partial(self.run, partial(statement.first, values=values), write=False)
-        )
+        if self.is_sqlite:  # busy: as any read, on a worker thread, retried
+            return await anyio.to_thread.run_sync(
+                partial(self.run, partial(statement.first, values=values), write=False)
+            )
+        return await anyio.to_thread.run_sync(self._read_one_alone, statement, values)
+
+    def _read_one_alone(self, statement: Prepared, values: Mapping[str, Any]) -> Any:
+        """One statement in autocommit on PostgreSQL: no BEGIN and no COMMIT around it,
+        two round trips of the four a transaction took for authentication's read."""
+        assert self._single_engine is not None
+        try:
+            with self._single_engine.connect() as connection:
+                return statement.first(connection, values)
+        except PoolTimeout as error:
+            raise DatabaseBusy() from error
+        except DBAPIError as error:
+            if is_unavailable(error):
+                log.warning("db.unavailable", error=type(error.__cause__ or error).__name__)
+                raise DatabaseUnavailable() from error
+            raise
 
     def _here_connection(self) -> Connection:
         """This thread's connection for single reads, kept open between them.

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg.errors
 import pytest
-from sqlalchemy import Table, bindparam, event, select, text, update
+from sqlalchemy import Table, bindparam, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -117,6 +117,8 @@ def test_a_lost_database_is_unavailable_not_an_internal_error(tmp_path: object) 
         with pytest.raises(DatabaseUnavailable) as raised:
             database.run(lambda s: s.execute(text("SELECT 1")).scalar_one())
         assert raised.value.status == 503 and raised.value.retryable
+        with pytest.raises(DatabaseUnavailable):  # authentication's read, in autocommit
+            on_a_loop_of_its_own(database.read_one_async(CHAIN_HEAD, {"id": 1}))
         # The worker keeps one traceback per failure streak and backs off while all jobs fail.
         probe = Job("probe", lambda db: db.run(lambda s: s.execute(text("SELECT 1")).scalar_one()))
         runner = JobRunner(database, jobs=[probe])
@@ -293,14 +295,19 @@ def test_one_statement_for_the_event_loop_runs_there_with_no_transaction(
     """read_one_async: on SQLite right on the loop, beside a writer in the middle of its
     transaction, and no worker thread; on PostgreSQL through a worker's read."""
     worker_reads: list[str] = []
-    run = database.run
+    run, read_one_alone = database.run, database._read_one_alone
 
     def spied(use_case: Any, *, write: bool = True) -> Any:
         if not write:
             worker_reads.append(threading.current_thread().name)
         return run(use_case, write=write)
 
+    def spied_alone(*args: Any) -> Any:
+        worker_reads.append(threading.current_thread().name)
+        return read_one_alone(*args)
+
     monkeypatch.setattr(database, "run", spied)
+    monkeypatch.setattr(database, "_read_one_alone", spied_alone)
     writing, release = threading.Event(), threading.Event()
 
     def writer(session: Session) -> None:
@@ -331,6 +338,20 @@ def test_one_statement_for_the_event_loop_runs_there_with_no_transaction(
         assert waited < 5  # not the busy timeout, nor the writer's 10 s
     else:
         assert len(worker_reads) == 2 and loop_thread not in worker_reads
+
+
+def test_one_statement_on_postgresql_runs_in_autocommit(postgres_url: str) -> None:
+    """No BEGIN before it: the transaction is the statement's own, so it started with
+    the statement (after a BEGIN it would have started a round trip earlier)."""
+    database = Database(make_settings(postgres_url))
+    alone = Prepared(select((func.now() == func.statement_timestamp()).label("alone")))
+    try:
+        rows = [on_a_loop_of_its_own(database.read_one_async(alone, {}))[0] for _ in range(3)]
+        in_transaction = database.run(lambda session: alone.first(session, {}), write=False)
+    finally:
+        database.dispose()
+    assert [row.alone for row in rows] == [True, True, True]
+    assert in_transaction.alone is False  # the check can tell
 
 
 def test_single_reads_on_the_loop_share_a_connection_but_never_a_snapshot(
