@@ -373,7 +373,7 @@ class Database:
         if not self.is_sqlite:
             read_options["isolation_level"] = "REPEATABLE READ"
         self._read_engine = self.engine.execution_options(**read_options)
-        # PostgreSQL: one statement in autocommit (read_one_async's, on a worker thread).
+        # PostgreSQL: one statement in autocommit (read_one_async's, execute_alone's).
         self._single_engine = (
             None
             if self.is_sqlite
@@ -507,13 +507,28 @@ class Database:
             )
         return await anyio.to_thread.run_sync(self._read_one_alone, statement, values)
 
+    def execute_alone(self, statement: Prepared, values: Mapping[str, Any]) -> int:
+        """One statement that changes rows and needs nothing around it; its row count.
+
+        On PostgreSQL it runs in autocommit: the statement is its own transaction, and
+        the BEGIN and COMMIT round trips of one are saved (the relay marks each message
+        this way). On SQLite it is a write like any other, in the next group commit.
+        """
+        if self.is_sqlite:
+            return self.run(lambda session: statement.execute(session, values))
+        count: int = self._alone(partial(statement.execute, values=values))
+        return count
+
     def _read_one_alone(self, statement: Prepared, values: Mapping[str, Any]) -> Any:
         """One statement in autocommit on PostgreSQL: no BEGIN and no COMMIT around it,
         two round trips of the four a transaction took for authentication's read."""
+        return self._alone(partial(statement.first, values=values))
+
+    def _alone(self, run: Callable[[Connection], T]) -> T:
         assert self._single_engine is not None
         try:
             with self._single_engine.connect() as connection:
-                return statement.first(connection, values)
+                return run(connection)
         except PoolTimeout as error:
             raise DatabaseBusy() from error
         except DBAPIError as error:

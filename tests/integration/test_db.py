@@ -354,6 +354,25 @@ def test_one_statement_on_postgresql_runs_in_autocommit(postgres_url: str) -> No
     assert in_transaction.alone is False  # the check can tell
 
 
+def test_a_statement_alone_commits_by_itself_and_counts_its_rows(database: Database) -> None:
+    """execute_alone: the change is there for every other connection once it returns (on
+    PostgreSQL in autocommit, with no transaction of its own; on SQLite a group commit),
+    and the row count says whether it matched."""
+    set_hash = Prepared(
+        update(ledger_chain)
+        .where(ledger_chain.c.id == bindparam("b_id"))
+        .values(head_hash=bindparam("b_hash"))
+    )
+    before = database.run(lambda s: CHAIN_HEAD.first(s, {"id": 1}), write=False).head_hash
+    try:
+        assert database.execute_alone(set_hash, {"b_id": 1, "b_hash": "f" * 64}) == 1
+        assert database.execute_alone(set_hash, {"b_id": 2, "b_hash": "e" * 64}) == 0
+        with database.engine.connect() as other:
+            assert other.execute(select(ledger_chain.c.head_hash)).scalar_one() == "f" * 64
+    finally:
+        database.execute_alone(set_hash, {"b_id": 1, "b_hash": before})
+
+
 def test_single_reads_on_the_loop_share_a_connection_but_never_a_snapshot(
     sqlite_url: str,
 ) -> None:

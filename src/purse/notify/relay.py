@@ -231,7 +231,7 @@ def _send_batch(
             )
             log.warning("outbox.delivery_failed", message_id=message.id, error_type=reason)
             continue
-        if database.run(partial(mark_delivered, message_id=message.id, token=token)):
+        if _mark_delivered_alone(database, message_id=message.id, token=token):
             delivered += 1
         else:
             log.warning("outbox.lease_lost", message_id=message.id)
@@ -280,6 +280,12 @@ _MARK_DELIVERED = Prepared(
         last_error=None,
     )
 )
+
+
+def _mark_delivered_alone(database: Database, *, message_id: int, token: str) -> bool:
+    """:func:`mark_delivered` as a statement by itself (autocommit on PostgreSQL)."""
+    values = {"message_id": message_id, "token": token, "now": utc_now()}
+    return database.execute_alone(_MARK_DELIVERED, values) > 0
 
 
 def mark_delivered(session: Session, message_id: int, token: str) -> bool:
