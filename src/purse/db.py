@@ -56,7 +56,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -205,17 +205,14 @@ class _Job:
     use_case: Callable[[Session], Any]
     context: contextvars.Context
     deadline: float
-    done: threading.Event = field(default_factory=threading.Event)
-    # Called from the committer's thread once the job has its outcome (an event loop's
-    # caller wakes through it; a thread's waits on ``done``).
-    on_done: Callable[[], object] | None = None
+    # Called from the committer's thread once the job has its outcome: an event loop's
+    # caller wakes through it (loop.call_soon_threadsafe), a thread's sets its event.
+    on_done: Callable[[], object]
     result: Any = None
     error: BaseException | None = None
 
     def finish(self) -> None:
-        self.done.set()
-        if self.on_done is not None:
-            self.on_done()
+        self.on_done()
 
 
 class GroupCommitter:
@@ -248,8 +245,9 @@ class GroupCommitter:
         """Run ``use_case`` in the next group commit; its result once that committed."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a use case cannot wait for another write transaction")
-        job = self._submit(use_case)
-        job.done.wait()
+        done = threading.Event()
+        job = self._submit(use_case, on_done=done.set)
+        done.wait()
         result: T = _outcome(job)
         return result
 
@@ -267,9 +265,7 @@ class GroupCommitter:
         result: T = _outcome(job)
         return result
 
-    def _submit(
-        self, use_case: Callable[[Session], Any], on_done: Callable[[], object] | None = None
-    ) -> _Job:
+    def _submit(self, use_case: Callable[[Session], Any], on_done: Callable[[], object]) -> _Job:
         job = _Job(
             use_case,
             contextvars.copy_context(),
