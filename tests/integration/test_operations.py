@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -127,6 +129,21 @@ def test_a_completed_send_stays_out_of_the_session_and_is_written(wallet: Wallet
     in_session, reference, status = wallet.database.run(send_and_look)
     assert not in_session
     assert status == "completed" and reference.startswith("P")
+
+
+def test_an_operation_is_built_as_written_first_thing_in_a_fresh_process() -> None:
+    """A restarted server's first request may be a send: building its operation must not
+    rely on anything having configured the ORM's mappers before (it did once: a 500)."""
+    script = (
+        "from purse.operations.service import operation_as_written\n"
+        "operation = operation_as_written({'kind': 'send', 'amount_minor': 7}, 5)\n"
+        "print(operation.id, operation.kind, operation.amount_minor)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["5", "send", "7"]
 
 
 def test_a_kind_no_domain_registered_is_refused_and_reported(wallet: Wallet) -> None:

@@ -28,7 +28,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 
 from purse.db import RetryTransaction
 from purse.identity.context import Person, notify_user
@@ -56,9 +56,22 @@ _operations = cast(Table, Operation.__table__)
 _INSERT_EVENT = Prepared(insert(cast(Table, OperationEvent.__table__)))
 _INSERT_OPERATION = Prepared(insert(_operations).returning(_operations.c.id))
 _OPERATION_FIELDS = frozenset(column.key for column in _operations.columns) - {"id"}
-# Builds an Operation as the ORM does from a loaded row: its attributes set in one go,
-# without the constructor's per-attribute events (which cost ~50 µs an operation).
 _NEW_OPERATION = inspect(Operation).class_manager.new_instance
+
+
+def operation_as_written(values: dict[str, object], operation_id: int) -> Operation:
+    """An Operation built as the ORM builds one from a loaded row: its attributes set in
+    one go, without the constructor's per-attribute events (~50 µs an operation).
+
+    The constructor would also configure the mappers on first use; this does it here
+    (a flag check once done), or the first send of a fresh process found them unset.
+    """
+    configure_mappers()
+    operation = _NEW_OPERATION()
+    operation.__dict__.update(values, id=operation_id)
+    return operation
+
+
 _BY_KEY = Prepared(
     select(_operations.c.id, _operations.c.fingerprint).where(
         _operations.c.user_id == bindparam("user_id"),
@@ -160,8 +173,7 @@ def new_operation(
         # The same key committed by a concurrent request (or, once in 10^15, a reference
         # collision): run again, and the retry replays or draws a new reference.
         raise RetryTransaction() from error
-    operation = _NEW_OPERATION()
-    operation.__dict__.update(values, id=operation_id)
+    operation = operation_as_written(values, operation_id)
     if not final:
         # The row as written, in the session as if loaded: a later change is an UPDATE.
         make_transient_to_detached(operation)
