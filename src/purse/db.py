@@ -494,6 +494,14 @@ class Database:
                 if not is_retryable(error):
                     raise
                 log.debug("db.read_here_busy")
+            except (DBAPIError, sqlite3.ProgrammingError) as error:
+                # The pool closed the thread's connection under it (SingletonThreadPool
+                # closes the oldest threads' beyond its size): drop it, read on a worker.
+                original = error.orig if isinstance(error, DBAPIError) else error
+                if not isinstance(original, sqlite3.ProgrammingError):
+                    raise
+                self._here_connections.connection = None
+                log.debug("db.read_here_closed")
             finally:
                 if connection is not None and connection.in_transaction():
                     connection.rollback()  # SQLAlchemy ran it (statement events) and began

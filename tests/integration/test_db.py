@@ -412,6 +412,30 @@ def test_single_reads_on_the_loop_share_a_connection_but_never_a_snapshot(
     assert sum("ledger_chain" in statement for statement in statements) == 2
 
 
+def test_a_kept_connection_closed_under_it_is_replaced(sqlite_url: str) -> None:
+    """SQLite's per-thread pool closes the connections of its oldest threads once more
+    threads than its size have one: the kept connection is then dropped, and the read
+    still answers (on a worker thread, and here again the next time)."""
+    database = Database(make_settings(sqlite_url))
+
+    async def read_after_a_close() -> list[str]:
+        first = await database.read_one_async(CHAIN_HEAD, {"id": 1})
+        kept = database._here_connection()
+        driver = kept.connection.dbapi_connection
+        assert driver is not None
+        driver.close()  # as the pool's clean-up does
+        second = await database.read_one_async(CHAIN_HEAD, {"id": 1})
+        third = await database.read_one_async(CHAIN_HEAD, {"id": 1})
+        assert database._here_connection() is not kept
+        return [first.head_hash, second.head_hash, third.head_hash]
+
+    try:
+        hashes, _ = on_a_loop_of_its_own(read_after_a_close())
+    finally:
+        database.dispose()
+    assert len(set(hashes)) == 1 and hashes[0]
+
+
 def test_one_statement_for_the_event_loop_goes_to_a_worker_when_sqlite_is_busy(
     sqlite_url: str,
 ) -> None:
