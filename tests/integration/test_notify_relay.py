@@ -184,9 +184,7 @@ def test_a_held_lease_keeps_other_relays_off_until_it_runs_out(
     assert relay.relay_outbox(database, cipher=identity.cipher, channels=channels, now=later) == 1
     assert len(inbox.received()) == 1
     # The dead worker's lease is gone: it can no longer mark the message.
-    assert not database.run(
-        lambda session: relay.mark_delivered(session, message_id=message_id, token="dead-worker")
-    )
+    assert not relay.mark_delivered(database, message_id=message_id, token="dead-worker")
     assert rows(database)[0].attempts == 2
 
 

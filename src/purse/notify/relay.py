@@ -231,7 +231,7 @@ def _send_batch(
             )
             log.warning("outbox.delivery_failed", message_id=message.id, error_type=reason)
             continue
-        if _mark_delivered_alone(database, message_id=message.id, token=token):
+        if mark_delivered(database, message_id=message.id, token=token):
             delivered += 1
         else:
             log.warning("outbox.lease_lost", message_id=message.id)
@@ -282,18 +282,13 @@ _MARK_DELIVERED = Prepared(
 )
 
 
-def _mark_delivered_alone(database: Database, *, message_id: int, token: str) -> bool:
-    """:func:`mark_delivered` as a statement by itself (autocommit on PostgreSQL)."""
+def mark_delivered(database: Database, *, message_id: int, token: str) -> bool:
+    """Delivered, if ``token`` still holds the lease (else another worker took it over).
+
+    One statement by itself: autocommit on PostgreSQL, a group commit on SQLite.
+    """
     values = {"message_id": message_id, "token": token, "now": utc_now()}
     return database.execute_alone(_MARK_DELIVERED, values) > 0
-
-
-def mark_delivered(session: Session, message_id: int, token: str) -> bool:
-    """Delivered, if ``token`` still holds the lease (else another worker took it over)."""
-    done = _MARK_DELIVERED.execute(
-        session, {"message_id": message_id, "token": token, "now": utc_now()}
-    )
-    return done > 0
 
 
 def release(session: Session, *, message_ids: list[int], token: str) -> None:
