@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from factories import full_check, make_settings
+from factories import make_settings, seal_and_check
 from pgserver import PostgresServer, remove_server, start_server
 from purse import migrate
 from purse.assembly import Purse, assemble
@@ -107,7 +107,7 @@ def database(database_url: str) -> Iterator[Database]:
     db = Database(make_settings(database_url))
     try:
         yield db
-        report = db.run(lambda session: full_check(db, session), write=False)
+        report = seal_and_check(db)
         assert report.ok, f"ledger check failed after the test: {report.problems}"
     finally:
         db.dispose()
@@ -120,7 +120,7 @@ def purse(database_url: str) -> Iterator[Purse]:
     db = Database(make_settings(database_url, simulator_settle_seconds=0))
     try:
         yield assemble(db.settings, database=db)
-        report = db.run(lambda session: full_check(db, session), write=False)
+        report = seal_and_check(db)
         assert report.ok, f"ledger check failed after the test: {report.problems}"
     finally:
         db.dispose()

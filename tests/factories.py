@@ -17,6 +17,7 @@ from purse.ledger import checkpoints
 from purse.ledger import queries as ledger_queries
 from purse.ledger import service as ledger
 from purse.ledger.rules import Initiator, TransferKind, TransferRequest
+from purse.ledger.sealer import seal_everything
 from purse.ledger.verify import VerifyReport
 from purse.models import utc_now
 from purse.settings import Settings
@@ -143,6 +144,15 @@ def close_months(
             )
         )
     raise AssertionError("the month job did not finish")
+
+
+def seal_and_check(database: Database) -> VerifyReport:
+    """Seal every transfer into the chain, as the ledger's job would, then :func:`full_check`.
+
+    On PostgreSQL the sealer chains transfers after they commit, and tests run no jobs;
+    sealing first lets the check walk every transfer's link."""
+    seal_everything(database)
+    return database.run(lambda session: full_check(database, session), write=False)
 
 
 def full_check(database: Database, session: Session) -> VerifyReport:

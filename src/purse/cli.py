@@ -420,6 +420,11 @@ def ledger_verify(
         out.print(
             f"accounts {report.accounts}, transfers {report.transfers}, "
             f"assets {report.assets}, pending holds {report.holds_pending}"
+            + (
+                f", waiting to be sealed into the chain {report.transfers_unsealed}"
+                if report.transfers_unsealed
+                else ""
+            )
         )
         if report.ok:
             out.print("[green]ledger consistent[/green]")

@@ -27,7 +27,8 @@ Why the transaction helper looks the way it does:
   one transaction per use case: a batch would hold the row locks of many use
   cases at once, in no single order, and batches of two processes could
   deadlock on them. Its WAL writer already shares one flush among the commits
-  waiting for it; what serializes its transfers is the ledger's chain head row.
+  waiting for it, and its payments lock only the accounts they move (the ledger's
+  hash chain is sealed after the commit: purse.ledger.sealer).
 * Callers on the event loop (the payment routes, authentication) use ``run_async``,
   ``read_async`` and ``read_one_async`` (one statement, no transaction around it:
   authentication's read). A write on SQLite is awaited from the committer with no worker

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api_support import Api
-from factories import full_check, make_settings
+from factories import make_settings, seal_and_check
 from purse.app import create_app
 from purse.db import Database
 
@@ -22,7 +22,7 @@ def api(database_url: str) -> Iterator[Api]:
     app = create_app(database.settings, database=database)
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         yield Api(client=client, database=database)
-    report = database.run(lambda s: full_check(database, s), write=False)
+    report = seal_and_check(database)
     assert report.ok, report.problems
     database.dispose()
 

@@ -24,6 +24,7 @@ from purse.cli import app
 from purse.db import Database
 from purse.ledger import service as ledger
 from purse.ledger.rules import TransferKind, TransferRequest
+from purse.ledger.sealer import seal_transfers
 from purse.settings import Settings
 
 runner = CliRunner()
@@ -100,6 +101,7 @@ def test_ledger_verify_exit_codes(env: str) -> None:
     report = json.loads(runner.invoke(app, ["ledger", "verify", "--json"]).stdout)
     assert report["ok"] is True and report["transfers"] == 3 and report["accounts"] == 3
 
+    database.run(seal_transfers)  # what the ledger's job does on PostgreSQL
     database.run(
         lambda s: s.execute(text("UPDATE ledger_transfers SET amount_minor = 6 WHERE id = 3"))
     )
@@ -123,6 +125,7 @@ def test_worker_once_runs_every_job(env: str) -> None:
     result = runner.invoke(app, ["worker", "--once"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
+        "seal_chain": 0,
         "expire_holds": 0,
         "purge_idempotency_keys": 0,
         "write_month_balances": 0,

@@ -24,11 +24,13 @@ each with an idempotency key), each on a fresh database of its own, split over
 * ``raw_batched``: the same SQL with ``batch_size`` transfers per commit.
 
 The service does more than the floor on purpose (shape and field checks, an
-idempotency look-up, the hash chain and its head row); the ratio shows what
-that costs. Each mode stops after ``transfers`` transfers or ``seconds_max``
-seconds, whichever comes first, and reports what it completed. Latency is per
-call, i.e. per commit: in the batched modes a transfer is acknowledged only when
-its whole batch commits, so its latency is the call's latency.
+idempotency look-up, the hash chain: on SQLite each batch seals its transfers and
+updates the chain head row; on PostgreSQL the sealer chains them after the commit,
+off the path measured here); the ratio shows what that costs. Each mode stops
+after ``transfers`` transfers or ``seconds_max`` seconds, whichever comes first,
+and reports what it completed. Latency is per call, i.e. per commit: in the
+batched modes a transfer is acknowledged only when its whole batch commits, so its
+latency is the call's latency.
 
 Everything stays local: a temporary SQLite file, or a ``purse_bench_*``
 database created on a local PostgreSQL server (unix socket or loopback) and

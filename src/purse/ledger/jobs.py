@@ -1,5 +1,6 @@
-"""The ledger's background jobs: releasing holds that ran out, forgetting old idempotency
-keys, writing the balances of closed months."""
+"""The ledger's background jobs: sealing new transfers into the hash chain, releasing
+holds that ran out, forgetting old idempotency keys, writing the balances of closed
+months."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime, timedelta
 
 from purse.db import Database
 from purse.jobs import Job, Lane, in_transaction
-from purse.ledger import checkpoints, service
+from purse.ledger import checkpoints, sealer, service
 from purse.ledger.rules import LedgerLimits
 from purse.models import utc_now
 from purse.settings import Settings
@@ -17,6 +18,8 @@ def jobs(settings: Settings) -> list[Job]:
     batch = settings.worker_batch_size_max
     limits = LedgerLimits.from_settings(settings)
     return [
+        # First in its lane: on PostgreSQL a transfer is in the chain a round after it commits.
+        Job("seal_chain", in_transaction(sealer.seal_transfers), Lane.ledger),
         Job(
             "expire_holds",
             in_transaction(

@@ -3,16 +3,19 @@
 * ``ledger_accounts``: one balance per asset and owner. Balances are kept as
   posted/pending debits/credits (TigerBeetle's model) and changed only by the
   ledger service, in the same DB transaction as the transfer that moves them.
-* ``ledger_transfers``: append-only. A transfer's ``id`` is its position in the
-  hash chain, handed out under the chain lock, so ids are gapless and ordered
-  by commit. ``pending_id`` is unique: a hold is resolved at most once, enforced
-  by the database itself.
+* ``ledger_transfers``: append-only, but for its seal. ``chain_seq`` is the
+  transfer's position in the hash chain and ``hash`` its link, both set once
+  when it is sealed (:mod:`purse.ledger.sealer`): on SQLite by its own batch, so
+  ``chain_seq`` is the id; on PostgreSQL by the sealer, soon after it commits,
+  with ids from a sequence. ``pending_id`` is unique: a hold is resolved at most
+  once, enforced by the database itself.
 * ``ledger_holds``: the state of each pending transfer (pending -> posted |
   voided | expired). Like balances it is derived state, checked by verify.
 * ``ledger_idempotency``: caller-scoped keys with a fingerprint of the request.
 * ``ledger_chain``: the head of the hash chain (one row), and how far the month
-  balances are written: every batch reads this row under its lock already, so the
-  guard against transfers dated into a closed month costs no statement of its own.
+  balances are written. Every batch reads this row, which is the guard against
+  transfers dated into a closed month; on PostgreSQL with a key-share lock, which
+  the sealer's update of the head never waits for, and the month job's lock does.
 * ``ledger_month_balances``: an account's posted debits and credits at the start
   of a month (local midnight on the 1st in the operator's time zone, kept as a UTC
   instant): the sums of its posted transfers dated before that instant. A derived
@@ -34,6 +37,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -92,7 +96,8 @@ class Transfer(Base):
     initiator_id: Mapped[str] = mapped_column(String(128))
     authenticated_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
 
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
@@ -104,6 +109,13 @@ class Transfer(Base):
         # One account's postings in a time range (a statement's month, what came after it).
         Index("ix_ledger_transfers_debit_time", "debit_account_id", "created_at"),
         Index("ix_ledger_transfers_credit_time", "credit_account_id", "created_at"),
+        # What the sealer has still to chain, in id order: holds only those rows.
+        Index(
+            "ix_ledger_transfers_unsealed",
+            "id",
+            sqlite_where=text("chain_seq IS NULL"),
+            postgresql_where=text("chain_seq IS NULL"),
+        ),
     )
 
 
@@ -144,7 +156,8 @@ class ChainHead(Base):
     __tablename__ = "ledger_chain"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    last_transfer_id: Mapped[int] = mapped_column(BigInteger)
+    # The chain's length: the position of the last transfer sealed, whose hash is this.
+    last_chain_seq: Mapped[int] = mapped_column(BigInteger)
     head_hash: Mapped[str] = mapped_column(String(64))
     # The newest month start the ledger has closed: transfers dated at or before it
     # are refused, so the month balances at it can never change.

@@ -71,7 +71,9 @@ class TransferRecord:
     initiator_id: str
     authenticated_by: str
     created_at: datetime
-    hash: str
+    # Its link in the hash chain and its place there, once sealed (purse.ledger.sealer).
+    hash: str | None
+    chain_seq: int | None
 
 
 @dataclass(frozen=True, slots=True)

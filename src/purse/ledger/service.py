@@ -14,17 +14,21 @@ One batch, in one DB transaction:
    PostgreSQL; on SQLite the write lock was taken at ``BEGIN IMMEDIATE``).
 3. Apply each group in memory against the locked rows (``rules.BatchState``):
    all of a group or none of it.
-4. Lock the chain head last, hand out transfer ids in order, link each transfer
-   into the hash chain, and write transfers, holds, balances and keys.
+4. Read the chain head last: it says which months are closed (``checkpoint_at``,
+   see :mod:`purse.ledger.checkpoints`), and a batch dated at or before it is
+   refused. On SQLite the batch then hands out transfer ids in order from the
+   head and seals each transfer into the hash chain as it writes it; on
+   PostgreSQL ids come from a sequence, in the same statement, and the sealer
+   chains the transfers once they have committed (:mod:`purse.ledger.sealer`).
+5. Write transfers, holds, balances and keys.
 
-The chain head is the one row every batch updates; locking it last keeps the
-time it is held to the writes and the commit. It also says which months are
-closed (``checkpoint_at``, see :mod:`purse.ledger.checkpoints`): a batch dated at
-or before it is refused, checked in the statement that locks the chain head, so
-the guard costs no statement of its own. Each connection remembers the last
-value it read, so a batch dated into a month known to be closed is refused
-before it locks anything; one that learns it only under the chain lock (the
-month job closed the month since) raises, and its transaction rolls back.
+The chain head is read under a key-share lock on PostgreSQL: the month job's
+lock waits for it, so a batch either committed before its month closed (and is
+summed) or sees it closed (and is refused), but payments never wait for each
+other on it. Each connection remembers the last ``checkpoint_at`` it read, so a
+batch dated into a month known to be closed is refused before it locks anything;
+one that learns it only from the chain head (the month job closed the month
+since) raises, and its transaction rolls back.
 
 Concurrent batches that raced on an idempotency key fail on its unique index and
 are run again by the caller's transaction helper (``RetryTransaction``), which
@@ -45,7 +49,7 @@ from sqlalchemy.orm import Session
 from purse.db import RetryTransaction
 from purse.errors import RequestError
 from purse.ledger import errors
-from purse.ledger.models import Account, ChainHead, Hold, IdempotencyKey, Transfer
+from purse.ledger.models import Account, Hold, IdempotencyKey, Transfer
 from purse.ledger.queries import AccountRecord, TransferRecord, load_groups
 from purse.ledger.rules import (
     DEFAULT_LIMITS,
@@ -64,6 +68,7 @@ from purse.ledger.rules import (
     hash_fields,
     transfer_hash,
 )
+from purse.ledger.sealer import UPDATE_HEAD, take_places
 from purse.models import utc_now
 from purse.prepared import Prepared, run_driver_sql
 
@@ -73,7 +78,6 @@ _accounts = cast(Table, Account.__table__)
 _transfers = cast(Table, Transfer.__table__)
 _holds = cast(Table, Hold.__table__)
 _keys = cast(Table, IdempotencyKey.__table__)
-_chain = cast(Table, ChainHead.__table__)
 
 # The hot path's statements, built once: each call then skips construction,
 # coercion and most of the cache-key work (about 100 us a statement).
@@ -101,21 +105,9 @@ _SELECT_ACCOUNTS_FOR = {
     "sqlite": Prepared(_SELECT_ACCOUNTS),
     "postgresql": Prepared(_SELECT_ACCOUNTS.with_for_update()),
 }
-_SELECT_CHAIN = select(_chain.c.last_transfer_id, _chain.c.head_hash, _chain.c.checkpoint_at).where(
-    _chain.c.id == 1
-)
 # Where each connection keeps the newest closed month start it has read (its ``info``
 # lasts as long as the pooled connection, and belongs to one database).
 _CLOSED_AT = "purse_ledger_checkpoint_at"
-_SELECT_CHAIN_FOR = {
-    "sqlite": Prepared(_SELECT_CHAIN),
-    "postgresql": Prepared(_SELECT_CHAIN.with_for_update()),
-}
-_UPDATE_CHAIN = Prepared(
-    update(_chain)
-    .where(_chain.c.id == 1)
-    .values(last_transfer_id=bindparam("b_last"), head_hash=bindparam("b_hash"))
-)
 _UPDATE_BALANCES = Prepared(
     update(_accounts)
     .where(_accounts.c.id == bindparam("b_id"))
@@ -423,8 +415,7 @@ def _write(
     state: BatchState,
     now: datetime,
 ) -> dict[int, tuple[TransferRecord, ...]]:
-    # Balances first: their rows are already locked, and writing them before the
-    # chain head keeps the one row every batch needs locked for less time.
+    # Balances first: their rows are locked already.
     _UPDATE_BALANCES.many(
         connection,
         [
@@ -438,13 +429,14 @@ def _write(
             for account in (state.accounts[i] for i in sorted(state.touched_accounts))
         ],
     )
-    head = _SELECT_CHAIN_FOR[connection.dialect.name].first(connection, {})
-    connection.info[_CLOSED_AT] = head.checkpoint_at
-    if head.checkpoint_at is not None and now <= head.checkpoint_at:
+    places = take_places(connection, sum(len(planned) for _, planned in applied))
+    closed_at, previous_hash = places.closed_at, places.head_hash
+    connection.info[_CLOSED_AT] = closed_at
+    if closed_at is not None and now <= closed_at:
         # The month closed after this connection last looked; the balances written
         # above go with the caller's rollback.
-        raise _closed_error(head.checkpoint_at)
-    next_id, previous_hash = head.last_transfer_id + 1, head.head_hash
+        raise _closed_error(closed_at)
+    next_ids = iter(places.ids)
 
     db_now = _db_time(connection, now)
     transfer_rows: list[tuple[Any, ...]] = []
@@ -455,21 +447,21 @@ def _write(
     for index, planned_list in applied:
         group = groups[index]
         initiator = group.initiator
-        group_id = next_id
         records = []
-        for planned in planned_list:
-            transfer_id = next_id
-            next_id += 1
-            previous_hash = transfer_hash(
-                previous_hash,
-                hash_fields(
-                    transfer_id=transfer_id,
-                    group_id=group_id,
-                    planned=planned,
-                    initiator=initiator,
-                    created_at=now,
-                ),
-            )
+        transfer_ids = [next(next_ids) for _ in planned_list]
+        group_id = transfer_ids[0]
+        for transfer_id, planned in zip(transfer_ids, planned_list, strict=True):
+            if previous_hash is not None:  # sealed as written (SQLite)
+                previous_hash = transfer_hash(
+                    previous_hash,
+                    hash_fields(
+                        transfer_id=transfer_id,
+                        group_id=group_id,
+                        planned=planned,
+                        initiator=initiator,
+                        created_at=now,
+                    ),
+                )
             record = TransferRecord(
                 id=transfer_id,
                 group_id=group_id,
@@ -488,6 +480,7 @@ def _write(
                 authenticated_by=initiator.authenticated_by,
                 created_at=now,
                 hash=previous_hash,
+                chain_seq=transfer_id if previous_hash is not None else None,
             )
             records.append(record)
             transfer_rows.append(
@@ -509,6 +502,7 @@ def _write(
                     record.authenticated_by,
                     db_now,
                     record.hash,
+                    record.chain_seq,
                 )
             )
             if planned.kind is TransferKind.pending:
@@ -557,7 +551,8 @@ def _write(
             # A concurrent transaction committed one of these keys first. Run the whole
             # use case again: it will find the key and replay that result.
             raise RetryTransaction() from error
-    _UPDATE_CHAIN.execute(connection, {"b_last": next_id - 1, "b_hash": previous_hash})
+    if previous_hash is not None:
+        UPDATE_HEAD.execute(connection, {"b_seq": places.ids[-1], "b_hash": previous_hash})
     return written
 
 
