@@ -79,6 +79,7 @@ class Purse:
         from purse.funding import pages as funding_pages
         from purse.identity import api as identity_api
         from purse.identity import pages as identity_pages
+        from purse.merchants import api as merchants_api
         from purse.wallet import api as wallet_api
         from purse.wallet import pages as wallet_pages
 
@@ -90,6 +91,8 @@ class Purse:
             funding_api.callbacks,
             funding_pages.router,
             *wallet_pages.routers,
+            merchants_api.staff,
+            merchants_api.server,
         ]
 
     def body_caps(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ def target_metadata() -> MetaData:
     import purse.funding.models
     import purse.identity.models
     import purse.ledger.models
+    import purse.merchants.models
     import purse.notify.models
     import purse.wallet.models  # noqa: F401
     from purse.models import Base

@@ -205,6 +205,7 @@ class Settings(BaseSettings):
             "two_factor",
             "add_funding_source",
             "large_transfer",
+            "manage_api_keys",
         ],
         description="Actions that need that fresh confirmation (names used by the routes).",
     )

@@ -78,6 +78,14 @@ OPERATION_IDS = {
     "checkHealth": "GET /healthz",
     "checkReadiness": "GET /readyz",
     "getMetrics": "GET /metrics",
+    "openMerchant": "POST /v1/merchants",
+    "listMerchants": "GET /v1/merchants",
+    "getMerchant": "GET /v1/merchants/{merchant_id}",
+    "listApiKeys": "GET /v1/merchants/{merchant_id}/api-keys",
+    "createApiKey": "POST /v1/merchants/{merchant_id}/api-keys",
+    "revokeApiKey": "POST /v1/merchants/{merchant_id}/api-keys/{key_id}/revoke",
+    "rollApiKey": "POST /v1/merchants/{merchant_id}/api-keys/{key_id}/roll",
+    "keyMerchant": "GET /v1/merchant",
 }
 
 # Callable without a bearer token. Everything else needs one.
@@ -95,6 +103,9 @@ PUBLIC = {
     "checkReadiness",
     "getMetrics",
 }
+
+# Called by a merchant's server with its API key instead of a person's token.
+MERCHANT_KEY = {"keyMerchant"}
 
 MOVES_MONEY = {
     "createTransfer",
@@ -171,7 +182,13 @@ def test_security_is_said_on_every_operation(spec: dict[str, Any]) -> None:
             "scheme": "bearer",
             "description": "An access token from POST /v1/auth/token (`signIn`); "
             "renew it with `refreshToken`",
-        }
+        },
+        "merchantKeyAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A merchant's secret API key, sk_test_... or sk_live_... "
+            "(a merchant's server)",
+        },
     }
     assert spec["security"] == [{"bearerAuth": []}]
     public = set()
@@ -179,6 +196,8 @@ def test_security_is_said_on_every_operation(spec: dict[str, Any]) -> None:
         assert "security" in operation, operation_id
         if operation["security"] == []:
             public.add(operation_id)
+        elif operation_id in MERCHANT_KEY:
+            assert operation["security"] == [{"merchantKeyAuth": []}], operation_id
         else:
             assert operation["security"] == [{"bearerAuth": []}], operation_id
     assert public == PUBLIC

@@ -104,6 +104,24 @@ USER_API = {
     ("POST", "/v1/wallet/top-ups"),
     ("POST", "/v1/wallet/transfers"),
     ("POST", "/v1/wallet/withdrawals"),
+    ("GET", "/v1/merchants"),
+    ("POST", "/v1/merchants"),
+    ("GET", "/v1/merchants/{merchant_id}"),
+    ("GET", "/v1/merchants/{merchant_id}/api-keys"),
+    ("POST", "/v1/merchants/{merchant_id}/api-keys"),
+    ("POST", "/v1/merchants/{merchant_id}/api-keys/{key_id}/revoke"),
+    ("POST", "/v1/merchants/{merchant_id}/api-keys/{key_id}/roll"),
+}
+# A merchant's server, with its secret API key instead of a person's token.
+MERCHANT_API = {("GET", "/v1/merchant")}
+# Bodies that pass validation, for routes where an empty one would be refused before the
+# object is looked up: the answer to someone else's object must be "not found".
+VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/merchants/{merchant_id}/api-keys"): {
+        "name": "matrix",
+        "mode": "test",
+        "scopes": ["read"],
+    },
 }
 USER_PAGES = {
     ("GET", "/activity"),
@@ -156,6 +174,7 @@ CLASSES: dict[str, set[tuple[str, str]]] = {
     "user_api": USER_API,
     "user_page": USER_PAGES,
     "user_form": USER_FORMS,
+    "merchant_api": MERCHANT_API,
 }
 PARAMETER = re.compile(r"\{(\w+)\}")
 
@@ -222,6 +241,14 @@ def test_authorization_matrix(
         statement = a.call(
             "POST", "/v1/wallet/statements", json={"month": "2026-01", "format": "csv"}
         ).body["id"]
+        merchant = a.call(
+            "POST", "/v1/merchants", json={"name_en": "A's shop", "name_zh": "甲的店"}
+        ).body["id"]
+        key = a.call(
+            "POST",
+            f"/v1/merchants/{merchant}/api-keys",
+            json={"name": "server", "mode": "test", "scopes": ["read"]},
+        ).body
         a_me = a.call("GET", "/v1/me").body
         a_session = a.call("GET", "/v1/me/sessions").body["items"][0]["id"]
         a_objects: dict[str, Any] = {
@@ -235,6 +262,8 @@ def test_authorization_matrix(
             "provider_name": "simulator",
             "path": "purse.css",
             "answer": "cancel",
+            "merchant_id": merchant,
+            "key_id": key["id"],
         }
         for _ in range(100):  # the worker settles the top-up in the background; wait for it
             if a.call("GET", f"/v1/wallet/operations/{topped}").body["status"] != "pending":
@@ -255,7 +284,9 @@ def test_authorization_matrix(
         for method, template in routes:
             kind = classify((method, template))
             path = PARAMETER.sub(lambda match: str(a_objects[match.group(1)]), template)
-            json_body: dict[str, Any] | None = {} if method in ("POST", "PUT") else None
+            json_body: dict[str, Any] | None = (
+                VALID_BODIES.get((method, template), {}) if method in ("POST", "PUT") else None
+            )
             headers = {"Idempotency-Key": f"matrix-{method}-{template}"}
 
             # Nobody.
@@ -276,7 +307,7 @@ def test_authorization_matrix(
                 record(f"anonymous {method} {template}", response, response.status_code == 400)
             else:
                 response = anonymous.request(method, path, json=json_body, headers=headers)
-                if kind in ("user_api", "admin_api"):
+                if kind in ("user_api", "admin_api", "merchant_api"):
                     record(f"anonymous {method} {template}", response, response.status_code == 401)
                 elif kind == "user_page":
                     signin = response.status_code == 303 and response.headers[
@@ -295,6 +326,8 @@ def test_authorization_matrix(
                     "{request_id}",
                     "{statement_id}",
                     "{session_id}",
+                    "{merchant_id}",
+                    "{key_id}",
                 )
             )
             if owned and kind == "user_api":
@@ -317,6 +350,16 @@ def test_authorization_matrix(
                 if method == "GET":
                     response = admin.http.request(method, path)
                     record(f"admin {method} {template}", response, response.status_code == 200)
+
+        # A's merchant key is no person: every user route refuses it; its own route answers.
+        as_key = {"Authorization": f"Bearer {key['secret']}"}
+        for method, template in routes:
+            if classify((method, template)) == "user_api":
+                path = PARAMETER.sub(lambda match: str(a_objects[match.group(1)]), template)
+                response = anonymous.request(method, path, headers=as_key)
+                record(f"merchant_key {method} {template}", response, response.status_code == 401)
+        response = anonymous.get("/v1/merchant", headers=as_key)
+        record("merchant_key GET /v1/merchant", response, response.status_code == 200)
 
         # Mass assignment: fields a caller must not set are refused, not ignored.
         assignments: list[tuple[str, dict[str, Any]]] = [
@@ -349,6 +392,8 @@ def test_authorization_matrix(
         assert a.call("GET", "/v1/wallet/funding-sources").body == cards_before
         assert a.call("GET", "/v1/wallet/requests").body["items"][0]["status"] == "open"
         assert a.call("GET", "/v1/me").body["role"] == "user"
+        keys_after = a.call("GET", f"/v1/merchants/{merchant}/api-keys").body["items"]
+        assert [k["works"] for k in keys_after] == [True]
         for client in (a, b, admin):
             client.close()
         anonymous.close()

@@ -44,6 +44,7 @@ FLOORS: dict[str, int] = {
     "deps": 5,
     "problems": 5,
     "wallet": 6,
+    "merchants": 6,
     "assembly": 7,
     "app": 7,
     "workers": 7,

@@ -57,6 +57,8 @@ class Principal:
     scopes: frozenset[str] = frozenset()  # what an app grant or an API key may do
     case: str | None = None  # the case an agent acts on
     address: str | None = None  # the client's network address, when it came over HTTP
+    merchant_id: int | None = None  # the merchant a key belongs to
+    mode: str | None = None  # a merchant key's mode: "test" or "live"
 
     # Building ----------------------------------------------------------------------------
 
@@ -92,6 +94,29 @@ class Principal:
             authenticated_at=current.authenticated_at,
             signed_in_at=current.created_at,
             case=case,
+        )
+
+    @classmethod
+    def merchant_key(
+        cls,
+        *,
+        key_id: int,
+        merchant_id: int,
+        mode: str,
+        scopes: frozenset[str],
+        address: str | None = None,
+    ) -> Principal:
+        """A merchant's server, with one of its API keys. It has no wallet of its own:
+        ``wallet_user_id`` refuses it, so no user's endpoint serves a merchant key."""
+        return cls(
+            kind=PrincipalKind.merchant_key,
+            id=f"key:{key_id}",
+            user_id=None,
+            factors=("api_key",),
+            scopes=scopes,
+            merchant_id=merchant_id,
+            mode=mode,
+            address=address,
         )
 
     @classmethod

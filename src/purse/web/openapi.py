@@ -23,6 +23,8 @@ from typing import Any
 from fastapi.routing import APIRoute
 
 BEARER_AUTH = "bearerAuth"
+# A merchant's server: its secret API key as the bearer (``/v1/merchant/...``).
+MERCHANT_KEY_AUTH = "merchantKeyAuth"
 
 # Printable ASCII, and no space at either end: HTTP trims a header value's ends, so a
 # key starting or ending with a space would not arrive as it was sent.

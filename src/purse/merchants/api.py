@@ -1,0 +1,292 @@
+"""JSON routes of merchants: their staff's (signed in as people) and their servers' (API keys).
+
+Two kinds of caller, kept apart:
+
+* A merchant's **staff** sign in as people (``Authorization: Bearer`` with an access
+  token) and reach ``/v1/merchants/...``: only the merchants they work for, and only
+  what their role there allows (:func:`purse.merchants.queries.merchant_for_member`).
+* A merchant's **server** sends a secret key (``Authorization: Bearer sk_...``) and
+  reaches ``/v1/merchant/...``. A key is never a person's token: a user endpoint
+  answers it ``session_invalid``, and a merchant endpoint answers a person's token
+  ``api_key_invalid``. Its principal has no wallet, so it can never move a user's money
+  except through the payment the user approved.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from purse.deps import (
+    ActorDep,
+    CurrentDep,
+    DatabaseDep,
+    IdentityDep,
+    IdPath,
+    step_up_for,
+    user_actor,
+)
+from purse.identity.principal import Principal
+from purse.identity.sessions import Authenticated
+from purse.merchants import errors, queries, service
+from purse.merchants import schemas as s
+from purse.merchants.queries import ApiKeyRecord, Membership
+from purse.merchants.rules import KeyMode, KeyScope, MemberRole
+from purse.models import utc_now
+from purse.web.openapi import MERCHANT_KEY_AUTH
+
+staff = APIRouter(prefix="/v1/merchants", tags=["merchants"])
+server = APIRouter(prefix="/v1/merchant", tags=["merchant API"])
+
+_key_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name=MERCHANT_KEY_AUTH,
+    description="A merchant's secret API key, sk_test_... or sk_live_... (a merchant's server)",
+)
+
+
+async def merchant_key_principal(
+    request: Request,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_key_bearer)],
+) -> Principal:
+    """The merchant's server, from ``Authorization: Bearer sk_...``."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise errors.ApiKeyInvalid()
+    now = utc_now()
+    secret = credentials.credentials
+    key, merchant = await database.read_async(
+        lambda session: service.find_api_key(
+            session, cipher=identity.cipher, secret=secret, now=now
+        )
+    )
+    if service.touch_due(key, now):
+        await database.run_async(
+            lambda session: service.touch_api_key(session, key_id=key.id, now=now)
+        )
+    return Principal.merchant_key(
+        key_id=key.id,
+        merchant_id=merchant.id,
+        mode=key.mode,
+        scopes=frozenset(key.scopes),
+        address=request.client.host if request.client else None,
+    )
+
+
+KeyPrincipalDep = Annotated[Principal, Depends(merchant_key_principal)]
+_KEYS_STEP_UP = Depends(step_up_for("manage_api_keys"))
+
+
+def require_scope(principal: Principal, scope: KeyScope) -> None:
+    if scope.value not in principal.scopes:
+        raise errors.ApiKeyScopeMissing(scope=scope.value)
+
+
+def _merchant_read(membership: Membership) -> s.MerchantRead:
+    merchant = membership.merchant
+    return s.MerchantRead(
+        id=merchant.id,
+        name_en=merchant.name_en,
+        name_zh=merchant.name_zh,
+        logo_initial=merchant.logo_initial,
+        status=merchant.status,
+        created_at=merchant.created_at,
+        role=MemberRole(membership.role),
+    )
+
+
+def _key_read(key: ApiKeyRecord) -> s.ApiKeyRead:
+    return s.ApiKeyRead(
+        id=key.id,
+        name=key.name,
+        mode=KeyMode(key.mode),
+        scopes=[KeyScope(scope) for scope in key.scopes],
+        last4=key.last4,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        ends_at=key.ends_at,
+        rolled_to_id=key.rolled_to_id,
+        works=key.works_at(utc_now()),
+    )
+
+
+def _key_created(key: ApiKeyRecord, secret: str) -> s.ApiKeyCreated:
+    return s.ApiKeyCreated(**_key_read(key).model_dump(), secret=secret)
+
+
+# The staff's routes ---------------------------------------------------------------------
+
+
+@staff.post("", status_code=status.HTTP_201_CREATED, response_model=s.MerchantRead)
+def open_merchant(
+    body: s.MerchantCreate, database: DatabaseDep, current: CurrentDep, actor: ActorDep
+) -> s.MerchantRead:
+    """Open a merchant; the caller becomes its owner."""
+    membership = database.run(
+        lambda session: service.open_merchant(
+            session,
+            user_id=current.user_id,
+            name_en=body.name_en,
+            name_zh=body.name_zh,
+            actor=user_actor(actor, current),
+        )
+    )
+    return _merchant_read(membership)
+
+
+@staff.get("", response_model=list[s.MerchantRead])
+def list_merchants(database: DatabaseDep, current: CurrentDep) -> list[s.MerchantRead]:
+    """The merchants the caller works for, with their role at each."""
+    found = database.run(
+        lambda session: queries.memberships(session, user_id=current.user_id), write=False
+    )
+    return [_merchant_read(membership) for membership in found]
+
+
+@staff.get("/{merchant_id}", response_model=s.MerchantRead)
+def get_merchant(merchant_id: IdPath, database: DatabaseDep, current: CurrentDep) -> s.MerchantRead:
+    """One merchant the caller works for."""
+    membership = database.run(
+        lambda session: queries.merchant_for_member(
+            session, user_id=current.user_id, merchant_id=merchant_id, permission="merchant:read"
+        ),
+        write=False,
+    )
+    return _merchant_read(membership)
+
+
+@staff.get("/{merchant_id}/api-keys", response_model=list[s.ApiKeyRead])
+def list_api_keys(
+    merchant_id: IdPath, database: DatabaseDep, current: CurrentDep
+) -> list[s.ApiKeyRead]:
+    """The merchant's API keys, newest first, ended ones included. Never their secrets."""
+
+    def use_case(session: Session) -> list[ApiKeyRecord]:
+        queries.merchant_for_member(
+            session,
+            user_id=current.user_id,
+            merchant_id=merchant_id,
+            permission="keys:manage",
+        )
+        return queries.api_keys(session, merchant_id=merchant_id)
+
+    return [_key_read(key) for key in database.run(use_case, write=False)]
+
+
+@staff.post(
+    "/{merchant_id}/api-keys", status_code=status.HTTP_201_CREATED, response_model=s.ApiKeyCreated
+)
+def create_api_key(
+    merchant_id: IdPath,
+    body: s.ApiKeyCreate,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    current: CurrentDep,
+    actor: ActorDep,
+    _fresh: Annotated[Authenticated, _KEYS_STEP_UP],
+) -> s.ApiKeyCreated:
+    """Make an API key. Its secret is in this answer only: store it now."""
+
+    def use_case(session: Session) -> tuple[ApiKeyRecord, str]:
+        queries.merchant_for_member(
+            session,
+            user_id=current.user_id,
+            merchant_id=merchant_id,
+            permission="keys:manage",
+        )
+        return service.create_api_key(
+            session,
+            cipher=identity.cipher,
+            merchant_id=merchant_id,
+            user_id=current.user_id,
+            mode=body.mode,
+            name=body.name,
+            scopes=[scope.value for scope in body.scopes],
+            actor=user_actor(actor, current),
+        )
+
+    return _key_created(*database.run(use_case))
+
+
+@staff.post("/{merchant_id}/api-keys/{key_id}/revoke", response_model=s.ApiKeyRead)
+def revoke_api_key(
+    merchant_id: IdPath, key_id: IdPath, database: DatabaseDep, current: CurrentDep, actor: ActorDep
+) -> s.ApiKeyRead:
+    """End a key now: the next request with it is refused."""
+
+    def use_case(session: Session) -> ApiKeyRecord:
+        queries.merchant_for_member(
+            session,
+            user_id=current.user_id,
+            merchant_id=merchant_id,
+            permission="keys:manage",
+        )
+        return service.revoke_api_key(
+            session,
+            merchant_id=merchant_id,
+            key_id=key_id,
+            actor=user_actor(actor, current),
+        )
+
+    return _key_read(database.run(use_case))
+
+
+@staff.post(
+    "/{merchant_id}/api-keys/{key_id}/roll",
+    status_code=status.HTTP_201_CREATED,
+    response_model=s.ApiKeyCreated,
+)
+def roll_api_key(
+    merchant_id: IdPath,
+    key_id: IdPath,
+    body: s.ApiKeyRoll,
+    database: DatabaseDep,
+    identity: IdentityDep,
+    current: CurrentDep,
+    actor: ActorDep,
+    _fresh: Annotated[Authenticated, _KEYS_STEP_UP],
+) -> s.ApiKeyCreated:
+    """Replace a key with a new one; the old one works on for ``overlap_seconds``."""
+
+    def use_case(session: Session) -> tuple[ApiKeyRecord, str]:
+        queries.merchant_for_member(
+            session,
+            user_id=current.user_id,
+            merchant_id=merchant_id,
+            permission="keys:manage",
+        )
+        return service.roll_api_key(
+            session,
+            cipher=identity.cipher,
+            merchant_id=merchant_id,
+            key_id=key_id,
+            user_id=current.user_id,
+            overlap_seconds=body.overlap_seconds,
+            actor=user_actor(actor, current),
+        )
+
+    return _key_created(*database.run(use_case))
+
+
+# The merchant's server's routes ---------------------------------------------------------
+
+
+@server.get("", response_model=s.KeyMerchantRead)
+def key_merchant(principal: KeyPrincipalDep, database: DatabaseDep) -> s.KeyMerchantRead:
+    """The merchant this key belongs to, and the key's mode and scopes (any scope)."""
+    assert principal.merchant_id is not None and principal.mode is not None
+    merchant_id = principal.merchant_id
+    merchant = database.run(
+        lambda session: queries.merchant(session, merchant_id=merchant_id), write=False
+    )
+    return s.KeyMerchantRead(
+        merchant_id=merchant.id,
+        name_en=merchant.name_en,
+        name_zh=merchant.name_zh,
+        mode=KeyMode(principal.mode),
+        scopes=[scope for scope in KeyScope if scope.value in principal.scopes],
+    )

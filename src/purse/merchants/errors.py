@@ -1,0 +1,66 @@
+"""Merchants' error codes: what a merchant's staff or server can get wrong."""
+
+from __future__ import annotations
+
+from purse.errors import RequestError
+
+
+class MerchantError(RequestError):
+    status = 422
+
+
+class MerchantNotFound(MerchantError):
+    code = "merchant_not_found"
+    status = 404
+    title = "Merchant not found"
+    detail = "No merchant you work for has this id."
+
+
+class MerchantPermissionDenied(MerchantError):
+    code = "merchant_permission_denied"
+    status = 403
+    title = "Not allowed for your role"
+    detail = "Your role at this merchant does not allow this."
+    next_step = "Ask an owner of the merchant to do it, or to give you a role that may."
+
+
+class MerchantNameInvalid(MerchantError):
+    code = "merchant_name_invalid"
+    title = "Name not valid"
+    detail = "A name needs 1 to {length_max} characters, with no control characters."
+
+
+class ApiKeyInvalid(MerchantError):
+    code = "api_key_invalid"
+    status = 401
+    title = "API key not valid"
+    detail = "The API key is missing, unknown, revoked or past its end."
+    next_step = "Send a current secret key as 'Authorization: Bearer sk_...'."
+
+
+class ApiKeyScopeMissing(MerchantError):
+    code = "api_key_scope_missing"
+    status = 403
+    title = "API key not allowed to do this"
+    detail = "This API key does not have the '{scope}' scope."
+    next_step = "Use a key with that scope, or make one on the dashboard."
+
+
+class ApiKeyNotFound(MerchantError):
+    code = "api_key_not_found"
+    status = 404
+    title = "API key not found"
+    detail = "This merchant has no API key with this id."
+
+
+class ApiKeyScopesInvalid(MerchantError):
+    code = "api_key_scopes_invalid"
+    title = "Scopes not valid"
+    detail = "Choose one or more of payments, refunds and read, each once."
+
+
+class ApiKeyEnded(MerchantError):
+    code = "api_key_ended"
+    status = 409
+    title = "API key already ended"
+    detail = "This API key has been revoked or rolled already."

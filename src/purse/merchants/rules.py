@@ -1,0 +1,108 @@
+"""Pure decisions about merchants: roles, key scopes, the shape of a secret key.
+
+No database and no web framework here; the unit tests run these directly.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MemberRole(StrEnum):
+    owner = "owner"  # everything, the team included
+    developer = "developer"  # keys and webhooks, and what support does
+    support = "support"  # payments: look, capture, void, refund
+    viewer = "viewer"  # look only
+
+
+class KeyMode(StrEnum):
+    test = "test"  # test wallets and the provider simulator: never live money
+    live = "live"
+
+
+class KeyScope(StrEnum):
+    payments = "payments"  # create, capture and void payment intents
+    refunds = "refunds"
+    read = "read"  # read payments, refunds and the balance
+
+
+# What each role may do for its merchant. Routes ask for a permission, never a role.
+ROLE_PERMISSIONS: dict[MemberRole, frozenset[str]] = {
+    MemberRole.viewer: frozenset({"merchant:read"}),
+    MemberRole.support: frozenset({"merchant:read", "payments:manage"}),
+    MemberRole.developer: frozenset({"merchant:read", "payments:manage", "keys:manage"}),
+    MemberRole.owner: frozenset(
+        {"merchant:read", "payments:manage", "keys:manage", "members:manage"}
+    ),
+}
+
+NAME_LENGTH_MAX = 80
+KEY_NAME_LENGTH_MAX = 64
+# The secret's random part: 32 bytes, as URL-safe base64 (43 characters).
+_SECRET_BYTES = 32
+_KEY_PATTERN = re.compile(r"sk_(test|live)_[A-Za-z0-9_-]{43}")
+# How long a rolled key keeps working beside its successor, at most (a week).
+ROLL_OVERLAP_SECONDS_MAX = 7 * 24 * 3600
+
+
+def role_allows(role: str, permission: str) -> bool:
+    try:
+        return permission in ROLE_PERMISSIONS[MemberRole(role)]
+    except ValueError:
+        return False
+
+
+def new_secret_key(mode: KeyMode) -> str:
+    """A fresh secret key: ``sk_<mode>_`` and 43 random URL-safe characters."""
+    return f"sk_{mode.value}_{secrets.token_urlsafe(_SECRET_BYTES)}"
+
+
+def looks_like_secret_key(text: str) -> bool:
+    """Whether ``text`` has a secret key's shape (checked before any look-up)."""
+    return _KEY_PATTERN.fullmatch(text) is not None
+
+
+def is_secret_key_prefix(text: str) -> bool:
+    """Whether a bearer credential claims to be a merchant key (and not a user's token)."""
+    return text.startswith("sk_")
+
+
+@dataclass(frozen=True, slots=True)
+class CleanName:
+    value: str | None
+    reason: str | None = None
+
+
+def clean_name(text: str, *, length_max: int) -> CleanName:
+    """A display name: NFC, trimmed, 1 to ``length_max`` characters, no control characters."""
+    value = unicodedata.normalize("NFC", text).strip()
+    if not value:
+        return CleanName(None, "empty")
+    if len(value) > length_max:
+        return CleanName(None, "too_long")
+    if any(unicodedata.category(character).startswith("C") for character in value):
+        return CleanName(None, "control_character")
+    return CleanName(value)
+
+
+def logo_initial(name: str) -> str:
+    """The first letter or character of a name, shown where a logo would be."""
+    for character in name:
+        if character.isalnum():
+            return character.upper()
+    return "?"
+
+
+def clean_scopes(scopes: list[str]) -> tuple[KeyScope, ...] | None:
+    """Known scopes, at least one, each once, in a fixed order; None if any is unknown."""
+    try:
+        chosen = {KeyScope(scope) for scope in scopes}
+    except ValueError:
+        return None
+    if not chosen or len(chosen) != len(scopes):
+        return None
+    return tuple(scope for scope in KeyScope if scope in chosen)

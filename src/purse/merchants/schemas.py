@@ -1,0 +1,74 @@
+"""Request and response bodies of the merchants API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from purse.merchants.rules import (
+    KEY_NAME_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    ROLL_OVERLAP_SECONDS_MAX,
+    KeyMode,
+    KeyScope,
+    MemberRole,
+)
+from purse.operations.schemas import Strict
+
+
+class MerchantCreate(Strict):
+    name_en: str = Field(max_length=4 * NAME_LENGTH_MAX, examples=["Lotus Coffee"])
+    name_zh: str = Field(max_length=4 * NAME_LENGTH_MAX, examples=["莲花咖啡"])
+
+
+class MerchantRead(BaseModel):
+    id: int
+    name_en: str
+    name_zh: str
+    logo_initial: str = Field(description="Shown where a logo would be")
+    status: str
+    created_at: datetime
+    role: MemberRole = Field(description="The caller's role at this merchant")
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(max_length=4 * KEY_NAME_LENGTH_MAX, examples=["Checkout server"])
+    mode: KeyMode
+    scopes: list[KeyScope] = Field(min_length=1, max_length=len(KeyScope))
+
+
+class ApiKeyRoll(Strict):
+    overlap_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=ROLL_OVERLAP_SECONDS_MAX,
+        description="How long the old key keeps working beside the new one (0: not at all)",
+    )
+
+
+class ApiKeyRead(BaseModel):
+    id: int
+    name: str
+    mode: KeyMode
+    scopes: list[KeyScope]
+    last4: str = Field(description="The secret's last four characters, to tell keys apart")
+    created_at: datetime
+    last_used_at: datetime | None
+    ends_at: datetime | None = Field(description="When it stops (or stopped) working")
+    rolled_to_id: int | None = Field(description="The key that replaced it, if it was rolled")
+    works: bool = Field(description="Whether the key works now")
+
+
+class ApiKeyCreated(ApiKeyRead):
+    secret: str = Field(description="The secret key. Shown this once: store it now")
+
+
+class KeyMerchantRead(BaseModel):
+    """What a merchant's server sees of itself with its key."""
+
+    merchant_id: int
+    name_en: str
+    name_zh: str
+    mode: KeyMode
+    scopes: list[KeyScope]
