@@ -314,3 +314,59 @@ def test_making_a_key_needs_a_recent_password_confirmation(database_url: str) ->
         assert problem(refused, 403, "step_up_required")["action"] == "manage_api_keys"
         assert rows(stale, MerchantApiKey) == 0
     database.dispose()
+
+
+def test_owners_build_the_team_and_a_merchant_always_keeps_an_owner(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    shop = open_shop(api, wang)
+    team = f"/v1/merchants/{shop['id']}/members"
+    wang_id = api.client.get("/v1/me", headers=wang).json()["id"]
+    zhang_id = api.client.get("/v1/me", headers=zhang).json()["id"]
+
+    added = api.client.post(team, json={"handle": "@Zhang_Wei", "role": "viewer"}, headers=wang)
+    assert added.status_code == 201, added.text
+    assert added.json()["handle"] == "zhang_wei" and added.json()["role"] == "viewer"
+    problem(
+        api.client.post(team, json={"handle": "zhang_wei", "role": "owner"}, headers=wang),
+        409,
+        "merchant_member_exists",
+    )
+    for nobody in ("no_such_person", "zhang.wei@example.com", "+8613800138000", "!!", ""):
+        problem(
+            api.client.post(team, json={"handle": nobody, "role": "viewer"}, headers=wang),
+            404,
+            "user_not_found",
+        )
+    problem(
+        api.client.post(team, json={"handle": "zhang_wei", "role": "boss"}, headers=wang),
+        422,
+        "validation_failed",
+    )
+    listed = api.client.get(team, headers=zhang).json()
+    assert [(m["handle"], m["role"]) for m in listed] == [
+        ("wang_wei", "owner"),
+        ("zhang_wei", "viewer"),
+    ]
+    # A viewer sees the team but does not manage it.
+    problem(
+        api.client.put(f"{team}/{zhang_id}", json={"role": "owner"}, headers=zhang),
+        403,
+        "merchant_permission_denied",
+    )
+    # The only owner cannot step down or leave; with a second owner, they can.
+    problem(
+        api.client.put(f"{team}/{wang_id}", json={"role": "viewer"}, headers=wang),
+        409,
+        "merchant_owner_required",
+    )
+    problem(api.client.delete(f"{team}/{wang_id}", headers=wang), 409, "merchant_owner_required")
+    promoted = api.client.put(f"{team}/{zhang_id}", json={"role": "owner"}, headers=wang)
+    assert promoted.status_code == 200 and promoted.json()["role"] == "owner"
+    assert api.client.delete(f"{team}/{wang_id}", headers=zhang).status_code == 204
+    problem(api.client.get(f"/v1/merchants/{shop['id']}", headers=wang), 404, "merchant_not_found")
+    problem(api.client.delete(f"{team}/{wang_id}", headers=zhang), 404, "merchant_member_not_found")
+    kinds = api.database.run(lambda s: s.scalars(select(AuditEvent.kind)).all(), write=False)
+    assert kinds.count("merchant_member_added") == 1
+    assert kinds.count("merchant_member_role_changed") == 1
+    assert kinds.count("merchant_member_removed") == 1

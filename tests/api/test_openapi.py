@@ -86,6 +86,10 @@ OPERATION_IDS = {
     "revokeApiKey": "POST /v1/merchants/{merchant_id}/api-keys/{key_id}/revoke",
     "rollApiKey": "POST /v1/merchants/{merchant_id}/api-keys/{key_id}/roll",
     "keyMerchant": "GET /v1/merchant",
+    "listMembers": "GET /v1/merchants/{merchant_id}/members",
+    "addMember": "POST /v1/merchants/{merchant_id}/members",
+    "changeMemberRole": "PUT /v1/merchants/{merchant_id}/members/{user_id}",
+    "removeMember": "DELETE /v1/merchants/{merchant_id}/members/{user_id}",
 }
 
 # Callable without a bearer token. Everything else needs one.

@@ -111,6 +111,10 @@ USER_API = {
     ("POST", "/v1/merchants/{merchant_id}/api-keys"),
     ("POST", "/v1/merchants/{merchant_id}/api-keys/{key_id}/revoke"),
     ("POST", "/v1/merchants/{merchant_id}/api-keys/{key_id}/roll"),
+    ("GET", "/v1/merchants/{merchant_id}/members"),
+    ("POST", "/v1/merchants/{merchant_id}/members"),
+    ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"),
+    ("DELETE", "/v1/merchants/{merchant_id}/members/{user_id}"),
 }
 # A merchant's server, with its secret API key instead of a person's token.
 MERCHANT_API = {("GET", "/v1/merchant")}
@@ -122,6 +126,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "mode": "test",
         "scopes": ["read"],
     },
+    ("POST", "/v1/merchants/{merchant_id}/members"): {"handle": "user_b", "role": "owner"},
+    ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"): {"role": "viewer"},
 }
 USER_PAGES = {
     ("GET", "/activity"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -31,8 +31,9 @@ from purse.deps import (
 )
 from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated
-from purse.merchants import errors, queries, service
+from purse.merchants import errors, members, queries, service
 from purse.merchants import schemas as s
+from purse.merchants.members import MemberRecord
 from purse.merchants.queries import ApiKeyRecord, Membership
 from purse.merchants.rules import KeyMode, KeyScope, MemberRole
 from purse.models import utc_now
@@ -270,6 +271,106 @@ def roll_api_key(
         )
 
     return _key_created(*database.run(use_case))
+
+
+def _member_read(member: MemberRecord) -> s.MemberRead:
+    return s.MemberRead(
+        user_id=member.user_id,
+        handle=member.handle,
+        display_name=member.display_name,
+        role=MemberRole(member.role),
+        created_at=member.created_at,
+    )
+
+
+@staff.get("/{merchant_id}/members", response_model=list[s.MemberRead])
+def list_members(
+    merchant_id: IdPath, database: DatabaseDep, current: CurrentDep
+) -> list[s.MemberRead]:
+    """The merchant's team: every member sees who else is on it, and as what."""
+
+    def use_case(session: Session) -> list[MemberRecord]:
+        queries.merchant_for_member(
+            session, user_id=current.user_id, merchant_id=merchant_id, permission="merchant:read"
+        )
+        return members.members(session, merchant_id=merchant_id)
+
+    return [_member_read(member) for member in database.run(use_case, write=False)]
+
+
+@staff.post(
+    "/{merchant_id}/members", status_code=status.HTTP_201_CREATED, response_model=s.MemberRead
+)
+def add_member(
+    merchant_id: IdPath,
+    body: s.MemberCreate,
+    database: DatabaseDep,
+    current: CurrentDep,
+    actor: ActorDep,
+) -> s.MemberRead:
+    """Add a person to the team by their handle (owners only)."""
+
+    def use_case(session: Session) -> MemberRecord:
+        queries.merchant_for_member(
+            session, user_id=current.user_id, merchant_id=merchant_id, permission="members:manage"
+        )
+        return members.add_member(
+            session,
+            merchant_id=merchant_id,
+            handle=body.handle,
+            role=body.role,
+            actor=user_actor(actor, current),
+        )
+
+    return _member_read(database.run(use_case))
+
+
+@staff.put("/{merchant_id}/members/{user_id}", response_model=s.MemberRead)
+def change_member_role(
+    merchant_id: IdPath,
+    user_id: IdPath,
+    body: s.MemberUpdate,
+    database: DatabaseDep,
+    current: CurrentDep,
+    actor: ActorDep,
+) -> s.MemberRead:
+    """Give a member another role (owners only; the last owner stays an owner)."""
+
+    def use_case(session: Session) -> MemberRecord:
+        queries.merchant_for_member(
+            session, user_id=current.user_id, merchant_id=merchant_id, permission="members:manage"
+        )
+        return members.change_role(
+            session,
+            merchant_id=merchant_id,
+            user_id=user_id,
+            role=body.role,
+            actor=user_actor(actor, current),
+        )
+
+    return _member_read(database.run(use_case))
+
+
+@staff.delete("/{merchant_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_member(
+    merchant_id: IdPath,
+    user_id: IdPath,
+    database: DatabaseDep,
+    current: CurrentDep,
+    actor: ActorDep,
+) -> Response:
+    """Take someone off the team (owners only; the last owner stays)."""
+
+    def use_case(session: Session) -> None:
+        queries.merchant_for_member(
+            session, user_id=current.user_id, merchant_id=merchant_id, permission="members:manage"
+        )
+        members.remove_member(
+            session, merchant_id=merchant_id, user_id=user_id, actor=user_actor(actor, current)
+        )
+
+    database.run(use_case)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # The merchant's server's routes ---------------------------------------------------------

@@ -64,3 +64,26 @@ class ApiKeyEnded(MerchantError):
     status = 409
     title = "API key already ended"
     detail = "This API key has been revoked or rolled already."
+
+
+class MerchantMemberNotFound(MerchantError):
+    code = "merchant_member_not_found"
+    status = 404
+    title = "Team member not found"
+    detail = "This person is not on the merchant's team."
+
+
+class MerchantMemberExists(MerchantError):
+    code = "merchant_member_exists"
+    status = 409
+    title = "Already on the team"
+    detail = "This person is on the merchant's team already."
+    next_step = "Change their role instead."
+
+
+class MerchantOwnerRequired(MerchantError):
+    code = "merchant_owner_required"
+    status = 409
+    title = "An owner is needed"
+    detail = "A merchant keeps at least one owner."
+    next_step = "Make someone else an owner first."

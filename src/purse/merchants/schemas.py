@@ -72,3 +72,20 @@ class KeyMerchantRead(BaseModel):
     name_zh: str
     mode: KeyMode
     scopes: list[KeyScope]
+
+
+class MemberCreate(Strict):
+    handle: str = Field(max_length=64, examples=["li_na"], description="The person's handle")
+    role: MemberRole
+
+
+class MemberUpdate(Strict):
+    role: MemberRole
+
+
+class MemberRead(BaseModel):
+    user_id: int
+    handle: str
+    display_name: str
+    role: MemberRole
+    created_at: datetime
