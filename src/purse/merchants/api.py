@@ -14,7 +14,8 @@ Two kinds of caller, kept apart:
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,6 +39,8 @@ from purse.merchants.queries import ApiKeyRecord, Membership
 from purse.merchants.rules import KeyMode, KeyScope, MemberRole
 from purse.models import utc_now
 from purse.web.openapi import MERCHANT_KEY_AUTH
+
+T = TypeVar("T")
 
 staff = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 server = APIRouter(prefix="/v1/merchant", tags=["merchant API"])
@@ -80,6 +83,21 @@ async def merchant_key_principal(
 
 KeyPrincipalDep = Annotated[Principal, Depends(merchant_key_principal)]
 _KEYS_STEP_UP = Depends(step_up_for("manage_api_keys"))
+
+
+def as_member(
+    current: Authenticated, merchant_id: int, permission: str, then: Callable[[Session], T]
+) -> Callable[[Session], T]:
+    """A use case that first checks, in its own transaction, that the caller works for the
+    merchant with a role that allows ``permission``, then runs ``then``."""
+
+    def use_case(session: Session) -> T:
+        queries.merchant_for_member(
+            session, user_id=current.user_id, merchant_id=merchant_id, permission=permission
+        )
+        return then(session)
+
+    return use_case
 
 
 def require_scope(principal: Principal, scope: KeyScope) -> None:
@@ -165,16 +183,12 @@ def list_api_keys(
     merchant_id: IdPath, database: DatabaseDep, current: CurrentDep
 ) -> list[s.ApiKeyRead]:
     """The merchant's API keys, newest first, ended ones included. Never their secrets."""
-
-    def use_case(session: Session) -> list[ApiKeyRecord]:
-        queries.merchant_for_member(
-            session,
-            user_id=current.user_id,
-            merchant_id=merchant_id,
-            permission="keys:manage",
-        )
-        return queries.api_keys(session, merchant_id=merchant_id)
-
+    use_case = as_member(
+        current,
+        merchant_id,
+        "keys:manage",
+        lambda session: queries.api_keys(session, merchant_id=merchant_id),
+    )
     return [_key_read(key) for key in database.run(use_case, write=False)]
 
 
@@ -191,15 +205,11 @@ def create_api_key(
     _fresh: Annotated[Authenticated, _KEYS_STEP_UP],
 ) -> s.ApiKeyCreated:
     """Make an API key. Its secret is in this answer only: store it now."""
-
-    def use_case(session: Session) -> tuple[ApiKeyRecord, str]:
-        queries.merchant_for_member(
-            session,
-            user_id=current.user_id,
-            merchant_id=merchant_id,
-            permission="keys:manage",
-        )
-        return service.create_api_key(
+    use_case = as_member(
+        current,
+        merchant_id,
+        "keys:manage",
+        lambda session: service.create_api_key(
             session,
             cipher=identity.cipher,
             merchant_id=merchant_id,
@@ -208,8 +218,8 @@ def create_api_key(
             name=body.name,
             scopes=[scope.value for scope in body.scopes],
             actor=user_actor(actor, current),
-        )
-
+        ),
+    )
     return _key_created(*database.run(use_case))
 
 
@@ -218,21 +228,17 @@ def revoke_api_key(
     merchant_id: IdPath, key_id: IdPath, database: DatabaseDep, current: CurrentDep, actor: ActorDep
 ) -> s.ApiKeyRead:
     """End a key now: the next request with it is refused."""
-
-    def use_case(session: Session) -> ApiKeyRecord:
-        queries.merchant_for_member(
-            session,
-            user_id=current.user_id,
-            merchant_id=merchant_id,
-            permission="keys:manage",
-        )
-        return service.revoke_api_key(
+    use_case = as_member(
+        current,
+        merchant_id,
+        "keys:manage",
+        lambda session: service.revoke_api_key(
             session,
             merchant_id=merchant_id,
             key_id=key_id,
             actor=user_actor(actor, current),
-        )
-
+        ),
+    )
     return _key_read(database.run(use_case))
 
 
@@ -252,15 +258,11 @@ def roll_api_key(
     _fresh: Annotated[Authenticated, _KEYS_STEP_UP],
 ) -> s.ApiKeyCreated:
     """Replace a key with a new one; the old one works on for ``overlap_seconds``."""
-
-    def use_case(session: Session) -> tuple[ApiKeyRecord, str]:
-        queries.merchant_for_member(
-            session,
-            user_id=current.user_id,
-            merchant_id=merchant_id,
-            permission="keys:manage",
-        )
-        return service.roll_api_key(
+    use_case = as_member(
+        current,
+        merchant_id,
+        "keys:manage",
+        lambda session: service.roll_api_key(
             session,
             cipher=identity.cipher,
             merchant_id=merchant_id,
@@ -268,8 +270,8 @@ def roll_api_key(
             user_id=current.user_id,
             overlap_seconds=body.overlap_seconds,
             actor=user_actor(actor, current),
-        )
-
+        ),
+    )
     return _key_created(*database.run(use_case))
 
 
@@ -288,13 +290,12 @@ def list_members(
     merchant_id: IdPath, database: DatabaseDep, current: CurrentDep
 ) -> list[s.MemberRead]:
     """The merchant's team: every member sees who else is on it, and as what."""
-
-    def use_case(session: Session) -> list[MemberRecord]:
-        queries.merchant_for_member(
-            session, user_id=current.user_id, merchant_id=merchant_id, permission="merchant:read"
-        )
-        return members.members(session, merchant_id=merchant_id)
-
+    use_case = as_member(
+        current,
+        merchant_id,
+        "merchant:read",
+        lambda session: members.members(session, merchant_id=merchant_id),
+    )
     return [_member_read(member) for member in database.run(use_case, write=False)]
 
 
@@ -309,19 +310,18 @@ def add_member(
     actor: ActorDep,
 ) -> s.MemberRead:
     """Add a person to the team by their handle (owners only)."""
-
-    def use_case(session: Session) -> MemberRecord:
-        queries.merchant_for_member(
-            session, user_id=current.user_id, merchant_id=merchant_id, permission="members:manage"
-        )
-        return members.add_member(
+    use_case = as_member(
+        current,
+        merchant_id,
+        "members:manage",
+        lambda session: members.add_member(
             session,
             merchant_id=merchant_id,
             handle=body.handle,
             role=body.role,
             actor=user_actor(actor, current),
-        )
-
+        ),
+    )
     return _member_read(database.run(use_case))
 
 
@@ -335,19 +335,18 @@ def change_member_role(
     actor: ActorDep,
 ) -> s.MemberRead:
     """Give a member another role (owners only; the last owner stays an owner)."""
-
-    def use_case(session: Session) -> MemberRecord:
-        queries.merchant_for_member(
-            session, user_id=current.user_id, merchant_id=merchant_id, permission="members:manage"
-        )
-        return members.change_role(
+    use_case = as_member(
+        current,
+        merchant_id,
+        "members:manage",
+        lambda session: members.change_role(
             session,
             merchant_id=merchant_id,
             user_id=user_id,
             role=body.role,
             actor=user_actor(actor, current),
-        )
-
+        ),
+    )
     return _member_read(database.run(use_case))
 
 
@@ -360,15 +359,14 @@ def remove_member(
     actor: ActorDep,
 ) -> Response:
     """Take someone off the team (owners only; the last owner stays)."""
-
-    def use_case(session: Session) -> None:
-        queries.merchant_for_member(
-            session, user_id=current.user_id, merchant_id=merchant_id, permission="members:manage"
-        )
-        members.remove_member(
+    use_case = as_member(
+        current,
+        merchant_id,
+        "members:manage",
+        lambda session: members.remove_member(
             session, merchant_id=merchant_id, user_id=user_id, actor=user_actor(actor, current)
-        )
-
+        ),
+    )
     database.run(use_case)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -30,6 +30,13 @@ from purse.models import utc_now
 _merchants = cast(Table, Merchant.__table__)
 _members = cast(Table, MerchantMember.__table__)
 _users = cast(Table, User.__table__)
+_MEMBERS = select(
+    _members.c.user_id,
+    _users.c.handle,
+    _users.c.display_name,
+    _members.c.role,
+    _members.c.created_at,
+).join(_users, _users.c.id == _members.c.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +52,9 @@ def members(session: Session, *, merchant_id: int) -> list[MemberRecord]:
     """The merchant's team, owners first, then by when they joined."""
     order = {role: index for index, role in enumerate(MemberRole)}
     rows = session.execute(
-        select(
-            _members.c.user_id,
-            _users.c.handle,
-            _users.c.display_name,
-            _members.c.role,
-            _members.c.created_at,
+        _MEMBERS.where(_members.c.merchant_id == merchant_id).order_by(
+            _members.c.created_at, _members.c.id
         )
-        .join(_users, _users.c.id == _members.c.user_id)
-        .where(_members.c.merchant_id == merchant_id)
-        .order_by(_members.c.created_at, _members.c.id)
     )
     found = [MemberRecord(**row._mapping) for row in rows]
     return sorted(found, key=lambda member: order[MemberRole(member.role)])
@@ -185,15 +185,7 @@ def _keep_an_owner(session: Session, merchant_id: int) -> None:
 
 def _member(session: Session, *, merchant_id: int, user_id: int) -> MemberRecord:
     row = session.execute(
-        select(
-            _members.c.user_id,
-            _users.c.handle,
-            _users.c.display_name,
-            _members.c.role,
-            _members.c.created_at,
-        )
-        .join(_users, _users.c.id == _members.c.user_id)
-        .where(_members.c.merchant_id == merchant_id, _members.c.user_id == user_id)
+        _MEMBERS.where(_members.c.merchant_id == merchant_id, _members.c.user_id == user_id)
     ).first()
     if row is None:
         raise errors.MerchantMemberNotFound()
