@@ -21,7 +21,7 @@ from factories import make_settings
 from purse.app import create_app
 from purse.audit.models import AuditEvent
 from purse.db import Database
-from purse.merchants.models import Merchant, MerchantApiKey, MerchantMember
+from purse.merchants.models import Merchant, MerchantApiKey, MerchantMember, MerchantPayment
 from purse.models import utc_now
 
 SHOP = {"name_en": "Lotus Coffee", "name_zh": "莲花咖啡"}
@@ -370,3 +370,99 @@ def test_owners_build_the_team_and_a_merchant_always_keeps_an_owner(
     assert kinds.count("merchant_member_added") == 1
     assert kinds.count("merchant_member_role_changed") == 1
     assert kinds.count("merchant_member_removed") == 1
+
+
+PAYMENT = {
+    "amount": {"value": "32.00", "currency": "CNY"},
+    "description": "2 flat whites",
+    "order_reference": "ORDER-1042",
+    "metadata": {"table": "7"},
+}
+
+
+def server_post(api: Api, secret: str, body: Any, key: str | None = "pay-1") -> Any:
+    headers = as_key(secret)
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return api.client.post("/v1/merchant/payments", json=body, headers=headers)
+
+
+def test_a_merchant_asks_for_a_payment_once_per_idempotency_key(
+    api: Api, wang: dict[str, str]
+) -> None:
+    shop = open_shop(api, wang)
+    secret = make_key(api, wang, shop["id"])["secret"]
+    made = server_post(api, secret, PAYMENT)
+    assert made.status_code == 201, made.text
+    payment = made.json()
+    assert payment["reference"].startswith("pay_") and payment["status"] == "requires_approval"
+    assert payment["amount"] == {"value": "32.00", "currency": "CNY"}
+    assert payment["mode"] == "test" and payment["capture_method"] == "manual"
+    assert payment["order_reference"] == "ORDER-1042" and payment["metadata"] == {"table": "7"}
+    assert "Idempotent-Replayed" not in made.headers
+
+    again = server_post(api, secret, PAYMENT)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == payment
+    other = server_post(api, secret, {**PAYMENT, "amount": {"value": "33.00", "currency": "CNY"}})
+    problem(other, 422, "idempotency_key_reused")
+    problem(server_post(api, secret, PAYMENT, key=None), 400, "idempotency_key_missing")
+    assert rows(api, MerchantPayment) == 1
+
+    read = api.client.get(f"/v1/merchant/payments/{payment['reference']}", headers=as_key(secret))
+    assert read.status_code == 200 and read.json() == payment
+
+
+def test_a_payment_is_seen_only_by_its_merchant_in_its_mode_and_needs_its_scope(
+    api: Api, wang: dict[str, str], zhang: dict[str, str]
+) -> None:
+    shop = open_shop(api, wang)
+    test_key = make_key(api, wang, shop["id"])["secret"]
+    live_key = make_key(api, wang, shop["id"], mode="live")["secret"]
+    read_only = make_key(api, wang, shop["id"], scopes=["read"])["secret"]
+    refunds_only = make_key(api, wang, shop["id"], scopes=["refunds"])["secret"]
+    other_key = make_key(api, zhang, open_shop(api, zhang)["id"])["secret"]
+    reference = server_post(api, test_key, PAYMENT).json()["reference"]
+    path = f"/v1/merchant/payments/{reference}"
+
+    assert api.client.get(path, headers=as_key(read_only)).status_code == 200
+    for stranger in (live_key, other_key):
+        problem(api.client.get(path, headers=as_key(stranger)), 404, "payment_not_found")
+    problem(api.client.get(path, headers=as_key(refunds_only)), 403, "api_key_scope_missing")
+    problem(server_post(api, read_only, PAYMENT, key="k2"), 403, "api_key_scope_missing")
+    problem(api.client.get(path, headers=wang), 401, "api_key_invalid")
+    problem(api.client.get(path + "X" * 40, headers=as_key(test_key)), 422, "validation_failed")
+    # The same idempotency key in the other mode, or at another merchant, is another payment.
+    assert server_post(api, live_key, PAYMENT).json()["reference"] != reference
+    assert server_post(api, other_key, PAYMENT).json()["reference"] != reference
+    assert rows(api, MerchantPayment) == 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"amount": {"value": "0", "currency": "CNY"}}, 422, "amount_not_positive"),
+        ({"amount": {"value": "1.001", "currency": "CNY"}}, 422, "amount_scale_exceeded"),
+        ({"amount": {"value": "9" * 30, "currency": "CNY"}}, 422, "amount_out_of_range"),
+        ({"amount": {"value": 32, "currency": "CNY"}}, 422, "validation_failed"),
+        ({"amount": {"value": "1", "currency": "XYZ"}}, 422, "asset_unknown"),
+        ({"description": "  "}, 422, "merchant_name_invalid"),
+        ({"description": "x" * 201}, 422, "merchant_name_invalid"),
+        ({"order_reference": "ORD\u202e1"}, 422, "merchant_name_invalid"),
+        ({"metadata": {f"k{i}": "v" for i in range(21)}}, 422, "payment_metadata_invalid"),
+        ({"metadata": {"bad key": "v"}}, 422, "payment_metadata_invalid"),
+        ({"metadata": {"k": "v" * 501}}, 422, "payment_metadata_invalid"),
+        ({"metadata": {"k": 1}}, 422, "validation_failed"),
+        ({"capture_method": "later"}, 422, "validation_failed"),
+        ({"approve_within_seconds": 10}, 422, "validation_failed"),
+        ({"approve_within_seconds": 2**70}, 422, "validation_failed"),
+        ({"status": "captured"}, 422, "validation_failed"),
+    ],
+)
+def test_a_bad_payment_request_is_refused_and_writes_nothing(
+    api: Api, wang: dict[str, str], changes: dict[str, Any], status: int, code: str
+) -> None:
+    shop = open_shop(api, wang)
+    secret = make_key(api, wang, shop["id"])["secret"]
+    problem(server_post(api, secret, {**PAYMENT, **changes}), status, code)
+    assert rows(api, MerchantPayment) == 0

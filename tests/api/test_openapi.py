@@ -90,6 +90,8 @@ OPERATION_IDS = {
     "addMember": "POST /v1/merchants/{merchant_id}/members",
     "changeMemberRole": "PUT /v1/merchants/{merchant_id}/members/{user_id}",
     "removeMember": "DELETE /v1/merchants/{merchant_id}/members/{user_id}",
+    "createPayment": "POST /v1/merchant/payments",
+    "getPayment": "GET /v1/merchant/payments/{reference}",
 }
 
 # Callable without a bearer token. Everything else needs one.
@@ -109,7 +111,7 @@ PUBLIC = {
 }
 
 # Called by a merchant's server with its API key instead of a person's token.
-MERCHANT_KEY = {"keyMerchant"}
+MERCHANT_KEY = {"keyMerchant", "createPayment", "getPayment"}
 
 MOVES_MONEY = {
     "createTransfer",
@@ -117,6 +119,7 @@ MOVES_MONEY = {
     "createTopUp",
     "createWithdrawal",
     "createConversion",
+    "createPayment",  # a merchant's: every merchant POST that makes something takes a key
 }
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

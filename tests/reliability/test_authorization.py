@@ -117,7 +117,11 @@ USER_API = {
     ("DELETE", "/v1/merchants/{merchant_id}/members/{user_id}"),
 }
 # A merchant's server, with its secret API key instead of a person's token.
-MERCHANT_API = {("GET", "/v1/merchant")}
+MERCHANT_API = {
+    ("GET", "/v1/merchant"),
+    ("POST", "/v1/merchant/payments"),
+    ("GET", "/v1/merchant/payments/{reference}"),
+}
 # Bodies that pass validation, for routes where an empty one would be refused before the
 # object is looked up: the answer to someone else's object must be "not found".
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {

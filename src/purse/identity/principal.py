@@ -58,6 +58,7 @@ class Principal:
     case: str | None = None  # the case an agent acts on
     address: str | None = None  # the client's network address, when it came over HTTP
     merchant_id: int | None = None  # the merchant a key belongs to
+    key_id: int | None = None  # a merchant key's id
     mode: str | None = None  # a merchant key's mode: "test" or "live"
 
     # Building ----------------------------------------------------------------------------
@@ -115,6 +116,7 @@ class Principal:
             factors=("api_key",),
             scopes=scopes,
             merchant_id=merchant_id,
+            key_id=key_id,
             mode=mode,
             address=address,
         )

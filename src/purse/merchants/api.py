@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -32,15 +32,22 @@ from purse.deps import (
 )
 from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated
-from purse.merchants import errors, members, queries, service
+from purse.merchants import errors, members, payments, queries, service
 from purse.merchants import schemas as s
 from purse.merchants.members import MemberRecord
+from purse.merchants.payments import PaymentRecord
 from purse.merchants.queries import ApiKeyRecord, Membership
-from purse.merchants.rules import KeyMode, KeyScope, MemberRole
+from purse.merchants.rules import CaptureMethod, KeyMode, KeyScope, MemberRole, PaymentStatus
 from purse.models import utc_now
+from purse.money.amounts import parse_amount
+from purse.operations.context import Operations
+from purse.operations.errors import IdempotencyKeyMissing
+from purse.operations.schemas import Money
+from purse.operations.service import check_key
 from purse.web.openapi import MERCHANT_KEY_AUTH
 
 T = TypeVar("T")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 staff = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 server = APIRouter(prefix="/v1/merchant", tags=["merchant API"])
@@ -389,3 +396,104 @@ def key_merchant(principal: KeyPrincipalDep, database: DatabaseDep) -> s.KeyMerc
         mode=KeyMode(principal.mode),
         scopes=[scope for scope in KeyScope if scope.value in principal.scopes],
     )
+
+
+async def get_operations(request: Request) -> Operations:
+    operations: Operations = request.app.state.purse.operations
+    return operations
+
+
+OperationsDep = Annotated[Operations, Depends(get_operations)]
+
+
+async def idempotency_key(
+    operations: OperationsDep,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="A unique key per request (a UUID); send the same key to retry",
+        ),
+    ] = None,
+) -> str:
+    if not key:
+        raise IdempotencyKeyMissing()
+    return check_key(operations, key)
+
+
+def _payment_read(payment: PaymentRecord, operations: Operations) -> s.PaymentRead:
+    return s.PaymentRead(
+        reference=payment.reference,
+        mode=KeyMode(payment.mode),
+        status=PaymentStatus(payment.status),
+        amount=Money.of(payment.amount_minor, payment.asset, operations.assets),
+        description=payment.description,
+        order_reference=payment.order_reference,
+        metadata=payment.metadata,
+        capture_method=CaptureMethod(payment.capture_method),
+        approve_by=payment.approve_by,
+        created_at=payment.created_at,
+    )
+
+
+@server.post("/payments", status_code=status.HTTP_201_CREATED, response_model=s.PaymentRead)
+def create_payment(
+    body: s.PaymentCreate,
+    response: Response,
+    principal: KeyPrincipalDep,
+    database: DatabaseDep,
+    operations: OperationsDep,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> s.PaymentRead:
+    """Ask for a payment; the customer approves it at checkout (scope ``payments``).
+
+    The same Idempotency-Key with the same request answers with the first payment
+    (``Idempotent-Replayed: true``); with another request, ``idempotency_key_reused``.
+    """
+    require_scope(principal, KeyScope.payments)
+    assert principal.merchant_id and principal.mode and principal.key_id
+    merchant_id, mode, key_id = principal.merchant_id, principal.mode, principal.key_id
+    asset = operations.offered(body.amount.currency)
+    request = payments.PaymentRequest(
+        asset=asset.code,
+        amount_minor=parse_amount(body.amount.value, asset),
+        description=body.description,
+        order_reference=body.order_reference,
+        metadata=body.metadata,
+        capture_method=body.capture_method,
+        approve_within_seconds=body.approve_within_seconds,
+    )
+    payment, replayed = database.run(
+        lambda session: payments.create_payment(
+            session,
+            merchant_id=merchant_id,
+            mode=mode,
+            key_id=key_id,
+            idempotency_key=key,
+            request=request,
+        )
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _payment_read(payment, operations)
+
+
+@server.get("/payments/{reference}", response_model=s.PaymentRead)
+def get_payment(
+    reference: Annotated[str, Path(max_length=32)],
+    principal: KeyPrincipalDep,
+    database: DatabaseDep,
+    operations: OperationsDep,
+) -> s.PaymentRead:
+    """One of the merchant's payments, in the key's mode (scope ``read`` or ``payments``)."""
+    if not principal.scopes & {KeyScope.read.value, KeyScope.payments.value}:
+        raise errors.ApiKeyScopeMissing(scope=KeyScope.read.value)
+    assert principal.merchant_id is not None and principal.mode is not None
+    merchant_id, mode = principal.merchant_id, principal.mode
+    payment = database.run(
+        lambda session: payments.payment_for_key(
+            session, merchant_id=merchant_id, mode=mode, reference=reference
+        ),
+        write=False,
+    )
+    return _payment_read(payment, operations)

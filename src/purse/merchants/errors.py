@@ -87,3 +87,19 @@ class MerchantOwnerRequired(MerchantError):
     title = "An owner is needed"
     detail = "A merchant keeps at least one owner."
     next_step = "Make someone else an owner first."
+
+
+class PaymentNotFound(MerchantError):
+    code = "payment_not_found"
+    status = 404
+    title = "Payment not found"
+    detail = "This merchant has no payment with this reference in this mode."
+
+
+class PaymentMetadataInvalid(MerchantError):
+    code = "payment_metadata_invalid"
+    title = "Metadata not valid"
+    detail = (
+        "Metadata is at most 20 keys of letters, digits, '_', '.' and '-', "
+        "each with a text value of at most 500 characters."
+    )

@@ -106,3 +106,45 @@ def clean_scopes(scopes: list[str]) -> tuple[KeyScope, ...] | None:
     if not chosen or len(chosen) != len(scopes):
         return None
     return tuple(scope for scope in KeyScope if scope in chosen)
+
+
+class CaptureMethod(StrEnum):
+    automatic = "automatic"  # the money is taken when the customer approves
+    manual = "manual"  # it is held until the merchant captures (or voids, or it expires)
+
+
+class PaymentStatus(StrEnum):
+    requires_approval = "requires_approval"
+    authorized = "authorized"  # held on the customer's wallet
+    captured = "captured"
+    voided = "voided"
+    expired = "expired"
+
+
+DESCRIPTION_LENGTH_MAX = 200
+ORDER_REFERENCE_LENGTH_MAX = 128
+METADATA_KEYS_MAX = 20
+METADATA_KEY_LENGTH_MAX = 40
+METADATA_VALUE_LENGTH_MAX = 500
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_PAYMENT_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_payment_reference() -> str:
+    """A payment's public reference: "pay_" and 16 characters (80 random bits)."""
+    return "pay_" + "".join(secrets.choice(_PAYMENT_REFERENCE_ALPHABET) for _ in range(16))
+
+
+def metadata_problem(metadata: dict[str, str]) -> str | None:
+    """Why a merchant's metadata is refused, or None: at most 20 keys of letters, digits and
+    ``_.-``, each value a string of at most 500 characters with no control characters."""
+    if len(metadata) > METADATA_KEYS_MAX:
+        return "too_many_keys"
+    for key, value in metadata.items():
+        if not _METADATA_KEY.fullmatch(key):
+            return "key_invalid"
+        if len(value) > METADATA_VALUE_LENGTH_MAX:
+            return "value_too_long"
+        if any(unicodedata.category(character).startswith("C") for character in value):
+            return "control_character"
+    return None

@@ -7,14 +7,19 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from purse.merchants.rules import (
+    DESCRIPTION_LENGTH_MAX,
     KEY_NAME_LENGTH_MAX,
+    METADATA_KEYS_MAX,
     NAME_LENGTH_MAX,
+    ORDER_REFERENCE_LENGTH_MAX,
     ROLL_OVERLAP_SECONDS_MAX,
+    CaptureMethod,
     KeyMode,
     KeyScope,
     MemberRole,
+    PaymentStatus,
 )
-from purse.operations.schemas import Strict
+from purse.operations.schemas import AmountIn, Money, Strict
 
 
 class MerchantCreate(Strict):
@@ -88,4 +93,44 @@ class MemberRead(BaseModel):
     handle: str
     display_name: str
     role: MemberRole
+    created_at: datetime
+
+
+class PaymentCreate(Strict):
+    amount: AmountIn
+    description: str = Field(
+        max_length=4 * DESCRIPTION_LENGTH_MAX,
+        examples=["1 flat white"],
+        description="What the customer pays for, shown at checkout and in their activity",
+    )
+    order_reference: str | None = Field(
+        default=None,
+        max_length=4 * ORDER_REFERENCE_LENGTH_MAX,
+        examples=["ORDER-1042"],
+        description="The merchant's own order number, shown to the customer",
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=4 * METADATA_KEYS_MAX,
+        description="The merchant's own data: at most 20 keys, each value at most 500 characters",
+    )
+    capture_method: CaptureMethod = Field(
+        default=CaptureMethod.manual,
+        description="manual: held until captured; automatic: taken when approved",
+    )
+    approve_within_seconds: int = Field(
+        default=1800, ge=60, le=86400, description="How long the customer has to approve it"
+    )
+
+
+class PaymentRead(BaseModel):
+    reference: str = Field(examples=["pay_7KQ2M9X4T6WZ3HRA"])
+    mode: KeyMode
+    status: PaymentStatus
+    amount: Money
+    description: str
+    order_reference: str | None
+    metadata: dict[str, str]
+    capture_method: CaptureMethod
+    approve_by: datetime = Field(description="When the customer's chance to approve ends")
     created_at: datetime

@@ -1,0 +1,190 @@
+"""Merchant payments: what a merchant's server asks a customer to pay.
+
+A payment is made by the merchant's server with one of its keys, in that key's mode: a
+test key's payments are test payments, and a test key never sees a live one (nor a live
+key a test one). Every request that makes one carries an idempotency key, scoped to the
+merchant and mode: the same key with the same request answers with the first payment,
+with another request it is refused (``idempotency_key_reused``). Two requests racing
+with one key both end with the first's payment: the loser's insert fails on the unique
+index and its transaction runs again, and then replays.
+
+This is where a payment starts (``requires_approval``); the customer's approval, the
+hold, capture, void, expiry and refunds build on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import RowMapping, Table, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from purse.db import RetryTransaction
+from purse.ledger import errors as ledger_errors
+from purse.merchants import errors
+from purse.merchants.models import MerchantPayment
+from purse.merchants.rules import (
+    DESCRIPTION_LENGTH_MAX,
+    ORDER_REFERENCE_LENGTH_MAX,
+    CaptureMethod,
+    PaymentStatus,
+    clean_name,
+    metadata_problem,
+    new_payment_reference,
+)
+from purse.models import utc_now
+from purse.operations.rules import fingerprint
+
+_payments = cast(Table, MerchantPayment.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    id: int
+    reference: str
+    merchant_id: int
+    mode: str
+    asset: str
+    amount_minor: int
+    description: str
+    order_reference: str | None
+    metadata: dict[str, str]
+    capture_method: str
+    status: str
+    approve_by: datetime
+    created_by_key_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    """What the merchant's server asked for, already parsed (the amount in minor units)."""
+
+    asset: str
+    amount_minor: int
+    description: str
+    order_reference: str | None
+    metadata: dict[str, str]
+    capture_method: CaptureMethod
+    approve_within_seconds: int
+
+
+def create_payment(
+    session: Session,
+    *,
+    merchant_id: int,
+    mode: str,
+    key_id: int,
+    idempotency_key: str,
+    request: PaymentRequest,
+    now: datetime | None = None,
+) -> tuple[PaymentRecord, bool]:
+    """Make a payment waiting for its customer; returns it and whether it was a replay."""
+    assert session.in_transaction()
+    now = now or utc_now()
+    description = clean_name(request.description, length_max=DESCRIPTION_LENGTH_MAX)
+    if description.value is None:
+        raise errors.MerchantNameInvalid(
+            field="description", reason=description.reason, length_max=DESCRIPTION_LENGTH_MAX
+        )
+    order_reference = None
+    if request.order_reference is not None:
+        cleaned = clean_name(request.order_reference, length_max=ORDER_REFERENCE_LENGTH_MAX)
+        if cleaned.value is None:
+            raise errors.MerchantNameInvalid(
+                field="order_reference",
+                reason=cleaned.reason,
+                length_max=ORDER_REFERENCE_LENGTH_MAX,
+            )
+        order_reference = cleaned.value
+    problem = metadata_problem(request.metadata)
+    if problem is not None:
+        raise errors.PaymentMetadataInvalid(reason=problem)
+    asked = fingerprint(
+        {
+            "asset": request.asset,
+            "amount_minor": request.amount_minor,
+            "description": description.value,
+            "order_reference": order_reference,
+            "metadata": request.metadata,
+            "capture_method": request.capture_method.value,
+            "approve_within_seconds": request.approve_within_seconds,
+        }
+    )
+    existing = session.execute(
+        select(_payments).where(
+            _payments.c.merchant_id == merchant_id,
+            _payments.c.mode == mode,
+            _payments.c.idempotency_key == idempotency_key,
+        )
+    ).first()
+    if existing is not None:
+        if existing.fingerprint != asked:
+            raise ledger_errors.IdempotencyKeyReused()
+        return _record(existing._mapping), True
+    try:
+        payment_id = session.execute(
+            insert(_payments)
+            .values(
+                reference=new_payment_reference(),
+                merchant_id=merchant_id,
+                mode=mode,
+                asset=request.asset,
+                amount_minor=request.amount_minor,
+                description=description.value,
+                order_reference=order_reference,
+                metadata_json=json.dumps(request.metadata, sort_keys=True),
+                capture_method=request.capture_method.value,
+                status=PaymentStatus.requires_approval.value,
+                approve_by=now + timedelta(seconds=request.approve_within_seconds),
+                created_by_key_id=key_id,
+                idempotency_key=idempotency_key,
+                fingerprint=asked,
+                created_at=now,
+            )
+            .returning(_payments.c.id)
+        ).scalar_one()
+    except IntegrityError as error:
+        # A concurrent request committed this key first: run again, and replay it.
+        raise RetryTransaction() from error
+    row = session.execute(select(_payments).where(_payments.c.id == payment_id)).one()
+    return _record(row._mapping), False
+
+
+def payment_for_key(
+    session: Session, *, merchant_id: int, mode: str, reference: str
+) -> PaymentRecord:
+    """One of the merchant's payments in the key's mode; any other is "not found"."""
+    row = session.execute(
+        select(_payments).where(
+            _payments.c.reference == reference,
+            _payments.c.merchant_id == merchant_id,
+            _payments.c.mode == mode,
+        )
+    ).first()
+    if row is None:
+        raise errors.PaymentNotFound()
+    return _record(row._mapping)
+
+
+def _record(row: RowMapping) -> PaymentRecord:
+    return PaymentRecord(
+        id=row["id"],
+        reference=row["reference"],
+        merchant_id=row["merchant_id"],
+        mode=row["mode"],
+        asset=row["asset"],
+        amount_minor=row["amount_minor"],
+        description=row["description"],
+        order_reference=row["order_reference"],
+        metadata=json.loads(row["metadata_json"]),
+        capture_method=row["capture_method"],
+        status=row["status"],
+        approve_by=row["approve_by"],
+        created_by_key_id=row["created_by_key_id"],
+        created_at=row["created_at"],
+    )
