@@ -25,6 +25,7 @@ from purse.identity.context import Identity
 from purse.jobs import Job
 from purse.ledger import jobs as ledger_jobs
 from purse.ledger.verify import VerifyReport, verify_ledger
+from purse.merchants import jobs as merchant_jobs
 from purse.notify import jobs as notify_jobs
 from purse.notify import relay
 from purse.operations.context import Operations
@@ -67,6 +68,7 @@ class Purse:
             *notify_jobs.jobs(cipher=self.identity.cipher, channels=self.channels),
             *funding_jobs.jobs(self.funding),
             *wallet_jobs.jobs(self.wallet),
+            *merchant_jobs.jobs(self.settings),
         ]
 
     def routers(self) -> list[APIRouter]:

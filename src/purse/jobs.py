@@ -23,7 +23,7 @@ class Lane(StrEnum):
     ledger = "ledger"  # holds that ran out, idempotency keys past their retention
     outbox = "outbox"  # email and SMS waiting to be sent
     providers = "providers"  # banks and card processors: settling, asking again
-    wallet = "wallet"  # money requests past their time
+    wallet = "wallet"  # money requests and merchant payments past their time
     reports = "reports"  # statements: slow, and nothing waits on them
 
 

@@ -133,6 +133,7 @@ def test_worker_once_runs_every_job(env: str) -> None:
         "funding_follow_up": 0,
         "expire_money_requests": 0,
         "build_statements": 0,
+        "expire_unapproved_payments": 0,
         "relay_outbox": 0,
     }
 

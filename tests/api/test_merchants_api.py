@@ -466,3 +466,36 @@ def test_a_bad_payment_request_is_refused_and_writes_nothing(
     secret = make_key(api, wang, shop["id"])["secret"]
     problem(server_post(api, secret, {**PAYMENT, **changes}), status, code)
     assert rows(api, MerchantPayment) == 0
+
+
+def test_a_merchant_lists_its_payments_in_its_mode_page_by_page(
+    api: Api, wang: dict[str, str]
+) -> None:
+    shop = open_shop(api, wang)
+    test_key = make_key(api, wang, shop["id"])["secret"]
+    live_key = make_key(api, wang, shop["id"], mode="live")["secret"]
+    refunds_only = make_key(api, wang, shop["id"], scopes=["refunds"])["secret"]
+    made = [server_post(api, test_key, PAYMENT, key=f"p{i}").json()["reference"] for i in range(3)]
+    first = api.client.get("/v1/merchant/payments?limit=2", headers=as_key(test_key)).json()
+    assert [p["reference"] for p in first["items"]] == [made[2], made[1]]
+    rest = api.client.get(
+        f"/v1/merchant/payments?limit=2&cursor={first['next_cursor']}", headers=as_key(test_key)
+    ).json()
+    assert [p["reference"] for p in rest["items"]] == [made[0]] and rest["next_cursor"] is None
+    assert api.client.get("/v1/merchant/payments", headers=as_key(live_key)).json()["items"] == []
+    found = api.client.get(
+        "/v1/merchant/payments?status=requires_approval&order_reference=ORDER-1042",
+        headers=as_key(test_key),
+    ).json()
+    assert len(found["items"]) == 3
+    problem(
+        api.client.get("/v1/merchant/payments", headers=as_key(refunds_only)),
+        403,
+        "api_key_scope_missing",
+    )
+    for query in ("limit=0", "limit=101", "cursor=0", "cursor=x", "status=paid", f"cursor={2**63}"):
+        problem(
+            api.client.get(f"/v1/merchant/payments?{query}", headers=as_key(test_key)),
+            422,
+            "validation_failed",
+        )

@@ -92,6 +92,7 @@ OPERATION_IDS = {
     "removeMember": "DELETE /v1/merchants/{merchant_id}/members/{user_id}",
     "createPayment": "POST /v1/merchant/payments",
     "getPayment": "GET /v1/merchant/payments/{reference}",
+    "listPayments": "GET /v1/merchant/payments",
 }
 
 # Callable without a bearer token. Everything else needs one.
@@ -111,7 +112,7 @@ PUBLIC = {
 }
 
 # Called by a merchant's server with its API key instead of a person's token.
-MERCHANT_KEY = {"keyMerchant", "createPayment", "getPayment"}
+MERCHANT_KEY = {"keyMerchant", "createPayment", "getPayment", "listPayments"}
 
 MOVES_MONEY = {
     "createTransfer",

@@ -120,6 +120,7 @@ USER_API = {
 MERCHANT_API = {
     ("GET", "/v1/merchant"),
     ("POST", "/v1/merchant/payments"),
+    ("GET", "/v1/merchant/payments"),
     ("GET", "/v1/merchant/payments/{reference}"),
 }
 # Bodies that pass validation, for routes where an empty one would be refused before the

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -95,8 +95,8 @@ _KEYS_STEP_UP = Depends(step_up_for("manage_api_keys"))
 def as_member(
     current: Authenticated, merchant_id: int, permission: str, then: Callable[[Session], T]
 ) -> Callable[[Session], T]:
-    """A use case that first checks, in its own transaction, that the caller works for the
-    merchant with a role that allows ``permission``, then runs ``then``."""
+    """A use case that checks that the caller works for the merchant with a role that
+    allows ``permission``, then runs ``then``, both in one transaction."""
 
     def use_case(session: Session) -> T:
         queries.merchant_for_member(
@@ -105,6 +105,12 @@ def as_member(
         return then(session)
 
     return use_case
+
+
+def require_read(principal: Principal) -> None:
+    """Reading payments: a key that may make them may read them too."""
+    if not principal.scopes & {KeyScope.read.value, KeyScope.payments.value}:
+        raise errors.ApiKeyScopeMissing(scope=KeyScope.read.value)
 
 
 def require_scope(principal: Principal, scope: KeyScope) -> None:
@@ -478,6 +484,39 @@ def create_payment(
     return _payment_read(payment, operations)
 
 
+@server.get("/payments", response_model=s.PaymentList)
+def list_payments(
+    principal: KeyPrincipalDep,
+    database: DatabaseDep,
+    operations: OperationsDep,
+    status: PaymentStatus | None = None,
+    order_reference: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> s.PaymentList:
+    """The merchant's payments in the key's mode, newest first (scope ``read`` or
+    ``payments``); filter by status or by your order reference."""
+    require_read(principal)
+    assert principal.merchant_id is not None and principal.mode is not None
+    merchant_id, mode = principal.merchant_id, principal.mode
+    page = database.run(
+        lambda session: payments.payments_for_key(
+            session,
+            merchant_id=merchant_id,
+            mode=mode,
+            status=status,
+            order_reference=order_reference,
+            cursor=cursor,
+            limit=limit,
+        ),
+        write=False,
+    )
+    return s.PaymentList(
+        items=[_payment_read(payment, operations) for payment in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
 @server.get("/payments/{reference}", response_model=s.PaymentRead)
 def get_payment(
     reference: Annotated[str, Path(max_length=32)],
@@ -486,8 +525,7 @@ def get_payment(
     operations: OperationsDep,
 ) -> s.PaymentRead:
     """One of the merchant's payments, in the key's mode (scope ``read`` or ``payments``)."""
-    if not principal.scopes & {KeyScope.read.value, KeyScope.payments.value}:
-        raise errors.ApiKeyScopeMissing(scope=KeyScope.read.value)
+    require_read(principal)
     assert principal.merchant_id is not None and principal.mode is not None
     merchant_id, mode = principal.merchant_id, principal.mode
     payment = database.run(

@@ -123,5 +123,7 @@ class MerchantPayment(Base):
             name="status",
         ),
         # A merchant's payments in one mode, newest first (the dashboard, the API's list).
-        Index("ix_merchant_payments_merchant", "merchant_id", "mode", "created_at"),
+        Index("ix_merchant_payments_merchant", "merchant_id", "mode", "id"),
+        # Payments waiting for approval past their window (the expiry job).
+        Index("ix_merchant_payments_due", "status", "approve_by"),
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import RowMapping, Table, insert, select
+from sqlalchemy import RowMapping, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ from purse.merchants.rules import (
     clean_name,
     metadata_problem,
     new_payment_reference,
+    shown_status,
 )
 from purse.models import utc_now
 from purse.operations.rules import fingerprint
@@ -125,7 +126,7 @@ def create_payment(
     if existing is not None:
         if existing.fingerprint != asked:
             raise ledger_errors.IdempotencyKeyReused()
-        return _record(existing._mapping), True
+        return _record(existing._mapping, now), True
     try:
         payment_id = session.execute(
             insert(_payments)
@@ -152,7 +153,87 @@ def create_payment(
         # A concurrent request committed this key first: run again, and replay it.
         raise RetryTransaction() from error
     row = session.execute(select(_payments).where(_payments.c.id == payment_id)).one()
-    return _record(row._mapping), False
+    return _record(row._mapping, now), False
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPage:
+    items: list[PaymentRecord]
+    next_cursor: str | None
+
+
+def payments_for_key(
+    session: Session,
+    *,
+    merchant_id: int,
+    mode: str,
+    status: PaymentStatus | None = None,
+    order_reference: str | None = None,
+    cursor: int | None = None,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> PaymentPage:
+    """The merchant's payments in one mode, newest first, a page at a time.
+
+    ``status`` is the status as shown (a payment past its approval window is expired,
+    written so or not); ``cursor`` is the last id of the page before.
+    """
+    now = now or utc_now()
+    conditions = [_payments.c.merchant_id == merchant_id, _payments.c.mode == mode]
+    if status == PaymentStatus.expired:
+        conditions.append(
+            or_(
+                _payments.c.status == PaymentStatus.expired.value,
+                and_(
+                    _payments.c.status == PaymentStatus.requires_approval.value,
+                    _payments.c.approve_by <= now,
+                ),
+            )
+        )
+    elif status == PaymentStatus.requires_approval:
+        conditions += [_payments.c.status == status.value, _payments.c.approve_by > now]
+    elif status is not None:
+        conditions.append(_payments.c.status == status.value)
+    if order_reference is not None:
+        conditions.append(_payments.c.order_reference == order_reference)
+    if cursor is not None:
+        conditions.append(_payments.c.id < cursor)
+    rows = session.execute(
+        select(_payments).where(*conditions).order_by(_payments.c.id.desc()).limit(limit + 1)
+    ).all()
+    items = [_record(row._mapping, now) for row in rows[:limit]]
+    more = len(rows) > limit
+    return PaymentPage(items=items, next_cursor=str(rows[limit - 1].id) if more else None)
+
+
+def expire_unapproved(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Mark payments whose approval window ended unapproved as expired (a worker job).
+
+    Safe in several processes: on PostgreSQL each run claims its rows with ``SKIP
+    LOCKED``; an approval, which locks the payment's row and checks its window, and
+    this job cannot both win.
+    """
+    assert session.in_transaction()
+    now = now or utc_now()
+    query = (
+        select(_payments.c.id)
+        .where(
+            _payments.c.status == PaymentStatus.requires_approval.value,
+            _payments.c.approve_by <= now,
+        )
+        .order_by(_payments.c.approve_by)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    due = list(session.execute(query).scalars())
+    if due:
+        session.execute(
+            update(_payments)
+            .where(_payments.c.id.in_(due))
+            .values(status=PaymentStatus.expired.value)
+        )
+    return len(due)
 
 
 def payment_for_key(
@@ -168,10 +249,10 @@ def payment_for_key(
     ).first()
     if row is None:
         raise errors.PaymentNotFound()
-    return _record(row._mapping)
+    return _record(row._mapping, utc_now())
 
 
-def _record(row: RowMapping) -> PaymentRecord:
+def _record(row: RowMapping, now: datetime) -> PaymentRecord:
     return PaymentRecord(
         id=row["id"],
         reference=row["reference"],
@@ -183,7 +264,7 @@ def _record(row: RowMapping) -> PaymentRecord:
         order_reference=row["order_reference"],
         metadata=json.loads(row["metadata_json"]),
         capture_method=row["capture_method"],
-        status=row["status"],
+        status=shown_status(row["status"], approve_by=row["approve_by"], now=now),
         approve_by=row["approve_by"],
         created_by_key_id=row["created_by_key_id"],
         created_at=row["created_at"],

@@ -9,6 +9,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -148,3 +149,11 @@ def metadata_problem(metadata: dict[str, str]) -> str | None:
         if any(unicodedata.category(character).startswith("C") for character in value):
             return "control_character"
     return None
+
+
+def shown_status(status: str, *, approve_by: datetime, now: datetime) -> str:
+    """A payment's status as of ``now``: one waiting for approval past its window has
+    expired, whether or not the expiry job has written so yet."""
+    if status == PaymentStatus.requires_approval and approve_by <= now:
+        return PaymentStatus.expired.value
+    return status

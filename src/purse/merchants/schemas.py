@@ -134,3 +134,8 @@ class PaymentRead(BaseModel):
     capture_method: CaptureMethod
     approve_by: datetime = Field(description="When the customer's chance to approve ends")
     created_at: datetime
+
+
+class PaymentList(BaseModel):
+    items: list[PaymentRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")

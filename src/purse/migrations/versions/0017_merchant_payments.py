@@ -77,11 +77,15 @@ def upgrade() -> None:
     op.create_index(
         "ix_merchant_payments_merchant",
         "merchant_payments",
-        ["merchant_id", "mode", "created_at"],
+        ["merchant_id", "mode", "id"],
         unique=False,
+    )
+    op.create_index(
+        "ix_merchant_payments_due", "merchant_payments", ["status", "approve_by"], unique=False
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_merchant_payments_due", table_name="merchant_payments")
     op.drop_index("ix_merchant_payments_merchant", table_name="merchant_payments")
     op.drop_table("merchant_payments")
