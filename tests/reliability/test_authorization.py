@@ -258,8 +258,25 @@ def test_authorization_matrix(
         key = a.call(
             "POST",
             f"/v1/merchants/{merchant}/api-keys",
-            json={"name": "server", "mode": "test", "scopes": ["read"]},
+            json={"name": "server", "mode": "test", "scopes": ["payments"]},
         ).body
+        a_payment = a.http.post(
+            "/v1/merchant/payments",
+            json={"amount": {"value": "1.00", "currency": "CNY"}, "description": "coffee"},
+            headers={"Authorization": f"Bearer {key['secret']}", "Idempotency-Key": "a-pay"},
+        ).json()["reference"]
+        # Merchant B, with a key of its own (test and live).
+        b_merchant = b.call(
+            "POST", "/v1/merchants", json={"name_en": "B's shop", "name_zh": "乙的店"}
+        ).body["id"]
+        b_keys = [
+            b.call(
+                "POST",
+                f"/v1/merchants/{b_merchant}/api-keys",
+                json={"name": mode, "mode": mode, "scopes": ["payments", "read", "refunds"]},
+            ).body["secret"]
+            for mode in ("test", "live")
+        ]
         a_me = a.call("GET", "/v1/me").body
         a_session = a.call("GET", "/v1/me/sessions").body["items"][0]["id"]
         a_objects: dict[str, Any] = {
@@ -371,6 +388,28 @@ def test_authorization_matrix(
                 record(f"merchant_key {method} {template}", response, response.status_code == 401)
         response = anonymous.get("/v1/merchant", headers=as_key)
         record("merchant_key GET /v1/merchant", response, response.status_code == 200)
+
+        response = anonymous.get(f"/v1/merchant/payments/{a_payment}", headers=as_key)
+        record(
+            "merchant_key GET /v1/merchant/payments/{reference}",
+            response,
+            response.status_code == 200,
+        )
+        # Merchant B's keys, of either mode, on A's payment: not found; not in B's lists.
+        for b_secret in b_keys:
+            as_b = {"Authorization": f"Bearer {b_secret}"}
+            response = anonymous.get(f"/v1/merchant/payments/{a_payment}", headers=as_b)
+            record(
+                "merchant_b GET /v1/merchant/payments/{reference}",
+                response,
+                response.status_code == 404,
+            )
+            response = anonymous.get("/v1/merchant/payments", headers=as_b)
+            record(
+                "merchant_b GET /v1/merchant/payments",
+                response,
+                response.status_code == 200 and response.json()["items"] == [],
+            )
 
         # Mass assignment: fields a caller must not set are refused, not ignored.
         assignments: list[tuple[str, dict[str, Any]]] = [
