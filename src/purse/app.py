@@ -30,10 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from purse import __version__, migrate
 from purse.assembly import Purse, assemble
 from purse.db import Database
+from purse.deps import IDEMPOTENCY_HEADER
 from purse.errors import InternalError
 from purse.problems import install_problem_handlers, problem_response, problem_responses
 from purse.settings import Settings
-from purse.wallet.api import IDEMPOTENCY_HEADER
 from purse.web import docs
 from purse.web import openapi as openapi_contract
 from purse.web.limits import AdmissionMiddleware, BodyLimitMiddleware

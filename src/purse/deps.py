@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,9 @@ from purse.identity.permissions import allows
 from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated, authenticate_request_async
 from purse.models import utc_now
+from purse.operations.context import Operations
+from purse.operations.errors import IdempotencyKeyMissing
+from purse.operations.service import check_key
 from purse.web.openapi import BEARER_AUTH
 
 _bearer = HTTPBearer(
@@ -120,6 +123,31 @@ async def wallet_principal(
     return Principal.of_session(current, address=request.client.host if request.client else None)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+async def get_operations(request: Request) -> Operations:
+    operations: Operations = request.app.state.purse.operations
+    return operations
+
+
+async def idempotency_key(
+    operations: Annotated[Operations, Depends(get_operations)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="A unique key per request (a UUID); send the same key to retry",
+        ),
+    ] = None,
+) -> str:
+    """The ``Idempotency-Key`` of a POST that moves money or makes something: required,
+    printable ASCII within the configured length."""
+    if not key:
+        raise IdempotencyKeyMissing()
+    return check_key(operations, key)
+
+
 # Every id in a path: a positive 64-bit integer, anything else a 422 before the route runs.
 IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
@@ -128,6 +156,8 @@ IdentityDep = Annotated[Identity, Depends(get_identity)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 CurrentDep = Annotated[Authenticated, Depends(get_current)]
 WalletPrincipalDep = Annotated[Principal, Depends(wallet_principal)]
+OperationsDep = Annotated[Operations, Depends(get_operations)]
+IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
 
 
 def user_actor(actor: Actor, current: Authenticated) -> Actor:

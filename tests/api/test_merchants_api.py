@@ -54,7 +54,7 @@ def rows(api: Api, model: type) -> int:
     )
 
 
-def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+def check_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = dict(response.json())
@@ -73,9 +73,11 @@ def test_a_person_opens_a_merchant_and_sees_only_their_own(
 
     # Someone else's merchant is not found, as one that does not exist.
     assert api.client.get("/v1/merchants", headers=zhang).json() == []
-    problem(api.client.get(f"/v1/merchants/{shop['id']}", headers=zhang), 404, "merchant_not_found")
-    problem(api.client.get("/v1/merchants/999999", headers=wang), 404, "merchant_not_found")
-    problem(api.client.get("/v1/merchants", headers={}), 401, "session_invalid")
+    check_problem(
+        api.client.get(f"/v1/merchants/{shop['id']}", headers=zhang), 404, "merchant_not_found"
+    )
+    check_problem(api.client.get("/v1/merchants/999999", headers=wang), 404, "merchant_not_found")
+    check_problem(api.client.get("/v1/merchants", headers={}), 401, "session_invalid")
     opened = api.database.run(
         lambda s: s.scalars(
             select(AuditEvent.kind).where(AuditEvent.kind == "merchant_opened")
@@ -102,7 +104,7 @@ def test_a_person_opens_a_merchant_and_sees_only_their_own(
 def test_a_merchant_with_a_bad_name_is_refused_and_nothing_is_written(
     api: Api, wang: dict[str, str], body: Any, status: int, code: str
 ) -> None:
-    problem(api.client.post("/v1/merchants", json=body, headers=wang), status, code)
+    check_problem(api.client.post("/v1/merchants", json=body, headers=wang), status, code)
     assert rows(api, Merchant) == 0 and rows(api, MerchantMember) == 0
 
 
@@ -145,14 +147,14 @@ def test_a_merchant_key_never_opens_a_persons_endpoints_nor_a_person_a_keys(
     shop = open_shop(api, wang)
     secret = make_key(api, wang, shop["id"])["secret"]
     for path in ("/v1/wallet/balances", "/v1/me", "/v1/merchants"):
-        problem(api.client.get(path, headers=as_key(secret)), 401, "session_invalid")
-    problem(
+        check_problem(api.client.get(path, headers=as_key(secret)), 401, "session_invalid")
+    check_problem(
         api.client.post(f"/v1/merchants/{shop['id']}/api-keys", json=KEY, headers=as_key(secret)),
         401,
         "session_invalid",
     )
-    problem(api.client.get("/v1/merchant", headers=wang), 401, "api_key_invalid")
-    problem(api.client.get("/v1/merchant"), 401, "api_key_invalid")
+    check_problem(api.client.get("/v1/merchant", headers=wang), 401, "api_key_invalid")
+    check_problem(api.client.get("/v1/merchant"), 401, "api_key_invalid")
     for wrong in (
         secret[:-1],
         secret[:-1] + ("A" if secret[-1] != "A" else "B"),
@@ -160,7 +162,7 @@ def test_a_merchant_key_never_opens_a_persons_endpoints_nor_a_person_a_keys(
         secret + "\u0000",
         "sk_test_" + "x" * 5000,
     ):
-        problem(api.client.get("/v1/merchant", headers=as_key(wrong)), 401, "api_key_invalid")
+        check_problem(api.client.get("/v1/merchant", headers=as_key(wrong)), 401, "api_key_invalid")
 
 
 def test_a_revoked_key_stops_at_once_and_is_ended_once(
@@ -170,9 +172,9 @@ def test_a_revoked_key_stops_at_once_and_is_ended_once(
     key = make_key(api, wang, shop["id"])
     base = f"/v1/merchants/{shop['id']}/api-keys/{key['id']}"
     # Another person, and another merchant's owner, cannot reach it.
-    problem(api.client.post(f"{base}/revoke", headers=zhang), 404, "merchant_not_found")
+    check_problem(api.client.post(f"{base}/revoke", headers=zhang), 404, "merchant_not_found")
     other = open_shop(api, zhang)
-    problem(
+    check_problem(
         api.client.post(f"/v1/merchants/{other['id']}/api-keys/{key['id']}/revoke", headers=zhang),
         404,
         "api_key_not_found",
@@ -182,9 +184,11 @@ def test_a_revoked_key_stops_at_once_and_is_ended_once(
     revoked = api.client.post(f"{base}/revoke", headers=wang)
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["works"] is False and revoked.json()["ends_at"] is not None
-    problem(api.client.get("/v1/merchant", headers=as_key(key["secret"])), 401, "api_key_invalid")
-    problem(api.client.post(f"{base}/revoke", headers=wang), 409, "api_key_ended")
-    problem(api.client.post(f"{base}/roll", json={}, headers=wang), 409, "api_key_ended")
+    check_problem(
+        api.client.get("/v1/merchant", headers=as_key(key["secret"])), 401, "api_key_invalid"
+    )
+    check_problem(api.client.post(f"{base}/revoke", headers=wang), 409, "api_key_ended")
+    check_problem(api.client.post(f"{base}/roll", json={}, headers=wang), 409, "api_key_ended")
     kinds = api.database.run(
         lambda s: s.scalars(select(AuditEvent.kind).order_by(AuditEvent.id)).all(), write=False
     )
@@ -216,15 +220,19 @@ def test_a_rolled_key_works_beside_its_successor_for_the_overlap(
             {"at": utc_now() - timedelta(seconds=1), "id": old["id"]},
         )
     )
-    problem(api.client.get("/v1/merchant", headers=as_key(old["secret"])), 401, "api_key_invalid")
+    check_problem(
+        api.client.get("/v1/merchant", headers=as_key(old["secret"])), 401, "api_key_invalid"
+    )
     assert api.client.get("/v1/merchant", headers=as_key(new["secret"])).status_code == 200
 
     # No overlap: the old key ends with the roll.
     now = api.client.post(f"{base}/{new['id']}/roll", json={"overlap_seconds": 0}, headers=wang)
     assert now.status_code == 201, now.text
-    problem(api.client.get("/v1/merchant", headers=as_key(new["secret"])), 401, "api_key_invalid")
+    check_problem(
+        api.client.get("/v1/merchant", headers=as_key(new["secret"])), 401, "api_key_invalid"
+    )
     for overlap in (-1, 7 * 24 * 3600 + 1, "1h", 1.5, 2**70):
-        problem(
+        check_problem(
             api.client.post(
                 f"{base}/{now.json()['id']}/roll", json={"overlap_seconds": overlap}, headers=wang
             ),
@@ -254,7 +262,7 @@ def test_a_bad_key_request_is_refused_and_makes_no_key(
     response = api.client.post(
         f"/v1/merchants/{shop['id']}/api-keys", json={**KEY, **changes}, headers=wang
     )
-    problem(response, 422, code)
+    check_problem(response, 422, code)
     assert rows(api, MerchantApiKey) == 0
 
 
@@ -292,7 +300,7 @@ def test_only_owners_and_developers_manage_keys(
             assert revoking.status_code == 200
         else:
             for refused in (listing, making, revoking):
-                problem(refused, 403, "merchant_permission_denied")
+                check_problem(refused, 403, "merchant_permission_denied")
     assert rows(api, MerchantApiKey) == 2
 
 
@@ -300,7 +308,9 @@ def test_only_owners_and_developers_manage_keys(
 def test_ids_in_paths_are_positive_64_bit_integers(
     api: Api, wang: dict[str, str], merchant_id: str
 ) -> None:
-    problem(api.client.get(f"/v1/merchants/{merchant_id}", headers=wang), 422, "validation_failed")
+    check_problem(
+        api.client.get(f"/v1/merchants/{merchant_id}", headers=wang), 422, "validation_failed"
+    )
 
 
 def test_making_a_key_needs_a_recent_password_confirmation(database_url: str) -> None:
@@ -311,7 +321,7 @@ def test_making_a_key_needs_a_recent_password_confirmation(database_url: str) ->
         wang = stale.user("wang_wei", "Wang Wei")
         shop = open_shop(stale, wang)
         refused = client.post(f"/v1/merchants/{shop['id']}/api-keys", json=KEY, headers=wang)
-        assert problem(refused, 403, "step_up_required")["action"] == "manage_api_keys"
+        assert check_problem(refused, 403, "step_up_required")["action"] == "manage_api_keys"
         assert rows(stale, MerchantApiKey) == 0
     database.dispose()
 
@@ -327,18 +337,18 @@ def test_owners_build_the_team_and_a_merchant_always_keeps_an_owner(
     added = api.client.post(team, json={"handle": "@Zhang_Wei", "role": "viewer"}, headers=wang)
     assert added.status_code == 201, added.text
     assert added.json()["handle"] == "zhang_wei" and added.json()["role"] == "viewer"
-    problem(
+    check_problem(
         api.client.post(team, json={"handle": "zhang_wei", "role": "owner"}, headers=wang),
         409,
         "merchant_member_exists",
     )
     for nobody in ("no_such_person", "zhang.wei@example.com", "+8613800138000", "!!", ""):
-        problem(
+        check_problem(
             api.client.post(team, json={"handle": nobody, "role": "viewer"}, headers=wang),
             404,
             "user_not_found",
         )
-    problem(
+    check_problem(
         api.client.post(team, json={"handle": "zhang_wei", "role": "boss"}, headers=wang),
         422,
         "validation_failed",
@@ -349,23 +359,29 @@ def test_owners_build_the_team_and_a_merchant_always_keeps_an_owner(
         ("zhang_wei", "viewer"),
     ]
     # A viewer sees the team but does not manage it.
-    problem(
+    check_problem(
         api.client.put(f"{team}/{zhang_id}", json={"role": "owner"}, headers=zhang),
         403,
         "merchant_permission_denied",
     )
     # The only owner cannot step down or leave; with a second owner, they can.
-    problem(
+    check_problem(
         api.client.put(f"{team}/{wang_id}", json={"role": "viewer"}, headers=wang),
         409,
         "merchant_owner_required",
     )
-    problem(api.client.delete(f"{team}/{wang_id}", headers=wang), 409, "merchant_owner_required")
+    check_problem(
+        api.client.delete(f"{team}/{wang_id}", headers=wang), 409, "merchant_owner_required"
+    )
     promoted = api.client.put(f"{team}/{zhang_id}", json={"role": "owner"}, headers=wang)
     assert promoted.status_code == 200 and promoted.json()["role"] == "owner"
     assert api.client.delete(f"{team}/{wang_id}", headers=zhang).status_code == 204
-    problem(api.client.get(f"/v1/merchants/{shop['id']}", headers=wang), 404, "merchant_not_found")
-    problem(api.client.delete(f"{team}/{wang_id}", headers=zhang), 404, "merchant_member_not_found")
+    check_problem(
+        api.client.get(f"/v1/merchants/{shop['id']}", headers=wang), 404, "merchant_not_found"
+    )
+    check_problem(
+        api.client.delete(f"{team}/{wang_id}", headers=zhang), 404, "merchant_member_not_found"
+    )
     kinds = api.database.run(lambda s: s.scalars(select(AuditEvent.kind)).all(), write=False)
     assert kinds.count("merchant_member_added") == 1
     assert kinds.count("merchant_member_role_changed") == 1
@@ -405,8 +421,8 @@ def test_a_merchant_asks_for_a_payment_once_per_idempotency_key(
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == payment
     other = server_post(api, secret, {**PAYMENT, "amount": {"value": "33.00", "currency": "CNY"}})
-    problem(other, 422, "idempotency_key_reused")
-    problem(server_post(api, secret, PAYMENT, key=None), 400, "idempotency_key_missing")
+    check_problem(other, 422, "idempotency_key_reused")
+    check_problem(server_post(api, secret, PAYMENT, key=None), 400, "idempotency_key_missing")
     assert rows(api, MerchantPayment) == 1
 
     read = api.client.get(f"/v1/merchant/payments/{payment['reference']}", headers=as_key(secret))
@@ -427,11 +443,13 @@ def test_a_payment_is_seen_only_by_its_merchant_in_its_mode_and_needs_its_scope(
 
     assert api.client.get(path, headers=as_key(read_only)).status_code == 200
     for stranger in (live_key, other_key):
-        problem(api.client.get(path, headers=as_key(stranger)), 404, "payment_not_found")
-    problem(api.client.get(path, headers=as_key(refunds_only)), 403, "api_key_scope_missing")
-    problem(server_post(api, read_only, PAYMENT, key="k2"), 403, "api_key_scope_missing")
-    problem(api.client.get(path, headers=wang), 401, "api_key_invalid")
-    problem(api.client.get(path + "X" * 40, headers=as_key(test_key)), 422, "validation_failed")
+        check_problem(api.client.get(path, headers=as_key(stranger)), 404, "payment_not_found")
+    check_problem(api.client.get(path, headers=as_key(refunds_only)), 403, "api_key_scope_missing")
+    check_problem(server_post(api, read_only, PAYMENT, key="k2"), 403, "api_key_scope_missing")
+    check_problem(api.client.get(path, headers=wang), 401, "api_key_invalid")
+    check_problem(
+        api.client.get(path + "X" * 40, headers=as_key(test_key)), 422, "validation_failed"
+    )
     # The same idempotency key in the other mode, or at another merchant, is another payment.
     assert server_post(api, live_key, PAYMENT).json()["reference"] != reference
     assert server_post(api, other_key, PAYMENT).json()["reference"] != reference
@@ -464,7 +482,7 @@ def test_a_bad_payment_request_is_refused_and_writes_nothing(
 ) -> None:
     shop = open_shop(api, wang)
     secret = make_key(api, wang, shop["id"])["secret"]
-    problem(server_post(api, secret, {**PAYMENT, **changes}), status, code)
+    check_problem(server_post(api, secret, {**PAYMENT, **changes}), status, code)
     assert rows(api, MerchantPayment) == 0
 
 
@@ -488,13 +506,13 @@ def test_a_merchant_lists_its_payments_in_its_mode_page_by_page(
         headers=as_key(test_key),
     ).json()
     assert len(found["items"]) == 3
-    problem(
+    check_problem(
         api.client.get("/v1/merchant/payments", headers=as_key(refunds_only)),
         403,
         "api_key_scope_missing",
     )
     for query in ("limit=0", "limit=101", "cursor=0", "cursor=x", "status=paid", f"cursor={2**63}"):
-        problem(
+        check_problem(
             api.client.get(f"/v1/merchant/payments?{query}", headers=as_key(test_key)),
             422,
             "validation_failed",

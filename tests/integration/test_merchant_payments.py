@@ -31,50 +31,6 @@ REQUEST = payments.PaymentRequest(
 )
 
 
-def test_requests_racing_with_one_key_make_one_payment(database: Database) -> None:
-    identity = Identity(database.settings)
-    owner = make_user(database, identity, handle="shop_owner", display_name="Owner").user_id
-    assert owner is not None
-    shop = database.run(
-        lambda s: service.open_merchant(s, user_id=owner, name_en="Shop", name_zh="店", actor=ACTOR)
-    ).merchant.id
-    key, _secret = database.run(
-        lambda s: service.create_api_key(
-            s,
-            cipher=identity.cipher,
-            merchant_id=shop,
-            user_id=owner,
-            mode=KeyMode.test,
-            name="server",
-            scopes=["payments"],
-            actor=ACTOR,
-        )
-    )
-
-    def ask(idempotency_key: str) -> tuple[payments.PaymentRecord, bool]:
-        return database.run(
-            lambda s: payments.create_payment(
-                s,
-                merchant_id=shop,
-                mode="test",
-                key_id=key.id,
-                idempotency_key=idempotency_key,
-                request=REQUEST,
-            )
-        )
-
-    for round_number in range(5):
-        name = f"race-{round_number}"
-        outcomes = race(4, lambda _: ask(name))  # noqa: B023 - race returns before the next round
-        assert len({payment.reference for payment, _replayed in outcomes}) == 1, outcomes
-        assert sorted(replayed for _payment, replayed in outcomes) == [False, True, True, True]
-    count = database.run(
-        lambda s: s.execute(select(func.count()).select_from(MerchantPayment)).scalar_one(),
-        write=False,
-    )
-    assert count == 5
-
-
 def _shop_with_key(database: Database) -> tuple[int, int]:
     identity = Identity(database.settings)
     owner = make_user(database, identity, handle="shop_owner", display_name="Owner").user_id
@@ -106,6 +62,33 @@ def _ask(
             s, merchant_id=shop, mode=mode, key_id=key_id, idempotency_key=name, request=request
         )
     )[0]
+
+
+def test_requests_racing_with_one_key_make_one_payment(database: Database) -> None:
+    shop, key_id = _shop_with_key(database)
+
+    def ask(idempotency_key: str) -> tuple[payments.PaymentRecord, bool]:
+        return database.run(
+            lambda s: payments.create_payment(
+                s,
+                merchant_id=shop,
+                mode="test",
+                key_id=key_id,
+                idempotency_key=idempotency_key,
+                request=REQUEST,
+            )
+        )
+
+    for round_number in range(5):
+        name = f"race-{round_number}"
+        outcomes = race(4, lambda _: ask(name))  # noqa: B023 - race returns before the next round
+        assert len({payment.reference for payment, _replayed in outcomes}) == 1, outcomes
+        assert sorted(replayed for _payment, replayed in outcomes) == [False, True, True, True]
+    count = database.run(
+        lambda s: s.execute(select(func.count()).select_from(MerchantPayment)).scalar_one(),
+        write=False,
+    )
+    assert count == 5
 
 
 def test_pages_of_payments_neither_skip_nor_repeat_and_filters_hold(database: Database) -> None:

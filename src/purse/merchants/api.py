@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -25,8 +25,10 @@ from purse.deps import (
     ActorDep,
     CurrentDep,
     DatabaseDep,
+    IdempotencyKeyDep,
     IdentityDep,
     IdPath,
+    OperationsDep,
     step_up_for,
     user_actor,
 )
@@ -41,13 +43,10 @@ from purse.merchants.rules import CaptureMethod, KeyMode, KeyScope, MemberRole, 
 from purse.models import utc_now
 from purse.money.amounts import parse_amount
 from purse.operations.context import Operations
-from purse.operations.errors import IdempotencyKeyMissing
 from purse.operations.schemas import Money
-from purse.operations.service import check_key
 from purse.web.openapi import MERCHANT_KEY_AUTH
 
 T = TypeVar("T")
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 staff = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 server = APIRouter(prefix="/v1/merchant", tags=["merchant API"])
@@ -70,7 +69,7 @@ async def merchant_key_principal(
         raise errors.ApiKeyInvalid()
     now = utc_now()
     secret = credentials.credentials
-    key, merchant = await database.read_async(
+    key = await database.read_async(
         lambda session: service.find_api_key(
             session, cipher=identity.cipher, secret=secret, now=now
         )
@@ -81,7 +80,7 @@ async def merchant_key_principal(
         )
     return Principal.merchant_key(
         key_id=key.id,
-        merchant_id=merchant.id,
+        merchant_id=key.merchant_id,
         mode=key.mode,
         scopes=frozenset(key.scopes),
         address=request.client.host if request.client else None,
@@ -404,29 +403,6 @@ def key_merchant(principal: KeyPrincipalDep, database: DatabaseDep) -> s.KeyMerc
     )
 
 
-async def get_operations(request: Request) -> Operations:
-    operations: Operations = request.app.state.purse.operations
-    return operations
-
-
-OperationsDep = Annotated[Operations, Depends(get_operations)]
-
-
-async def idempotency_key(
-    operations: OperationsDep,
-    key: Annotated[
-        str | None,
-        Header(
-            alias=IDEMPOTENCY_HEADER,
-            description="A unique key per request (a UUID); send the same key to retry",
-        ),
-    ] = None,
-) -> str:
-    if not key:
-        raise IdempotencyKeyMissing()
-    return check_key(operations, key)
-
-
 def _payment_read(payment: PaymentRecord, operations: Operations) -> s.PaymentRead:
     return s.PaymentRead(
         reference=payment.reference,
@@ -449,7 +425,7 @@ def create_payment(
     principal: KeyPrincipalDep,
     database: DatabaseDep,
     operations: OperationsDep,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: IdempotencyKeyDep,
 ) -> s.PaymentRead:
     """Ask for a payment; the customer approves it at checkout (scope ``payments``).
 

@@ -67,11 +67,6 @@ def looks_like_secret_key(text: str) -> bool:
     return _KEY_PATTERN.fullmatch(text) is not None
 
 
-def is_secret_key_prefix(text: str) -> bool:
-    """Whether a bearer credential claims to be a merchant key (and not a user's token)."""
-    return text.startswith("sk_")
-
-
 @dataclass(frozen=True, slots=True)
 class CleanName:
     value: str | None

@@ -18,7 +18,7 @@ from purse.audit.service import Actor, record
 from purse.crypto import FieldCipher
 from purse.merchants import errors, queries
 from purse.merchants.models import Merchant, MerchantApiKey, MerchantMember
-from purse.merchants.queries import ApiKeyRecord, Membership, MerchantRecord
+from purse.merchants.queries import ApiKeyRecord, Membership
 from purse.merchants.rules import (
     KEY_NAME_LENGTH_MAX,
     NAME_LENGTH_MAX,
@@ -233,25 +233,28 @@ def _end(
 
 def find_api_key(
     session: Session, *, cipher: FieldCipher, secret: str, now: datetime
-) -> tuple[ApiKeyRecord, MerchantRecord]:
-    """The working key whose secret this is, and its merchant; ``api_key_invalid`` if none.
+) -> ApiKeyRecord:
+    """The working key of an active merchant whose secret this is; ``api_key_invalid`` if none.
 
-    A read: the caller writes the last use with :func:`touch_api_key` when it is due.
+    One read, on every request a merchant's server makes: the caller writes the last use
+    with :func:`touch_api_key` when it is due.
     """
     if not looks_like_secret_key(secret):
         raise errors.ApiKeyInvalid()
     row = session.execute(
-        select(_keys).where(_keys.c.secret_lookup == secret_lookup(cipher, secret))
+        select(_keys)
+        .join(_merchants, _merchants.c.id == _keys.c.merchant_id)
+        .where(
+            _keys.c.secret_lookup == secret_lookup(cipher, secret),
+            _merchants.c.status == "active",
+        )
     ).first()
     if row is None:
         raise errors.ApiKeyInvalid()
     key = queries.api_key_record(row._mapping)
     if not key.works_at(now):
         raise errors.ApiKeyInvalid()
-    merchant = queries.merchant(session, merchant_id=key.merchant_id)
-    if merchant.status != "active":
-        raise errors.ApiKeyInvalid()
-    return key, merchant
+    return key
 
 
 def touch_due(key: ApiKeyRecord, now: datetime) -> bool:

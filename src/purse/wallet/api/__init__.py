@@ -10,7 +10,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from purse.wallet.api import banking, conversion, history, operators, sending
-from purse.wallet.api.common import IDEMPOTENCY_HEADER
 
 routers: list[APIRouter] = [
     history.router,
@@ -20,4 +19,4 @@ routers: list[APIRouter] = [
     operators.router,
 ]
 
-__all__ = ["IDEMPOTENCY_HEADER", "routers"]
+__all__ = ["routers"]

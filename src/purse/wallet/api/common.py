@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from purse.deps import WalletPrincipalDep
+from purse.deps import IdempotencyKeyDep, WalletPrincipalDep
 from purse.identity.principal import Principal
 from purse.money.amounts import parse_amount
-from purse.operations.errors import IdempotencyKeyMissing
 from purse.operations.queries import operation_for, view_of
 from purse.operations.schemas import AmountIn, OperationRead
-from purse.operations.service import OperationResult, check_key
+from purse.operations.service import OperationResult
 from purse.problems import request_locale
 from purse.wallet.context import Wallet
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 PREFIX = "/v1/wallet"
 
 
@@ -31,22 +29,7 @@ WalletDep = Annotated[Wallet, Depends(get_wallet)]
 PrincipalDep = WalletPrincipalDep
 
 
-async def idempotency_key(
-    wallet: WalletDep,
-    key: Annotated[
-        str | None,
-        Header(
-            alias=IDEMPOTENCY_HEADER,
-            description="A unique key per request (a UUID); send the same key to retry",
-        ),
-    ] = None,
-) -> str:
-    if not key:
-        raise IdempotencyKeyMissing()
-    return check_key(wallet.operations, key)
-
-
-KeyDep = Annotated[str, Depends(idempotency_key)]
+KeyDep = IdempotencyKeyDep
 
 
 def amount_of(wallet: Wallet, amount: AmountIn) -> tuple[str, int]:
