@@ -68,7 +68,7 @@ class Purse:
             *notify_jobs.jobs(cipher=self.identity.cipher, channels=self.channels),
             *funding_jobs.jobs(self.funding),
             *wallet_jobs.jobs(self.wallet),
-            *merchant_jobs.jobs(self.settings),
+            *merchant_jobs.jobs(self.operations),
         ]
 
     def routers(self) -> list[APIRouter]:
@@ -82,6 +82,7 @@ class Purse:
         from purse.identity import api as identity_api
         from purse.identity import pages as identity_pages
         from purse.merchants import api as merchants_api
+        from purse.merchants import pages as merchants_pages
         from purse.wallet import api as wallet_api
         from purse.wallet import pages as wallet_pages
 
@@ -93,8 +94,8 @@ class Purse:
             funding_api.callbacks,
             funding_pages.router,
             *wallet_pages.routers,
-            merchants_api.staff,
-            merchants_api.server,
+            *merchants_api.routers,
+            merchants_pages.router,
         ]
 
     def body_caps(self) -> dict[str, int]:

@@ -21,6 +21,7 @@ def target_metadata() -> MetaData:
     import purse.ledger.models
     import purse.merchants.models
     import purse.notify.models
+    import purse.operations.models
     import purse.wallet.models  # noqa: F401
     from purse.models import Base
 

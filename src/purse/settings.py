@@ -302,6 +302,12 @@ class Settings(BaseSettings):
         7 * 24 * 60 * 60,
         description="A withdrawal's hold lasts until the provider answers, at most this long.",
     )
+    merchant_authorization_seconds: int = Field(
+        7 * 24 * 60 * 60,
+        ge=60,
+        description="How long a merchant payment's hold lasts uncaptured before it is "
+        "released (the authorization window); at most PURSE_HOLD_TIMEOUT_SECONDS_MAX.",
+    )
     # With the defaults, waits double from 30 s (at most an hour) and the last attempt
     # comes about a day after the first.
     provider_follow_up_seconds: int = Field(
@@ -521,6 +527,15 @@ class Settings(BaseSettings):
             if not 0 <= scale <= 18:
                 raise ValueError(f"custom asset {code} scale must be between 0 and 18")
         return value
+
+    @model_validator(mode="after")
+    def _authorization_within_hold_limit(self) -> Settings:
+        if self.merchant_authorization_seconds > self.hold_timeout_seconds_max:
+            raise ValueError(
+                "PURSE_MERCHANT_AUTHORIZATION_SECONDS must be at most "
+                "PURSE_HOLD_TIMEOUT_SECONDS_MAX"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Settings:

@@ -13,53 +13,27 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from api_support import Api
 from factories import make_settings
+from merchant_support import (
+    KEY,
+    PAYMENT,
+    SHOP,
+    as_key,
+    check_problem,
+    make_key,
+    open_shop,
+    rows,
+    server_post,
+)
 from purse.app import create_app
 from purse.audit.models import AuditEvent
 from purse.db import Database
 from purse.merchants.models import Merchant, MerchantApiKey, MerchantMember, MerchantPayment
 from purse.models import utc_now
-
-SHOP = {"name_en": "Lotus Coffee", "name_zh": "莲花咖啡"}
-KEY = {"name": "Checkout server", "mode": "test", "scopes": ["payments", "read"]}
-
-
-def open_shop(api: Api, auth: dict[str, str]) -> dict[str, Any]:
-    response = api.client.post("/v1/merchants", json=SHOP, headers=auth)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def make_key(api: Api, auth: dict[str, str], merchant_id: int, **changes: Any) -> dict[str, Any]:
-    response = api.client.post(
-        f"/v1/merchants/{merchant_id}/api-keys", json={**KEY, **changes}, headers=auth
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def as_key(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def rows(api: Api, model: type) -> int:
-    return int(
-        api.database.run(
-            lambda s: s.execute(select(func.count()).select_from(model)).scalar_one(), write=False
-        )
-    )
-
-
-def check_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = dict(response.json())
-    assert body["code"] == code, body
-    return body
 
 
 def test_a_person_opens_a_merchant_and_sees_only_their_own(
@@ -386,21 +360,6 @@ def test_owners_build_the_team_and_a_merchant_always_keeps_an_owner(
     assert kinds.count("merchant_member_added") == 1
     assert kinds.count("merchant_member_role_changed") == 1
     assert kinds.count("merchant_member_removed") == 1
-
-
-PAYMENT = {
-    "amount": {"value": "32.00", "currency": "CNY"},
-    "description": "2 flat whites",
-    "order_reference": "ORDER-1042",
-    "metadata": {"table": "7"},
-}
-
-
-def server_post(api: Api, secret: str, body: Any, key: str | None = "pay-1") -> Any:
-    headers = as_key(secret)
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return api.client.post("/v1/merchant/payments", json=body, headers=headers)
 
 
 def test_a_merchant_asks_for_a_payment_once_per_idempotency_key(

@@ -93,6 +93,13 @@ OPERATION_IDS = {
     "createPayment": "POST /v1/merchant/payments",
     "getPayment": "GET /v1/merchant/payments/{reference}",
     "listPayments": "GET /v1/merchant/payments",
+    "capturePayment": "POST /v1/merchant/payments/{reference}/capture",
+    "voidPayment": "POST /v1/merchant/payments/{reference}/void",
+    "refundPayment": "POST /v1/merchant/payments/{reference}/refunds",
+    "listRefunds": "GET /v1/merchant/payments/{reference}/refunds",
+    "changeMerchant": "PATCH /v1/merchants/{merchant_id}",
+    "getCheckout": "GET /v1/checkout/{reference}",
+    "approvePayment": "POST /v1/checkout/{reference}/approve",
 }
 
 # Callable without a bearer token. Everything else needs one.
@@ -112,7 +119,16 @@ PUBLIC = {
 }
 
 # Called by a merchant's server with its API key instead of a person's token.
-MERCHANT_KEY = {"keyMerchant", "createPayment", "getPayment", "listPayments"}
+MERCHANT_KEY = {
+    "keyMerchant",
+    "createPayment",
+    "getPayment",
+    "listPayments",
+    "capturePayment",
+    "voidPayment",
+    "refundPayment",
+    "listRefunds",
+}
 
 MOVES_MONEY = {
     "createTransfer",
@@ -121,6 +137,10 @@ MOVES_MONEY = {
     "createWithdrawal",
     "createConversion",
     "createPayment",  # a merchant's: every merchant POST that makes something takes a key
+    "capturePayment",
+    "voidPayment",
+    "refundPayment",
+    "approvePayment",  # the customer's approval: a hold, or the payment itself
 }
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

@@ -50,6 +50,9 @@ PUBLIC_PAGES = {
     ("GET", "/forgot"),
     ("GET", "/pay/{handle}"),
     ("GET", "/dev/mailbox"),  # 404 unless development, on this machine, unproxied
+    # A shop's checkout: signed out it shows only what waits for approval (and its QR).
+    ("GET", "/checkout/{reference}"),
+    ("GET", "/checkout/{reference}/qr.svg"),
 }
 PUBLIC_FORMS = {
     ("POST", "/locale"),
@@ -115,6 +118,9 @@ USER_API = {
     ("POST", "/v1/merchants/{merchant_id}/members"),
     ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"),
     ("DELETE", "/v1/merchants/{merchant_id}/members/{user_id}"),
+    ("PATCH", "/v1/merchants/{merchant_id}"),
+    ("GET", "/v1/checkout/{reference}"),
+    ("POST", "/v1/checkout/{reference}/approve"),
 }
 # A merchant's server, with its secret API key instead of a person's token.
 MERCHANT_API = {
@@ -122,6 +128,10 @@ MERCHANT_API = {
     ("POST", "/v1/merchant/payments"),
     ("GET", "/v1/merchant/payments"),
     ("GET", "/v1/merchant/payments/{reference}"),
+    ("POST", "/v1/merchant/payments/{reference}/capture"),
+    ("POST", "/v1/merchant/payments/{reference}/void"),
+    ("POST", "/v1/merchant/payments/{reference}/refunds"),
+    ("GET", "/v1/merchant/payments/{reference}/refunds"),
 }
 # Bodies that pass validation, for routes where an empty one would be refused before the
 # object is looked up: the answer to someone else's object must be "not found".
@@ -133,6 +143,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/merchants/{merchant_id}/members"): {"handle": "user_b", "role": "owner"},
     ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"): {"role": "viewer"},
+    ("PATCH", "/v1/merchants/{merchant_id}"): {"capture_requires_fulfilment": True},
 }
 USER_PAGES = {
     ("GET", "/activity"),
@@ -175,6 +186,7 @@ USER_FORMS = {
     ("POST", "/statements"),
     ("POST", "/top-up"),
     ("POST", "/withdraw"),
+    ("POST", "/checkout/{reference}/approve"),
 }
 CLASSES: dict[str, set[tuple[str, str]]] = {
     "public_api": PUBLIC_API,
@@ -313,7 +325,9 @@ def test_authorization_matrix(
             kind = classify((method, template))
             path = PARAMETER.sub(lambda match: str(a_objects[match.group(1)]), template)
             json_body: dict[str, Any] | None = (
-                VALID_BODIES.get((method, template), {}) if method in ("POST", "PUT") else None
+                VALID_BODIES.get((method, template), {})
+                if method in ("POST", "PUT", "PATCH")
+                else None
             )
             headers = {"Idempotency-Key": f"matrix-{method}-{template}"}
 
@@ -395,9 +409,54 @@ def test_authorization_matrix(
             response,
             response.status_code == 200,
         )
+        # A approves the payment (test money). Nobody else sees or approves it now, and a
+        # person's token (B's) is no key: B cannot capture, void or refund it.
+        approved = a.http.post(
+            f"/v1/checkout/{a_payment}/approve", headers={"Idempotency-Key": "a-approve"}
+        )
+        assert approved.status_code == 200, approved.text
+        for method, suffix in (("GET", ""), ("POST", "/approve")):
+            response = b.http.request(
+                method, f"/v1/checkout/{a_payment}{suffix}", headers={"Idempotency-Key": "b"}
+            )
+            record(
+                f"user_b {method} /v1/checkout/{{reference}}{suffix}",
+                response,
+                response.status_code == 404,
+            )
+        # B's browser, and anyone signed out, see only that it is done: not what or how much.
+        for viewer, viewing in (("user_b", b_browser), ("anonymous", anonymous)):
+            response = viewing.get(f"/checkout/{a_payment}")
+            record(
+                f"{viewer} GET /checkout/{{reference}} approved by A",
+                response,
+                response.status_code == 200 and "coffee" not in response.text,
+            )
+        for action in ("capture", "void", "refunds"):
+            response = b.http.post(
+                f"/v1/merchant/payments/{a_payment}/{action}",
+                json={},
+                headers={"Idempotency-Key": f"b-{action}"},
+            )
+            record(
+                f"user_b POST /v1/merchant/payments/{{reference}}/{action}",
+                response,
+                response.status_code == 401,
+            )
         # Merchant B's keys, of either mode, on A's payment: not found; not in B's lists.
         for b_secret in b_keys:
             as_b = {"Authorization": f"Bearer {b_secret}"}
+            for action in ("capture", "void", "refunds"):
+                response = anonymous.post(
+                    f"/v1/merchant/payments/{a_payment}/{action}",
+                    json={},
+                    headers={**as_b, "Idempotency-Key": f"mb-{action}"},
+                )
+                record(
+                    f"merchant_b POST /v1/merchant/payments/{{reference}}/{action}",
+                    response,
+                    response.status_code == 404,
+                )
             response = anonymous.get(f"/v1/merchant/payments/{a_payment}", headers=as_b)
             record(
                 "merchant_b GET /v1/merchant/payments/{reference}",

@@ -15,12 +15,13 @@ from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from purse.ledger import errors
-from purse.ledger.models import Account, MonthBalance, Transfer
+from purse.ledger.models import Account, Hold, MonthBalance, Transfer
 from purse.ledger.rules import available_minor
 
 _accounts = cast(Table, Account.__table__)
 _transfers = cast(Table, Transfer.__table__)
 _months = cast(Table, MonthBalance.__table__)
+_holds = cast(Table, Hold.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,15 @@ def get_transfer(session: Session, *, transfer_id: int) -> TransferRecord | None
         .first()
     )
     return TransferRecord(**row._asdict()) if row is not None else None
+
+
+def hold_status(session: Session, *, transfer_id: int) -> str | None:
+    """Where the hold made by pending transfer ``transfer_id`` stands (None: no such hold)."""
+    return (
+        session.connection()
+        .execute(select(_holds.c.status).where(_holds.c.transfer_id == transfer_id))
+        .scalar()
+    )
 
 
 def load_groups(

@@ -103,3 +103,85 @@ class PaymentMetadataInvalid(MerchantError):
         "Metadata is at most 20 keys of letters, digits, '_', '.' and '-', "
         "each with a text value of at most 500 characters."
     )
+
+
+class PaymentNotApprovable(MerchantError):
+    code = "payment_not_approvable"
+    status = 409
+    title = "Payment can no longer be approved"
+    detail = "This payment was approved already, or its time to approve it ran out."
+    next_step = "Go back to the shop and start the payment again."
+
+
+class PaymentNotAuthorized(MerchantError):
+    code = "payment_not_authorized"
+    status = 409
+    title = "Payment not approved yet"
+    detail = "The customer has not approved this payment, so there is nothing to take."
+
+
+class PaymentAlreadyCaptured(MerchantError):
+    code = "payment_already_captured"
+    status = 409
+    title = "Payment already captured"
+    detail = "The money for this payment was taken already; it cannot be captured or voided."
+    next_step = "To give money back, refund the payment."
+
+
+class PaymentVoided(MerchantError):
+    code = "payment_voided"
+    status = 409
+    title = "Payment cancelled"
+    detail = "The merchant cancelled this payment and released the money held for it."
+
+
+class PaymentAuthorizationExpired(MerchantError):
+    code = "payment_authorization_expired"
+    status = 409
+    title = "Authorization ended"
+    detail = "The hold ran out before the merchant took the money, so it was released."
+    next_step = "The merchant can ask the customer to pay again."
+
+
+class CaptureExceedsAuthorization(MerchantError):
+    code = "capture_exceeds_authorization"
+    title = "More than authorized"
+    detail = "A capture can take at most the amount the customer authorized."
+
+
+class FulfilmentReferenceRequired(MerchantError):
+    code = "fulfilment_reference_required"
+    title = "Fulfilment reference needed"
+    detail = (
+        "This merchant takes no money without fulfilment: a capture must name the "
+        "shipment or the service delivered."
+    )
+    next_step = "Send 'fulfilment_reference' with the capture."
+
+
+class PaymentCurrencyMismatch(MerchantError):
+    code = "payment_currency_mismatch"
+    title = "Wrong currency"
+    detail = "The amount must be in the payment's currency, {currency}."
+
+
+class PaymentNotCaptured(MerchantError):
+    code = "payment_not_captured"
+    status = 409
+    title = "Nothing to refund"
+    detail = "No money was taken for this payment, so there is nothing to refund."
+    next_step = "To release a hold, void the payment instead."
+
+
+class RefundExceedsCaptured(MerchantError):
+    code = "refund_exceeds_captured"
+    title = "More than was taken"
+    detail = "A refund can return at most what was captured and not refunded yet."
+
+
+class RefundExceedsBalance(MerchantError):
+    code = "refund_exceeds_balance"
+    status = 409
+    title = "Settlement balance too low"
+    detail = "The merchant's settlement balance is too low to pay this refund."
+    next_step = "Wait for new payments to settle, or refund less."

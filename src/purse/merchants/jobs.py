@@ -1,18 +1,28 @@
-"""The merchants' background jobs: payments whose approval window ended unapproved."""
+"""The merchants' background jobs: payments nobody approved in time, and holds that ran
+out uncaptured."""
 
 from __future__ import annotations
 
 from purse.jobs import Job, Lane, in_transaction
-from purse.merchants import payments
-from purse.settings import Settings
+from purse.merchants import capture, payments
+from purse.operations.context import Operations
 
 
-def jobs(settings: Settings) -> list[Job]:
-    batch = settings.worker_batch_size_max
+def jobs(operations: Operations) -> list[Job]:
+    batch = operations.settings.worker_batch_size_max
     return [
         Job(
             "expire_unapproved_payments",
             in_transaction(lambda session: payments.expire_unapproved(session, limit=batch)),
+            Lane.wallet,
+        ),
+        Job(
+            "expire_payment_authorizations",
+            in_transaction(
+                lambda session: capture.expire_authorizations(
+                    session, operations=operations, limit=batch
+                )
+            ),
             Lane.wallet,
         ),
     ]

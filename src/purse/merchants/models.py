@@ -13,7 +13,11 @@
   and an end: revoked at once, or, when rolled, after an overlap in which the old
   and the new key both work.
 * ``merchant_payments``: a payment a merchant's server asked for (amount, description,
-  its order reference, metadata, how it is captured) and where it stands.
+  its order reference, metadata, how it is captured) and where it stands: who approved
+  it, the hold on their wallet and until when, what was captured and refunded.
+* ``merchant_payment_events``: each payment's timeline (created, authorized, captured,
+  voided, expired, refunded), who did it, and the idempotency key of the merchant's
+  request that did it. A refund is an event with its own reference.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -42,6 +47,8 @@ class Merchant(Base):
     name_zh: Mapped[str] = mapped_column(String(80))
     logo_initial: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # "No charge without fulfilment": a capture must cite what was shipped or delivered.
+    capture_requires_fulfilment: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (CheckConstraint("status IN ('active', 'closed')", name="status"),)
@@ -112,11 +119,34 @@ class MerchantPayment(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set when the customer approves it.
+    customer_user_id: Mapped[int | None] = mapped_column(ForeignKey("identity_users.id"))
+    # The customer's record of it, in their activity (live payments only).
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"))
+    authorized_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The hold on the customer's wallet (manual capture) and when it is released.
+    hold_transfer_id: Mapped[int | None] = mapped_column(BigInteger)
+    authorized_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The posted transfer that took the money (the capture): refunds reverse it.
+    charge_transfer_id: Mapped[int | None] = mapped_column(BigInteger)
+    captured_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    captured_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fulfilment_reference: Mapped[str | None] = mapped_column(String(128))
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # When it stopped holding money without a capture (voided or expired).
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         UniqueConstraint("merchant_id", "mode", "idempotency_key"),
         CheckConstraint("mode IN ('test', 'live')", name="mode"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
+        # Never more captured than authorized, never more refunded than captured.
+        CheckConstraint(
+            "captured_minor >= 0 AND captured_minor <= amount_minor", name="captured_bounded"
+        ),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= captured_minor", name="refunded_bounded"
+        ),
         CheckConstraint("capture_method IN ('automatic', 'manual')", name="capture_method"),
         CheckConstraint(
             "status IN ('requires_approval', 'authorized', 'captured', 'voided', 'expired')",
@@ -126,4 +156,48 @@ class MerchantPayment(Base):
         Index("ix_merchant_payments_merchant", "merchant_id", "mode", "id"),
         # Payments waiting for approval past their window (the expiry job).
         Index("ix_merchant_payments_due", "status", "approve_by"),
+        # Authorizations past their end (the job that marks them expired).
+        Index("ix_merchant_payments_authorized", "status", "authorized_until"),
+    )
+
+
+PAYMENT_EVENTS = ("created", "authorized", "captured", "voided", "expired", "refunded")
+
+
+class MerchantPaymentEvent(Base):
+    """One step of a payment, by whom, and (for a merchant's request) under which key.
+
+    ``(merchant_id, mode, idempotency_key)`` is unique: a capture, void or refund sent
+    again with its key finds its event and answers as the first time did.
+    """
+
+    __tablename__ = "merchant_payment_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("merchant_payments.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    mode: Mapped[str] = mapped_column(String(8))
+    event: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # A refund's own reference ("re_..."), its reason, and the customer's record of it.
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"))
+    fulfilment_reference: Mapped[str | None] = mapped_column(String(128))
+    transfer_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Who did it: "api_key" (id), "user" (a member of staff or the customer), "system".
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "mode", "idempotency_key"),
+        CheckConstraint(
+            "event IN ('created', 'authorized', 'captured', 'voided', 'expired', 'refunded')",
+            name="event",
+        ),
+        CheckConstraint("mode IN ('test', 'live')", name="mode"),
+        Index("ix_merchant_payment_events_payment", "payment_id", "id"),
     )

@@ -8,8 +8,14 @@ with another request it is refused (``idempotency_key_reused``). Two requests ra
 with one key both end with the first's payment: the loser's insert fails on the unique
 index and its transaction runs again, and then replays.
 
-This is where a payment starts (``requires_approval``); the customer's approval, the
-hold, capture, void, expiry and refunds build on it.
+This is where a payment starts (``requires_approval``); the customer's approval
+(:mod:`purse.merchants.checkout`), capture, void and expiry
+(:mod:`purse.merchants.capture`) and refunds (:mod:`purse.merchants.refunds`) build on
+it, with the helpers below: the payment's row lock, its timeline, and its accounts.
+
+**Lock order.** A use case on a payment locks the payment's row before anything of
+its customer's operation, then the ledger's accounts. Approval locks the customer's
+row before the payment's (the limits check, see :mod:`purse.operations.service`).
 """
 
 from __future__ import annotations
@@ -17,16 +23,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, and_, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from purse.db import RetryTransaction
+from purse.identity.principal import Principal
 from purse.ledger import errors as ledger_errors
 from purse.merchants import errors
-from purse.merchants.models import MerchantPayment
+from purse.merchants.models import MerchantPayment, MerchantPaymentEvent
 from purse.merchants.rules import (
     DESCRIPTION_LENGTH_MAX,
     ORDER_REFERENCE_LENGTH_MAX,
@@ -41,6 +48,7 @@ from purse.models import utc_now
 from purse.operations.rules import fingerprint
 
 _payments = cast(Table, MerchantPayment.__table__)
+_events = cast(Table, MerchantPaymentEvent.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,21 @@ class PaymentRecord:
     approve_by: datetime
     created_by_key_id: int
     created_at: datetime
+    customer_user_id: int | None
+    operation_id: int | None
+    authorized_at: datetime | None
+    authorized_until: datetime | None
+    hold_transfer_id: int | None
+    charge_transfer_id: int | None
+    captured_minor: int
+    captured_at: datetime | None
+    fulfilment_reference: str | None
+    refunded_minor: int
+    released_at: datetime | None
+
+    @property
+    def refundable_minor(self) -> int:
+        return self.captured_minor - self.refunded_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +149,7 @@ def create_payment(
     if existing is not None:
         if existing.fingerprint != asked:
             raise ledger_errors.IdempotencyKeyReused()
-        return _record(existing._mapping, now), True
+        return payment_record(existing._mapping, now), True
     try:
         payment_id = session.execute(
             insert(_payments)
@@ -153,7 +176,16 @@ def create_payment(
         # A concurrent request committed this key first: run again, and replay it.
         raise RetryTransaction() from error
     row = session.execute(select(_payments).where(_payments.c.id == payment_id)).one()
-    return _record(row._mapping, now), False
+    payment = payment_record(row._mapping, now)
+    record_event(
+        session,
+        payment,
+        "created",
+        actor=("api_key", str(key_id)),
+        now=now,
+        amount_minor=payment.amount_minor,
+    )
+    return payment, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +220,16 @@ def payments_for_key(
                     _payments.c.status == PaymentStatus.requires_approval.value,
                     _payments.c.approve_by <= now,
                 ),
+                and_(
+                    _payments.c.status == PaymentStatus.authorized.value,
+                    _payments.c.authorized_until <= now,
+                ),
             )
         )
     elif status == PaymentStatus.requires_approval:
         conditions += [_payments.c.status == status.value, _payments.c.approve_by > now]
+    elif status == PaymentStatus.authorized:
+        conditions += [_payments.c.status == status.value, _payments.c.authorized_until > now]
     elif status is not None:
         conditions.append(_payments.c.status == status.value)
     if order_reference is not None:
@@ -201,7 +239,7 @@ def payments_for_key(
     rows = session.execute(
         select(_payments).where(*conditions).order_by(_payments.c.id.desc()).limit(limit + 1)
     ).all()
-    items = [_record(row._mapping, now) for row in rows[:limit]]
+    items = [payment_record(row._mapping, now) for row in rows[:limit]]
     more = len(rows) > limit
     return PaymentPage(items=items, next_cursor=str(rows[limit - 1].id) if more else None)
 
@@ -249,10 +287,11 @@ def payment_for_key(
     ).first()
     if row is None:
         raise errors.PaymentNotFound()
-    return _record(row._mapping, utc_now())
+    return payment_record(row._mapping, utc_now())
 
 
-def _record(row: RowMapping, now: datetime) -> PaymentRecord:
+def payment_record(row: RowMapping, now: datetime) -> PaymentRecord:
+    """A payment as read from its row, with its status as of ``now``."""
     return PaymentRecord(
         id=row["id"],
         reference=row["reference"],
@@ -264,8 +303,160 @@ def _record(row: RowMapping, now: datetime) -> PaymentRecord:
         order_reference=row["order_reference"],
         metadata=json.loads(row["metadata_json"]),
         capture_method=row["capture_method"],
-        status=shown_status(row["status"], approve_by=row["approve_by"], now=now),
+        status=shown_status(
+            row["status"],
+            approve_by=row["approve_by"],
+            authorized_until=row["authorized_until"],
+            now=now,
+        ),
         approve_by=row["approve_by"],
         created_by_key_id=row["created_by_key_id"],
         created_at=row["created_at"],
+        customer_user_id=row["customer_user_id"],
+        operation_id=row["operation_id"],
+        authorized_at=row["authorized_at"],
+        authorized_until=row["authorized_until"],
+        hold_transfer_id=row["hold_transfer_id"],
+        charge_transfer_id=row["charge_transfer_id"],
+        captured_minor=row["captured_minor"],
+        captured_at=row["captured_at"],
+        fulfilment_reference=row["fulfilment_reference"],
+        refunded_minor=row["refunded_minor"],
+        released_at=row["released_at"],
     )
+
+
+# What every step of a payment shares ---------------------------------------------------
+
+
+def locked(session: Session, query: Select[Any]) -> Select[Any]:
+    """``query`` locking the rows it reads (SQLite's one writer needs no row locks)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return query
+    return query.with_for_update()
+
+
+def lock_payment(
+    session: Session, *, merchant_id: int, mode: str, reference: str, now: datetime
+) -> PaymentRecord:
+    """One of the merchant's payments in ``mode``, its row locked; any other is "not found"."""
+    row = session.execute(
+        locked(
+            session,
+            select(_payments).where(
+                _payments.c.reference == reference,
+                _payments.c.merchant_id == merchant_id,
+                _payments.c.mode == mode,
+            ),
+        )
+    ).first()
+    if row is None:
+        raise errors.PaymentNotFound()
+    return payment_record(row._mapping, now)
+
+
+def update_payment(session: Session, payment: PaymentRecord, **values: object) -> None:
+    session.execute(update(_payments).where(_payments.c.id == payment.id).values(**values))
+
+
+def in_currency_of(payment: PaymentRecord, amount: tuple[str, int] | None, *, default: int) -> int:
+    """An amount a merchant named for a step of ``payment``: in its currency, or refused."""
+    if amount is None:
+        return default
+    asset, amount_minor = amount
+    if asset != payment.asset:
+        raise errors.PaymentCurrencyMismatch(currency=payment.asset)
+    return amount_minor
+
+
+def actor_of(principal: Principal) -> tuple[str, str]:
+    """Who did a step, for the payment's timeline: a key, a person, or purse itself."""
+    if principal.key_id is not None:
+        return "api_key", str(principal.key_id)
+    if principal.user_id is not None:
+        return "user", str(principal.user_id)
+    return "system", principal.id
+
+
+def record_event(
+    session: Session,
+    payment: PaymentRecord,
+    event: str,
+    *,
+    actor: tuple[str, str],
+    now: datetime,
+    **fields: object,
+) -> None:
+    """Add a step to the payment's timeline (``fields``: the event's other columns)."""
+    session.execute(
+        insert(_events).values(
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            mode=payment.mode,
+            event=event,
+            actor_kind=actor[0],
+            actor_id=actor[1],
+            created_at=now,
+            **fields,
+        )
+    )
+
+
+def event_for_key(
+    session: Session, *, merchant_id: int, mode: str, idempotency_key: str, fingerprint: str
+) -> RowMapping | None:
+    """The step a merchant's request with this key made already, or None.
+
+    The same key with another request is refused (``idempotency_key_reused``), whatever
+    the request was: one key, one request, as for every money request in purse.
+    """
+    row = session.execute(
+        select(_events).where(
+            _events.c.merchant_id == merchant_id,
+            _events.c.mode == mode,
+            _events.c.idempotency_key == idempotency_key,
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint:
+        raise ledger_errors.IdempotencyKeyReused()
+    return row._mapping
+
+
+def payment_by_id(session: Session, payment_id: int, now: datetime) -> PaymentRecord:
+    return payment_record(
+        session.execute(select(_payments).where(_payments.c.id == payment_id)).one()._mapping, now
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent:
+    event: str
+    amount_minor: int | None
+    reference: str | None
+    reason: str | None
+    fulfilment_reference: str | None
+    actor_kind: str
+    actor_id: str
+    created_at: datetime
+
+
+def timeline(session: Session, payment_id: int) -> list[PaymentEvent]:
+    """The payment's steps, oldest first."""
+    rows = session.execute(
+        select(_events).where(_events.c.payment_id == payment_id).order_by(_events.c.id)
+    )
+    return [
+        PaymentEvent(
+            event=row.event,
+            amount_minor=row.amount_minor,
+            reference=row.reference,
+            reason=row.reason,
+            fulfilment_reference=row.fulfilment_reference,
+            actor_kind=row.actor_kind,
+            actor_id=row.actor_id,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]

@@ -30,6 +30,7 @@ class MerchantRecord:
     logo_initial: str
     status: str
     created_at: datetime
+    capture_requires_fulfilment: bool
 
     def name(self, locale: str) -> str:
         return self.name_zh if locale.startswith("zh") else self.name_en
@@ -68,6 +69,7 @@ _MERCHANT_COLUMNS = (
     _merchants.c.logo_initial,
     _merchants.c.status,
     _merchants.c.created_at,
+    _merchants.c.capture_requires_fulfilment,
 )
 
 

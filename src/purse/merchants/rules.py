@@ -37,7 +37,7 @@ ROLE_PERMISSIONS: dict[MemberRole, frozenset[str]] = {
     MemberRole.support: frozenset({"merchant:read", "payments:manage"}),
     MemberRole.developer: frozenset({"merchant:read", "payments:manage", "keys:manage"}),
     MemberRole.owner: frozenset(
-        {"merchant:read", "payments:manage", "keys:manage", "members:manage"}
+        {"merchant:read", "payments:manage", "keys:manage", "members:manage", "merchant:manage"}
     ),
 }
 
@@ -146,9 +146,34 @@ def metadata_problem(metadata: dict[str, str]) -> str | None:
     return None
 
 
-def shown_status(status: str, *, approve_by: datetime, now: datetime) -> str:
-    """A payment's status as of ``now``: one waiting for approval past its window has
-    expired, whether or not the expiry job has written so yet."""
+def shown_status(
+    status: str, *, approve_by: datetime, authorized_until: datetime | None, now: datetime
+) -> str:
+    """A payment's status as of ``now``: one waiting for approval past its window, or
+    authorized past the end of its hold, has expired, whether or not the expiry job has
+    written so yet."""
     if status == PaymentStatus.requires_approval and approve_by <= now:
         return PaymentStatus.expired.value
+    if (
+        status == PaymentStatus.authorized
+        and authorized_until is not None
+        and authorized_until <= now
+    ):
+        return PaymentStatus.expired.value
     return status
+
+
+class RefundReason(StrEnum):
+    requested_by_customer = "requested_by_customer"
+    duplicate = "duplicate"
+    not_fulfilled = "not_fulfilled"
+    fraudulent = "fraudulent"
+    other = "other"
+
+
+FULFILMENT_REFERENCE_LENGTH_MAX = 128
+
+
+def new_refund_reference() -> str:
+    """A refund's public reference: "re_" and 16 characters (80 random bits)."""
+    return "re_" + "".join(secrets.choice(_PAYMENT_REFERENCE_ALPHABET) for _ in range(16))

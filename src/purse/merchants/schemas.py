@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from purse.merchants.rules import (
     DESCRIPTION_LENGTH_MAX,
+    FULFILMENT_REFERENCE_LENGTH_MAX,
     KEY_NAME_LENGTH_MAX,
     METADATA_KEYS_MAX,
     NAME_LENGTH_MAX,
@@ -18,8 +19,9 @@ from purse.merchants.rules import (
     KeyScope,
     MemberRole,
     PaymentStatus,
+    RefundReason,
 )
-from purse.operations.schemas import AmountIn, Money, Strict
+from purse.operations.schemas import AmountIn, MerchantNameRead, Money, Strict
 
 
 class MerchantCreate(Strict):
@@ -35,6 +37,15 @@ class MerchantRead(BaseModel):
     status: str
     created_at: datetime
     role: MemberRole = Field(description="The caller's role at this merchant")
+    capture_requires_fulfilment: bool = Field(
+        description="No charge without fulfilment: a capture must cite a fulfilment reference"
+    )
+
+
+class MerchantUpdate(Strict):
+    capture_requires_fulfilment: bool = Field(
+        description="No charge without fulfilment: a capture must cite a fulfilment reference"
+    )
 
 
 class ApiKeyCreate(Strict):
@@ -134,6 +145,67 @@ class PaymentRead(BaseModel):
     capture_method: CaptureMethod
     approve_by: datetime = Field(description="When the customer's chance to approve ends")
     created_at: datetime
+    authorized_at: datetime | None = Field(description="When the customer approved it")
+    authorized_until: datetime | None = Field(
+        description="Until when the money is held uncaptured; then it is released"
+    )
+    captured: Money = Field(description="What was taken")
+    captured_at: datetime | None
+    fulfilment_reference: str | None = Field(
+        description="What was shipped or delivered, as cited by the capture"
+    )
+    refunded: Money = Field(description="What was given back, in all")
+    released_at: datetime | None = Field(description="When the hold was voided or ran out")
+
+
+class PaymentCapture(Strict):
+    amount: AmountIn | None = Field(
+        default=None, description="What to take: at most the amount authorized (default: all)"
+    )
+    fulfilment_reference: str | None = Field(
+        default=None,
+        max_length=4 * FULFILMENT_REFERENCE_LENGTH_MAX,
+        examples=["SHIP-88213"],
+        description="The shipment or service delivered; required in 'no charge without "
+        "fulfilment' mode, and shown to the customer",
+    )
+
+
+class RefundCreate(Strict):
+    amount: AmountIn | None = Field(
+        default=None, description="What to give back (default: all not refunded yet)"
+    )
+    reason: RefundReason = RefundReason.requested_by_customer
+
+
+class RefundRead(BaseModel):
+    reference: str = Field(examples=["re_7KQ2M9X4T6WZ3HRA"])
+    payment_reference: str
+    amount: Money
+    reason: RefundReason
+    status: str = Field(
+        examples=["succeeded"], description="Always succeeded: the money is back at once"
+    )
+    created_at: datetime
+
+
+class CheckoutRead(BaseModel):
+    """A payment as its customer sees it at checkout and after."""
+
+    reference: str
+    test_mode: bool = Field(description="Test money only: no real money moves")
+    status: PaymentStatus
+    merchant: MerchantNameRead
+    amount: Money
+    description: str
+    order_reference: str | None
+    capture_method: CaptureMethod
+    approve_by: datetime
+    yours: bool = Field(description="Whether the caller approved it")
+    authorized_until: datetime | None
+    captured: Money
+    refunded: Money
+    fulfilment_reference: str | None
 
 
 class PaymentList(BaseModel):

@@ -138,6 +138,38 @@ def create_api_key(
     return queries.api_key(session, merchant_id=merchant_id, key_id=key_id), secret
 
 
+def change_settings(
+    session: Session,
+    *,
+    merchant_id: int,
+    user_id: int,
+    capture_requires_fulfilment: bool,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Membership:
+    """Turn "no charge without fulfilment" on or off (owners only, audited)."""
+    assert session.in_transaction()
+    now = now or utc_now()
+    session.execute(
+        update(_merchants)
+        .where(_merchants.c.id == merchant_id)
+        .values(capture_requires_fulfilment=capture_requires_fulfilment)
+    )
+    record(
+        session,
+        kind="merchant_settings_changed",
+        actor=actor,
+        data={
+            "merchant_id": merchant_id,
+            "capture_requires_fulfilment": capture_requires_fulfilment,
+        },
+        now=now,
+    )
+    return queries.merchant_for_member(
+        session, user_id=user_id, merchant_id=merchant_id, permission="merchant:read"
+    )
+
+
 def revoke_api_key(
     session: Session,
     *,

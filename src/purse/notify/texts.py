@@ -80,6 +80,12 @@ TEXTS: dict[str, str | Counted] = {
         "Your withdrawal of {amount} did not go through; the money is back in your wallet. "
         "Reference {reference}."
     ),
+    "payment_captured": N_("{merchant} took {amount} for your payment. Reference {reference}."),
+    "payment_released": N_(
+        "{merchant} did not take the {amount} held for your payment; it is back in your "
+        "wallet. Reference {reference}."
+    ),
+    "refund_received": N_("{merchant} refunded {amount} to your wallet. Reference {reference}."),
 }
 _FALLBACK = N_("You have a new notice from purse.")
 
@@ -99,7 +105,8 @@ def render(template: str, locale: str, data: dict[str, Any]) -> Text:
     """The message in ``locale``; an unknown template gets a neutral line, never an error.
 
     Data that has a form for each language is worded here, when the message is sent:
-    a device is stored as names (``purse.devices``) and shown in the recipient's words.
+    a device is stored as names (``purse.devices``) and shown in the recipient's words,
+    a merchant by its names in English and Chinese (``merchant_en``, ``merchant_zh``).
     """
     wording = TEXTS.get(template, _FALLBACK)
     if isinstance(wording, Counted):
@@ -110,6 +117,8 @@ def render(template: str, locale: str, data: dict[str, Any]) -> Text:
     values = dict(data)
     if "device" in values:
         values["device"] = device_display(str(values["device"]), locale)
+    if "merchant_en" in values:  # a merchant's name, stored in both languages
+        values["merchant"] = values["merchant_zh" if locale.startswith("zh") else "merchant_en"]
     body = text.format_map(_Blank(values))
     first = body.replace("。", "。\n").replace(". ", ".\n").splitlines()[0]
     return Text(subject=first.strip(), body=body)

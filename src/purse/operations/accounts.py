@@ -41,12 +41,21 @@ def user_owner(user_id: int) -> str:
     return f"user:{user_id}"
 
 
-def account_id(session: Session, *, owner: str, asset: str, create: bool = True) -> int | None:
+def account_id(
+    session: Session,
+    *,
+    owner: str,
+    asset: str,
+    create: bool = True,
+    kind: str | None = None,
+    non_negative: bool | None = None,
+) -> int | None:
     """The ledger account of ``owner`` in ``asset``, opened on first use when ``create``.
 
-    Users' accounts may not go below zero; system accounts may. Two requests that
-    open the same account at once meet at the primary key: the loser runs again
-    and finds the winner's.
+    Users' accounts may not go below zero; system accounts may. A domain's own owner
+    kinds say what their account is (``kind``) and whether it may go below zero
+    (``non_negative``). Two requests that open the same account at once meet at the
+    primary key: the loser runs again and finds the winner's.
     """
     found = session.scalar(_ACCOUNT_OF, {"owner": owner, "asset": asset})
     if found is not None or not create:
@@ -56,10 +65,10 @@ def account_id(session: Session, *, owner: str, asset: str, create: bool = True)
     opened = ledger.open_account(
         session,
         asset=asset,
-        owner_kind="user" if is_user else owner_kind,
+        owner_kind=owner_kind,
         owner_id=owner_id,
-        kind="wallet" if is_user else owner_id,
-        debits_must_not_exceed_credits=is_user,
+        kind=kind or ("wallet" if is_user else owner_id),
+        debits_must_not_exceed_credits=is_user if non_negative is None else non_negative,
     )
     session.add(OperationAccount(owner=owner, asset=asset, account_id=opened.id))
     try:

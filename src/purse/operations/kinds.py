@@ -12,8 +12,14 @@ no domain registered.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class Direction(StrEnum):
@@ -30,6 +36,32 @@ class Party(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class MerchantPaymentDetails:
+    """The merchant payment behind an operation (a payment, or a refund of one), as its
+    customer sees it: who was paid, for what, and what became of the money."""
+
+    merchant_name_en: str
+    merchant_name_zh: str
+    merchant_initial: str
+    payment_reference: str
+    description: str
+    order_reference: str | None
+    authorized_minor: int
+    captured_minor: int
+    refunded_minor: int
+    # Until when the money is only held (None once taken or released).
+    held_until: datetime | None
+    fulfilment_reference: str | None
+
+    def merchant_name(self, locale: str) -> str:
+        return self.merchant_name_zh if locale.startswith("zh") else self.merchant_name_en
+
+
+# Reads the details of a kind's operations, by operation id (one query for many).
+DetailsLoader = Callable[["Session", Sequence[int]], Mapping[int, MerchantPaymentDetails]]
+
+
+@dataclass(frozen=True, slots=True)
 class OperationKind:
     name: str  # stored in ``operations.kind``; at most 16 characters
     label: str  # for people, in English (the message id of its translation): "Transfer"
@@ -41,6 +73,8 @@ class OperationKind:
     # Who is told when it completes, and with which message template; the ledger check
     # (``purse ledger verify``) finds completed operations whose party got no message.
     told_on_completion: tuple[tuple[Party, str], ...] = ()
+    # What the owning domain adds to the operation's view (the merchant and the order).
+    details: DetailsLoader | None = None
 
     def direction_for(self, *, is_owner: bool) -> Direction:
         if is_owner or self.counterparty_direction is None:

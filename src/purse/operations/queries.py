@@ -68,6 +68,8 @@ class OperationView:
     authenticated_by: str | None
     device: str | None
     timeline: tuple[TimelineEntry, ...] = ()
+    # The merchant payment behind a payment or a refund (registered by its domain).
+    merchant_payment: kinds.MerchantPaymentDetails | None = None
 
     @property
     def label(self) -> str:
@@ -83,8 +85,18 @@ class OperationView:
         return cls()
 
     @property
+    def shown_amount_minor(self) -> int:
+        """What moved: for a merchant payment once taken, what the merchant took (a capture
+        may take less than was approved)."""
+        paid = self.merchant_payment
+        if paid is not None and self.kind == "payment" and self.status == "completed":
+            return paid.captured_minor
+        return self.amount_minor
+
+    @property
     def signed_amount_minor(self) -> int:
-        return -self.amount_minor if self.direction == "out" else self.amount_minor
+        amount = self.shown_amount_minor
+        return -amount if self.direction == "out" else amount
 
 
 # Built once: an answer about an operation written earlier reads its timeline.
@@ -153,6 +165,7 @@ def views(
             timelines[event.operation_id].append(
                 TimelineEntry(event=event.event, detail=event.detail, at=event.created_at)
             )
+    details = _details(session, operations)
     found = []
     for operation in operations:
         mine = operation.user_id == viewer_id
@@ -185,8 +198,24 @@ def views(
                 authenticated_by=operation.authenticated_by if mine else None,
                 device=operation.device if mine else None,
                 timeline=tuple(timelines.get(operation.id, ())),
+                merchant_payment=details.get(operation.id),
             )
         )
+    return found
+
+
+def _details(
+    session: Session, operations: Sequence[Operation]
+) -> dict[int, kinds.MerchantPaymentDetails]:
+    """What the domains that own these operations' kinds add to them, one read per kind."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for operation in operations:
+        by_kind[operation.kind].append(operation.id)
+    found: dict[int, kinds.MerchantPaymentDetails] = {}
+    for name, ids in by_kind.items():
+        loader = kinds.get(name).details
+        if loader is not None:
+            found.update(loader(session, ids))
     return found
 
 

@@ -102,6 +102,55 @@ class InitiatorRead(BaseModel):
     device: str | None = Field(description="The device in the caller's language")
 
 
+class MerchantNameRead(BaseModel):
+    """A merchant as its customers see it: its name, and the initial shown as its logo."""
+
+    name: str = Field(description="In the caller's language")
+    name_en: str
+    name_zh: str
+    logo_initial: str
+
+
+class MerchantPaymentRead(BaseModel):
+    """The merchant payment behind a payment or a refund: who was paid, for what, and
+    what became of the money."""
+
+    merchant: MerchantNameRead
+    payment_reference: str
+    description: str
+    order_reference: str | None = Field(description="The merchant's own order number")
+    authorized: Money = Field(description="What the customer approved")
+    captured: Money = Field(description="What the merchant took")
+    refunded: Money = Field(description="What the merchant gave back")
+    held_until: datetime | None = Field(
+        description="While the money is only held: when the hold ends, and it comes back"
+    )
+    fulfilment_reference: str | None = Field(
+        description="What the merchant shipped or delivered, as cited when it took the money"
+    )
+
+    @classmethod
+    def of(
+        cls, details: kinds.MerchantPaymentDetails, asset: str, assets: AssetRegistry, locale: str
+    ) -> MerchantPaymentRead:
+        return cls(
+            merchant=MerchantNameRead(
+                name=details.merchant_name(locale),
+                name_en=details.merchant_name_en,
+                name_zh=details.merchant_name_zh,
+                logo_initial=details.merchant_initial,
+            ),
+            payment_reference=details.payment_reference,
+            description=details.description,
+            order_reference=details.order_reference,
+            authorized=Money.of(details.authorized_minor, asset, assets),
+            captured=Money.of(details.captured_minor, asset, assets),
+            refunded=Money.of(details.refunded_minor, asset, assets),
+            held_until=details.held_until,
+            fulfilment_reference=details.fulfilment_reference,
+        )
+
+
 class OperationRead(BaseModel):
     reference: str = Field(description="Quote it to support", examples=["PW7K3D9QXM2A"])
     kind: str = Field(
@@ -123,6 +172,9 @@ class OperationRead(BaseModel):
     hold_expires_at: datetime | None
     initiator: InitiatorRead | None
     timeline: list[TimelineRead]
+    merchant_payment: MerchantPaymentRead | None = Field(
+        description="For a payment to a merchant or a refund from one"
+    )
 
     @classmethod
     def of(cls, view: OperationView, assets: AssetRegistry, locale: str) -> OperationRead:
@@ -166,4 +218,9 @@ class OperationRead(BaseModel):
                 TimelineRead(event=entry.event, detail=entry.detail, at=entry.at)
                 for entry in view.timeline
             ],
+            merchant_payment=MerchantPaymentRead.of(
+                view.merchant_payment, view.asset, assets, locale
+            )
+            if view.merchant_payment is not None
+            else None,
         )

@@ -56,6 +56,7 @@ EVENT_LABELS = {
     "expired": N_("Reservation expired and released"),
     "failed": N_("Failed"),
     "needs_review": N_("Passed to support to check"),
+    "refunded": N_("Money given back by the merchant"),
 }
 DESCRIPTIONS = {
     "in": N_("From {name}"),
@@ -63,6 +64,7 @@ DESCRIPTIONS = {
     "top_up": N_("Top-up from {source}"),
     "withdrawal": N_("Withdrawal to {source}"),
     "convert": N_("{from_asset} to {to_asset}"),
+    "refund": N_("Refund from {name}"),
 }
 
 
@@ -78,6 +80,10 @@ def describer(locale: str) -> Callable[[OperationView], str]:
             source = view.funding_source
             label = f"{source.brand} ••{source.last4}" if source else "—"
             return translate(DESCRIPTIONS[view.kind], locale).format(source=label)
+        if view.merchant_payment is not None:
+            name = view.merchant_payment.merchant_name(locale)
+            template = DESCRIPTIONS.get(view.kind, DESCRIPTIONS[view.direction])
+            return translate(template, locale).format(name=name)
         name = f"@{view.counterparty.handle}" if view.counterparty else "?"
         template = DESCRIPTIONS.get(view.direction, DESCRIPTIONS["out"])
         return translate(template, locale).format(name=name)

@@ -17,6 +17,7 @@ from purse.identity.rules import mask_name
 from purse.ledger import queries as ledger_queries
 from purse.ledger.models import Transfer
 from purse.money.assets import Asset
+from purse.operations import kinds
 from purse.operations.accounts import user_owner
 from purse.operations.models import Operation, OperationAccount
 from purse.wallet.context import Wallet
@@ -312,7 +313,8 @@ def _label(
             ("to_asset", operation.to_asset or ""),
             ("rate", operation.rate or ""),
         )
-    assert operation.kind == "send", operation.kind
+    if operation.kind != "send":  # a kind another domain registered: a payment, a refund
+        return kinds.get(operation.kind).label, ()
     sent = operation.user_id == user_id
     other = operation.counterparty_user_id if sent else operation.user_id
     assert other is not None
