@@ -1,4 +1,5 @@
-"""Merchants through the API as tests use them: a shop, its keys, payments, refusals."""
+"""Merchants as tests use them: through the API (a shop, its keys, payments, refusals),
+and through the services (:class:`Setup`: a shop, a live key, a customer with money)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from api_support import Api
+from purse.assembly import Purse
+from purse.audit.service import Actor
+from purse.identity.principal import Principal
+from purse.merchants import checkout, payments, service
+from purse.merchants.rules import CaptureMethod, KeyMode
+from purse.models import utc_now
+from purse.operations.context import Operations
+from wallet_support import make_user, top_up
 
 SHOP = {"name_en": "Lotus Coffee", "name_zh": "莲花咖啡"}
 KEY = {"name": "Checkout server", "mode": "test", "scopes": ["payments", "read"]}
@@ -68,3 +77,84 @@ def key_post(api: Api, secret: str, path: str, body: Any = None, key: str | None
     if key is not None:
         headers["Idempotency-Key"] = key or str(uuid.uuid4())
     return api.client.post(path, json=body, headers=headers)
+
+
+ACTOR = Actor(kind="system", id="tests")
+AMOUNT = 1000  # 10.00 CNY
+
+
+class Setup:
+    """A shop with a live key, and a customer with 1,000.00 CNY in her wallet."""
+
+    def __init__(self, purse: Purse) -> None:
+        database = self.database = purse.database
+        self.purse = purse
+        self.operations: Operations = purse.operations
+        identity = purse.identity
+        owner = make_user(database, identity, handle="shop_owner", display_name="Owner")
+        assert owner.user_id is not None
+        self.shop = database.run(
+            lambda s: service.open_merchant(
+                s, user_id=owner.user_id or 0, name_en="Shop", name_zh="店", actor=ACTOR
+            )
+        ).merchant.id
+        key, _secret = database.run(
+            lambda s: service.create_api_key(
+                s,
+                cipher=identity.cipher,
+                merchant_id=self.shop,
+                user_id=owner.user_id or 0,
+                mode=KeyMode.live,
+                name="server",
+                scopes=["payments", "refunds"],
+                actor=ACTOR,
+            )
+        )
+        self.key = Principal.merchant_key(
+            key_id=key.id,
+            merchant_id=self.shop,
+            mode="live",
+            scopes=frozenset({"payments", "refunds"}),
+        )
+        self.customer = make_user(database, identity, handle="customer", display_name="Cu")
+        top_up(purse.wallet, self.customer, amount_minor=100_000)
+
+    def created(self, name: str, *, amount_minor: int = AMOUNT) -> str:
+        """A payment the shop asked for, waiting for its customer."""
+        made, _ = self.database.run(
+            lambda s: payments.create_payment(
+                s,
+                merchant_id=self.shop,
+                mode="live",
+                key_id=self.key.key_id or 0,
+                idempotency_key=name,
+                request=payments.PaymentRequest(
+                    asset="CNY",
+                    amount_minor=amount_minor,
+                    description="coffee",
+                    order_reference=name,
+                    metadata={},
+                    capture_method=CaptureMethod.manual,
+                    approve_within_seconds=1800,
+                ),
+            )
+        )
+        return made.reference
+
+    def approved(self, name: str) -> str:
+        """A payment the customer approved: its money held on their wallet."""
+        reference = self.created(name)
+        self.approve(reference, self.customer)
+        return reference
+
+    def approve(self, reference: str, customer: Principal) -> checkout.Checkout:
+        return self.database.run(
+            lambda s: checkout.approve(
+                s,
+                operations=self.operations,
+                principal=customer,
+                reference=reference,
+                idempotency_key=str(uuid.uuid4()),
+                now=utc_now(),
+            )
+        )[0]

@@ -8,7 +8,6 @@ after every test (the ``purse`` fixture).
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -17,89 +16,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from factories import race
+from merchant_support import AMOUNT, Setup
 from purse.assembly import Purse
-from purse.audit.service import Actor
 from purse.errors import PurseError
-from purse.identity.principal import Principal
 from purse.ledger.models import Hold
-from purse.merchants import capture, checkout, payments, refunds, service
+from purse.merchants import capture, checkout, refunds
 from purse.merchants.models import MerchantPayment, MerchantPaymentEvent
-from purse.merchants.rules import CaptureMethod, KeyMode, RefundReason
+from purse.merchants.rules import RefundReason
 from purse.models import utc_now
-from purse.operations.context import Operations
 from wallet_support import balance, make_user, top_up
-
-ACTOR = Actor(kind="system", id="tests")
-AMOUNT = 1000  # 10.00 CNY
-
-
-class Setup:
-    def __init__(self, purse: Purse) -> None:
-        database = self.database = purse.database
-        self.purse = purse
-        self.operations: Operations = purse.operations
-        identity = purse.identity
-        owner = make_user(database, identity, handle="shop_owner", display_name="Owner")
-        assert owner.user_id is not None
-        self.shop = database.run(
-            lambda s: service.open_merchant(
-                s, user_id=owner.user_id or 0, name_en="Shop", name_zh="店", actor=ACTOR
-            )
-        ).merchant.id
-        key, _secret = database.run(
-            lambda s: service.create_api_key(
-                s,
-                cipher=identity.cipher,
-                merchant_id=self.shop,
-                user_id=owner.user_id or 0,
-                mode=KeyMode.live,
-                name="server",
-                scopes=["payments", "refunds"],
-                actor=ACTOR,
-            )
-        )
-        self.key = Principal.merchant_key(
-            key_id=key.id,
-            merchant_id=self.shop,
-            mode="live",
-            scopes=frozenset({"payments", "refunds"}),
-        )
-        self.customer = make_user(database, identity, handle="customer", display_name="Cu")
-        top_up(purse.wallet, self.customer, amount_minor=100_000)
-
-    def approved(self, name: str, *, customer: Principal | None = None) -> str:
-        made, _ = self.database.run(
-            lambda s: payments.create_payment(
-                s,
-                merchant_id=self.shop,
-                mode="live",
-                key_id=self.key.key_id or 0,
-                idempotency_key=name,
-                request=payments.PaymentRequest(
-                    asset="CNY",
-                    amount_minor=AMOUNT,
-                    description="coffee",
-                    order_reference=name,
-                    metadata={},
-                    capture_method=CaptureMethod.manual,
-                    approve_within_seconds=1800,
-                ),
-            )
-        )
-        self.approve(made.reference, customer or self.customer)
-        return made.reference
-
-    def approve(self, reference: str, customer: Principal) -> checkout.Checkout:
-        return self.database.run(
-            lambda s: checkout.approve(
-                s,
-                operations=self.operations,
-                principal=customer,
-                reference=reference,
-                idempotency_key=str(uuid.uuid4()),
-                now=utc_now(),
-            )
-        )[0]
 
 
 @pytest.fixture
@@ -188,26 +113,9 @@ def test_capture_void_and_expiry_racing_end_each_hold_once(setup: Setup) -> None
 def test_two_people_approving_one_payment_make_one_hold(setup: Setup) -> None:
     other = make_user(setup.database, setup.operations.identity, handle="other", display_name="O")
     top_up(setup.purse.wallet, other, amount_minor=100_000)
-    made, _ = setup.database.run(
-        lambda s: payments.create_payment(
-            s,
-            merchant_id=setup.shop,
-            mode="live",
-            key_id=setup.key.key_id or 0,
-            idempotency_key="shared",
-            request=payments.PaymentRequest(
-                asset="CNY",
-                amount_minor=AMOUNT,
-                description="coffee",
-                order_reference=None,
-                metadata={},
-                capture_method=CaptureMethod.manual,
-                approve_within_seconds=1800,
-            ),
-        )
-    )
+    reference = setup.created("shared")
     people = [setup.customer, other]
-    outcomes = race(2, lambda i: setup.approve(made.reference, people[i]))
+    outcomes = race(2, lambda i: setup.approve(reference, people[i]))
     won = [o for o in outcomes if isinstance(o, checkout.Checkout)]
     lost = [o for o in outcomes if isinstance(o, PurseError)]
     assert len(won) == 1 and len(lost) == 1, outcomes
