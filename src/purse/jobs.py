@@ -25,6 +25,7 @@ class Lane(StrEnum):
     providers = "providers"  # banks and card processors: settling, asking again
     wallet = "wallet"  # money requests and merchant payments past their time
     reports = "reports"  # statements: slow, and nothing waits on them
+    webhooks = "webhooks"  # merchants' webhook endpoints: other people's servers, slow or not
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,7 @@ def test_worker_once_runs_every_job(env: str) -> None:
         "build_statements": 0,
         "expire_unapproved_payments": 0,
         "expire_payment_authorizations": 0,
+        "deliver_webhooks": 0,
         "relay_outbox": 0,
     }
 

@@ -100,6 +100,22 @@ OPERATION_IDS = {
     "changeMerchant": "PATCH /v1/merchants/{merchant_id}",
     "getCheckout": "GET /v1/checkout/{reference}",
     "approvePayment": "POST /v1/checkout/{reference}/approve",
+    "listWebhookEndpoints": "GET /v1/merchants/{merchant_id}/webhook-endpoints",
+    "createWebhookEndpoint": "POST /v1/merchants/{merchant_id}/webhook-endpoints",
+    "getWebhookEndpoint": "GET /v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}",
+    "rotateWebhookSecret": (
+        "POST /v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/rotate-secret"
+    ),
+    "disableWebhookEndpoint": (
+        "POST /v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/disable"
+    ),
+    "enableWebhookEndpoint": (
+        "POST /v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/enable"
+    ),
+    "listWebhookDeliveries": (
+        "GET /v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/deliveries"
+    ),
+    "resendWebhook": "POST /v1/merchants/{merchant_id}/webhook-deliveries/{delivery_id}/resend",
 }
 
 # Callable without a bearer token. Everything else needs one.

@@ -119,6 +119,14 @@ USER_API = {
     ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"),
     ("DELETE", "/v1/merchants/{merchant_id}/members/{user_id}"),
     ("PATCH", "/v1/merchants/{merchant_id}"),
+    ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints"),
+    ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints"),
+    ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}"),
+    ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/rotate-secret"),
+    ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/disable"),
+    ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/enable"),
+    ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}/deliveries"),
+    ("POST", "/v1/merchants/{merchant_id}/webhook-deliveries/{delivery_id}/resend"),
     ("GET", "/v1/checkout/{reference}"),
     ("POST", "/v1/checkout/{reference}/approve"),
 }
@@ -144,6 +152,11 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/merchants/{merchant_id}/members"): {"handle": "user_b", "role": "owner"},
     ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"): {"role": "viewer"},
     ("PATCH", "/v1/merchants/{merchant_id}"): {"capture_requires_fulfilment": True},
+    ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints"): {
+        "url": "https://shop.example.com/hook",
+        "mode": "test",
+        "event_types": ["payment.captured"],
+    },
 }
 USER_PAGES = {
     ("GET", "/activity"),
@@ -289,6 +302,25 @@ def test_authorization_matrix(
             ).body["secret"]
             for mode in ("test", "live")
         ]
+        # A's webhook endpoint, and a delivery to it (of a second payment A approves).
+        a_endpoint = a.call(
+            "POST",
+            f"/v1/merchants/{merchant}/webhook-endpoints",
+            json={
+                "url": "https://shop.example.com/hook",
+                "mode": "test",
+                "event_types": ["payment.authorized"],
+            },
+        ).body["id"]
+        second = a.http.post(
+            "/v1/merchant/payments",
+            json={"amount": {"value": "2.00", "currency": "CNY"}, "description": "tea"},
+            headers={"Authorization": f"Bearer {key['secret']}", "Idempotency-Key": "a-pay-2"},
+        ).json()["reference"]
+        a.http.post(f"/v1/checkout/{second}/approve", headers={"Idempotency-Key": "a-2"})
+        a_delivery = a.call(
+            "GET", f"/v1/merchants/{merchant}/webhook-endpoints/{a_endpoint}/deliveries"
+        ).body["items"][0]["id"]
         a_me = a.call("GET", "/v1/me").body
         a_session = a.call("GET", "/v1/me/sessions").body["items"][0]["id"]
         a_objects: dict[str, Any] = {
@@ -304,6 +336,8 @@ def test_authorization_matrix(
             "answer": "cancel",
             "merchant_id": merchant,
             "key_id": key["id"],
+            "endpoint_id": a_endpoint,
+            "delivery_id": a_delivery,
         }
         for _ in range(100):  # the worker settles the top-up in the background; wait for it
             if a.call("GET", f"/v1/wallet/operations/{topped}").body["status"] != "pending":
@@ -370,6 +404,8 @@ def test_authorization_matrix(
                     "{session_id}",
                     "{merchant_id}",
                     "{key_id}",
+                    "{endpoint_id}",
+                    "{delivery_id}",
                 )
             )
             if owned and kind == "user_api":

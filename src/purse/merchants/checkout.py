@@ -239,7 +239,13 @@ def approve(
     update_payment(session, payment, **values)
     actor = actor_of(principal)
     record_event(
-        session, payment, "authorized", actor=actor, now=now, amount_minor=payment.amount_minor
+        session,
+        payment,
+        "authorized",
+        actor=actor,
+        now=now,
+        assets=operations.assets,
+        amount_minor=payment.amount_minor,
     )
     if automatic:
         record_event(
@@ -248,6 +254,7 @@ def approve(
             "captured",
             actor=actor,
             now=now,
+            assets=operations.assets,
             amount_minor=payment.amount_minor,
             transfer_id=taken.id,
         )

@@ -185,3 +185,39 @@ class RefundExceedsBalance(MerchantError):
     title = "Settlement balance too low"
     detail = "The merchant's settlement balance is too low to pay this refund."
     next_step = "Wait for new payments to settle, or refund less."
+
+
+class WebhookEndpointNotFound(MerchantError):
+    code = "webhook_endpoint_not_found"
+    status = 404
+    title = "Webhook endpoint not found"
+    detail = "This merchant has no webhook endpoint with this id."
+
+
+class WebhookDeliveryNotFound(MerchantError):
+    code = "webhook_delivery_not_found"
+    status = 404
+    title = "Webhook delivery not found"
+    detail = "This merchant has no webhook delivery with this id."
+
+
+class WebhookUrlInvalid(MerchantError):
+    code = "webhook_url_invalid"
+    title = "Webhook URL not valid"
+    detail = "A webhook URL is an http or https address with a host, and no user name or password."
+
+
+class WebhookUrlNotAllowed(MerchantError):
+    code = "webhook_url_not_allowed"
+    title = "Webhook URL not allowed"
+    detail = (
+        "This URL leads to a loopback, private or link-local address, or to none: "
+        "purse only calls servers on the public internet."
+    )
+    next_step = "Use your server's public https address."
+
+
+class WebhookEventTypesInvalid(MerchantError):
+    code = "webhook_event_types_invalid"
+    title = "Event types not valid"
+    detail = "Choose one or more of {known}, each once."

@@ -1,10 +1,10 @@
-"""The merchants' background jobs: payments nobody approved in time, and holds that ran
-out uncaptured."""
+"""The merchants' background jobs: payments nobody approved in time, holds that ran out
+uncaptured, and webhooks to deliver."""
 
 from __future__ import annotations
 
 from purse.jobs import Job, Lane, in_transaction
-from purse.merchants import capture, payments
+from purse.merchants import capture, delivery, payments
 from purse.operations.context import Operations
 
 
@@ -24,5 +24,12 @@ def jobs(operations: Operations) -> list[Job]:
                 )
             ),
             Lane.wallet,
+        ),
+        Job(
+            "deliver_webhooks",
+            lambda database: delivery.deliver_due(
+                database, identity=operations.identity, limit=batch
+            ),
+            Lane.webhooks,
         ),
     ]

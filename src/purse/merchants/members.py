@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from purse.audit.service import Actor, record
 from purse.identity import rules as identity_rules
+from purse.identity.context import Identity, notify_user
 from purse.identity.errors import HandleInvalid, UserNotFound
 from purse.identity.models import User
+from purse.identity.users import person
 from purse.merchants import errors
 from purse.merchants.models import Merchant, MerchantMember
 from purse.merchants.rules import MemberRole
@@ -190,3 +192,27 @@ def _member(session: Session, *, merchant_id: int, user_id: int) -> MemberRecord
     if row is None:
         raise errors.MerchantMemberNotFound()
     return MemberRecord(**row._mapping)
+
+
+def tell_team(
+    session: Session,
+    *,
+    identity: Identity,
+    merchant_id: int,
+    template: str,
+    data: dict[str, object],
+    event_key: str,
+    now: datetime,
+) -> None:
+    """Tell the merchant's owners and developers (a failing webhook endpoint, a payout)."""
+    for member in members(session, merchant_id=merchant_id):
+        if member.role in (MemberRole.owner, MemberRole.developer):
+            notify_user(
+                session,
+                identity=identity,
+                user=person(session, member.user_id),
+                template=template,
+                data=data,
+                now=now,
+                event_key=f"{event_key}:{member.user_id}",
+            )

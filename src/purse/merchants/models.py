@@ -30,6 +30,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -201,3 +202,108 @@ class MerchantPaymentEvent(Base):
         CheckConstraint("mode IN ('test', 'live')", name="mode"),
         Index("ix_merchant_payment_events_payment", "payment_id", "id"),
     )
+
+
+WEBHOOK_EVENT_TYPES = (
+    "payment.authorized",
+    "payment.captured",
+    "payment.voided",
+    "payment.expired",
+    "payment.refunded",
+    "payout.paid",
+    "payout.failed",
+)
+
+
+class WebhookEndpoint(Base):
+    """Where a merchant wants to hear about its payments, in one mode.
+
+    The signing secret (``whsec_...``) is kept encrypted, since purse must sign with it;
+    after a rotation the previous one signs too, until ``previous_secret_until``.
+    """
+
+    __tablename__ = "merchant_webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    mode: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(200))
+    event_types: Mapped[str] = mapped_column(String(512))  # space-separated, sorted
+    status: Mapped[str] = mapped_column(String(16))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint("mode IN ('test', 'live')", name="mode"),
+        CheckConstraint("status IN ('enabled', 'disabled')", name="status"),
+        Index("ix_merchant_webhook_endpoints_merchant", "merchant_id", "mode", "status"),
+    )
+
+
+class WebhookEvent(Base):
+    """One event about a merchant's payment, written in the transaction that made it.
+
+    ``message_id`` is the ``webhook-id`` of every delivery of it, first or retried; the
+    body is kept as sent, so every attempt signs and sends the same bytes.
+    """
+
+    __tablename__ = "merchant_webhook_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    mode: Mapped[str] = mapped_column(String(8))
+    event_type: Mapped[str] = mapped_column(String(32))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("merchant_payments.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_merchant_webhook_events_merchant", "merchant_id", "mode", "id"),)
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one endpoint: retried with back-off until it is answered
+    with a 2xx, or the schedule runs out."""
+
+    __tablename__ = "merchant_webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("merchant_webhook_events.id"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("merchant_webhook_endpoints.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the worker should next try; while an attempt is in flight, when its lease ends.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        Index("ix_merchant_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_merchant_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    )
+
+
+class WebhookAttempt(Base):
+    """The delivery log: each request sent, when, and what came back (a bounded part)."""
+
+    __tablename__ = "merchant_webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("merchant_webhook_deliveries.id"))
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The webhook-timestamp header sent (with the event's id and body, the whole request).
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_excerpt: Mapped[str | None] = mapped_column(String(1024))
+    error: Mapped[str | None] = mapped_column(String(200))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_merchant_webhook_attempts_delivery", "delivery_id", "id"),)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from purse.db import RetryTransaction
 from purse.identity.principal import Principal
 from purse.ledger import errors as ledger_errors
-from purse.merchants import errors
+from purse.merchants import errors, webhooks
 from purse.merchants.models import MerchantPayment, MerchantPaymentEvent
 from purse.merchants.rules import (
     DESCRIPTION_LENGTH_MAX,
@@ -45,6 +45,8 @@ from purse.merchants.rules import (
     shown_status,
 )
 from purse.models import utc_now
+from purse.money.amounts import to_string
+from purse.money.assets import AssetRegistry
 from purse.operations.rules import fingerprint
 
 _payments = cast(Table, MerchantPayment.__table__)
@@ -378,6 +380,16 @@ def actor_of(principal: Principal) -> tuple[str, str]:
     return "system", principal.id
 
 
+# The webhook event each step of a payment makes (its creation makes none).
+WEBHOOK_EVENTS = {
+    "authorized": "payment.authorized",
+    "captured": "payment.captured",
+    "voided": "payment.voided",
+    "expired": "payment.expired",
+    "refunded": "payment.refunded",
+}
+
+
 def record_event(
     session: Session,
     payment: PaymentRecord,
@@ -385,9 +397,12 @@ def record_event(
     *,
     actor: tuple[str, str],
     now: datetime,
-    **fields: object,
+    assets: AssetRegistry | None = None,
+    **fields: Any,
 ) -> None:
-    """Add a step to the payment's timeline (``fields``: the event's other columns)."""
+    """Add a step to the payment's timeline (``fields``: the event's other columns), and
+    tell the merchant's webhook endpoints, in the same transaction (after the payment's
+    row was updated: the event carries the payment as the step left it)."""
     session.execute(
         insert(_events).values(
             payment_id=payment.id,
@@ -400,6 +415,58 @@ def record_event(
             **fields,
         )
     )
+    event_type = WEBHOOK_EVENTS.get(event)
+    if event_type is None:
+        return
+    assert assets is not None, "a step the merchant hears about needs the asset registry"
+    data = payment_data(payment_by_id(session, payment.id, now), assets)
+    if event == "refunded":
+        asset = assets.get(payment.asset)
+        data["refund"] = {
+            "reference": fields["reference"],
+            "amount": {"value": to_string(fields["amount_minor"], asset), "currency": asset.code},
+            "reason": fields["reason"],
+        }
+    webhooks.emit(
+        session,
+        merchant_id=payment.merchant_id,
+        mode=payment.mode,
+        event_type=event_type,
+        payment_id=payment.id,
+        data=data,
+        now=now,
+    )
+
+
+def payment_data(payment: PaymentRecord, assets: AssetRegistry) -> dict[str, Any]:
+    """A payment as a webhook's ``data`` carries it: the fields the API answers with."""
+    asset = assets.get(payment.asset)
+
+    def money(amount_minor: int) -> dict[str, str]:
+        return {"value": to_string(amount_minor, asset), "currency": asset.code}
+
+    def when(instant: datetime | None) -> str | None:
+        return instant.isoformat() if instant is not None else None
+
+    return {
+        "object": "payment",
+        "reference": payment.reference,
+        "mode": payment.mode,
+        "status": payment.status,
+        "amount": money(payment.amount_minor),
+        "description": payment.description,
+        "order_reference": payment.order_reference,
+        "metadata": payment.metadata,
+        "capture_method": payment.capture_method,
+        "authorized_at": when(payment.authorized_at),
+        "authorized_until": when(payment.authorized_until),
+        "captured": money(payment.captured_minor),
+        "captured_at": when(payment.captured_at),
+        "fulfilment_reference": payment.fulfilment_reference,
+        "refunded": money(payment.refunded_minor),
+        "released_at": when(payment.released_at),
+        "created_at": when(payment.created_at),
+    }
 
 
 def event_for_key(

@@ -145,6 +145,7 @@ def refund(
         "refunded",
         actor=actor_of(principal),
         now=now,
+        assets=operations.assets,
         amount_minor=given,
         reference=refund_reference,
         reason=reason.value,

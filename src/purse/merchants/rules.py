@@ -5,12 +5,15 @@ No database and no web framework here; the unit tests run these directly.
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class MemberRole(StrEnum):
@@ -35,9 +38,18 @@ class KeyScope(StrEnum):
 ROLE_PERMISSIONS: dict[MemberRole, frozenset[str]] = {
     MemberRole.viewer: frozenset({"merchant:read"}),
     MemberRole.support: frozenset({"merchant:read", "payments:manage"}),
-    MemberRole.developer: frozenset({"merchant:read", "payments:manage", "keys:manage"}),
+    MemberRole.developer: frozenset(
+        {"merchant:read", "payments:manage", "keys:manage", "webhooks:manage"}
+    ),
     MemberRole.owner: frozenset(
-        {"merchant:read", "payments:manage", "keys:manage", "members:manage", "merchant:manage"}
+        {
+            "merchant:read",
+            "payments:manage",
+            "keys:manage",
+            "webhooks:manage",
+            "members:manage",
+            "merchant:manage",
+        }
     ),
 }
 
@@ -177,3 +189,80 @@ FULFILMENT_REFERENCE_LENGTH_MAX = 128
 def new_refund_reference() -> str:
     """A refund's public reference: "re_" and 16 characters (80 random bits)."""
     return "re_" + "".join(secrets.choice(_PAYMENT_REFERENCE_ALPHABET) for _ in range(16))
+
+
+# Webhooks ---------------------------------------------------------------------------------
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every secret, not a secret
+_WEBHOOK_SECRET_BYTES = 24
+WEBHOOK_URL_LENGTH_MAX = 2048
+# What purse keeps of an endpoint's answer, for the delivery log.
+WEBHOOK_RESPONSE_EXCERPT_MAX = 1024
+# How long an attempt in flight holds its delivery before another worker may try again.
+WEBHOOK_LEASE_SECONDS = 120
+
+
+def new_webhook_secret() -> str:
+    """A signing secret as Standard Webhooks writes it: ``whsec_`` and base64 of 24 bytes."""
+    return (
+        WEBHOOK_SECRET_PREFIX
+        + base64.b64encode(secrets.token_bytes(_WEBHOOK_SECRET_BYTES)).decode()
+    )
+
+
+def new_message_id() -> str:
+    """A webhook message's id (the ``webhook-id`` header): "msg_" and 26 characters."""
+    return "msg_" + "".join(secrets.choice(_PAYMENT_REFERENCE_ALPHABET) for _ in range(26))
+
+
+def clean_event_types(requested: list[str], known: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The event types an endpoint asked for, known and each once, in a stable order."""
+    if not requested or len(set(requested)) != len(requested):
+        return None
+    if any(event not in known for event in requested):
+        return None
+    return tuple(event for event in known if event in requested)
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why a webhook URL is refused before any look-up, or None: http(s) only, a host, no
+    user name or password in it, no fragment."""
+    if len(url) > WEBHOOK_URL_LENGTH_MAX or any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return "malformed"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "malformed"
+    if parts.scheme not in ("https", "http"):
+        return "scheme"
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        return "host"
+    if parts.fragment or (port is not None and not 0 < port < 65536):
+        return "malformed"
+    return None
+
+
+def address_problem(address: str) -> str | None:
+    """Why an endpoint's resolved address may not be called from a production server, or
+    None: loopback, private, link-local, multicast, reserved and unspecified addresses
+    (and IPv6 forms of them) are inside the operator's network, not a merchant's."""
+    found = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        found = found.ipv4_mapped
+    if found.is_loopback:
+        return "loopback"
+    if found.is_link_local:
+        return "link_local"
+    if found.is_private or found.is_reserved or found.is_multicast or found.is_unspecified:
+        return "private"
+    if not found.is_global:
+        return "private"
+    return None
+
+
+def next_attempt_after(attempts: int, waits: list[int]) -> int | None:
+    """Seconds until the next attempt after ``attempts`` failed ones, or None: give up."""
+    if attempts < 1 or attempts > len(waits):
+        return None
+    return waits[attempts - 1]

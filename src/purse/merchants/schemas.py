@@ -211,3 +211,66 @@ class CheckoutRead(BaseModel):
 class PaymentList(BaseModel):
     items: list[PaymentRead]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class WebhookEndpointCreate(Strict):
+    url: str = Field(max_length=2048, examples=["https://shop.example.com/purse/webhooks"])
+    mode: KeyMode = Field(description="Events of test or of live payments")
+    event_types: list[str] = Field(
+        max_length=16, examples=[["payment.authorized", "payment.captured", "payment.refunded"]]
+    )
+    description: str | None = Field(default=None, max_length=800)
+
+
+class WebhookEndpointRead(BaseModel):
+    id: int
+    mode: KeyMode
+    url: str
+    description: str | None
+    event_types: list[str]
+    status: str = Field(examples=["enabled", "disabled"])
+    disabled_reason: str | None = Field(
+        description="by_merchant, or failing: a delivery failed through all its retries"
+    )
+    previous_secret_until: datetime | None = Field(
+        description="After a rotation: until when the previous secret signs too"
+    )
+    created_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointRead):
+    secret: str = Field(
+        description="The signing secret (whsec_...): shown this once, store it now",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class WebhookSecretRotate(Strict):
+    overlap_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How long the old secret keeps signing beside the new one",
+    )
+
+
+class WebhookAttemptRead(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    response_excerpt: str | None = Field(description="The start of the answer (at most 1 KB)")
+    error: str | None = Field(examples=["timeout", "ConnectError"])
+    duration_ms: int
+
+
+class WebhookDeliveryRead(BaseModel):
+    id: int
+    endpoint_id: int
+    message_id: str = Field(description="The webhook-id header: the same on every attempt")
+    event_type: str
+    body: str = Field(description="The request body, exactly as sent")
+    status: str = Field(examples=["pending", "succeeded", "failed"])
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    created_at: datetime
+    log: list[WebhookAttemptRead]

@@ -86,6 +86,10 @@ TEXTS: dict[str, str | Counted] = {
         "wallet. Reference {reference}."
     ),
     "refund_received": N_("{merchant} refunded {amount} to your wallet. Reference {reference}."),
+    "webhook_endpoint_disabled": N_(
+        "Your purse webhook endpoint {url} kept failing for a day and was turned off. "
+        "Fix it, then turn it back on; no event is lost."
+    ),
 }
 _FALLBACK = N_("You have a new notice from purse.")
 

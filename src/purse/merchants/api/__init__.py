@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from purse.merchants.api import checkout, server, staff
+from purse.merchants.api import checkout, hooks, server, staff
 
-routers: list[APIRouter] = [staff.router, server.router, checkout.router]
+routers: list[APIRouter] = [staff.router, hooks.router, server.router, checkout.router]
 
 __all__ = ["routers"]

@@ -148,8 +148,8 @@ def downgrade() -> None:
             batch_op.f("fk_merchant_payments_operation_id_operations"), type_="foreignkey"
         )
         batch_op.drop_index("ix_merchant_payments_authorized")
-        batch_op.drop_constraint("ck_merchant_payments_refunded_bounded", type_="check")
-        batch_op.drop_constraint("ck_merchant_payments_captured_bounded", type_="check")
+        batch_op.drop_constraint(op.f("ck_merchant_payments_refunded_bounded"), type_="check")
+        batch_op.drop_constraint(op.f("ck_merchant_payments_captured_bounded"), type_="check")
         for column in (
             "released_at",
             "refunded_minor",

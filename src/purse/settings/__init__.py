@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, SettingsConfigDict
 
+from purse.settings.merchants import MerchantSettings
+
 ENV_PREFIX = "PURSE_"
 DEFAULT_DATABASE_URL = "sqlite:///purse.db"
 SECRET_KEY_MIN_LENGTH = 32
@@ -88,7 +90,7 @@ class SecretKeyWarning(UserWarning):
     """A secret key was generated and stored next to the embedded database."""
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, MerchantSettings):
     """Every setting of purse; each field's description is what ``purse settings`` shows."""
 
     model_config = SettingsConfigDict(
@@ -302,12 +304,6 @@ class Settings(BaseSettings):
         7 * 24 * 60 * 60,
         description="A withdrawal's hold lasts until the provider answers, at most this long.",
     )
-    merchant_authorization_seconds: int = Field(
-        7 * 24 * 60 * 60,
-        ge=60,
-        description="How long a merchant payment's hold lasts uncaptured before it is "
-        "released (the authorization window); at most PURSE_HOLD_TIMEOUT_SECONDS_MAX.",
-    )
     # With the defaults, waits double from 30 s (at most an hour) and the last attempt
     # comes about a day after the first.
     provider_follow_up_seconds: int = Field(
@@ -459,6 +455,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @property
+    def webhooks_reach_private_addresses(self) -> bool:
+        if self.merchant_webhook_private_addresses is not None:
+            return self.merchant_webhook_private_addresses
+        return self.env is not Environment.production
 
     @field_validator("wallet_assets", mode="before")
     @classmethod
