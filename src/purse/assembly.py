@@ -26,6 +26,7 @@ from purse.jobs import Job
 from purse.ledger import jobs as ledger_jobs
 from purse.ledger.verify import VerifyReport, verify_ledger
 from purse.merchants import jobs as merchant_jobs
+from purse.merchants import kinds as merchant_kinds  # noqa: F401 - registers its kinds
 from purse.notify import jobs as notify_jobs
 from purse.notify import relay
 from purse.operations.context import Operations
@@ -105,7 +106,12 @@ class Purse:
         return {funding_api.CALLBACK_PATH_PREFIX: funding_api.CALLBACK_BODY_BYTES_MAX}
 
     def verify(self, session: Session) -> VerifyReport:
-        """What ``purse ledger verify`` checks: the ledger, and every domain's part of it."""
+        """What ``purse ledger verify`` checks: the ledger, and every domain's part of it.
+
+        Every domain's operation kinds are registered by now: this module imports the
+        merchants' kinds by name, as a process that only verifies imports none of the code
+        that makes them.
+        """
         report = verify_ledger(
             session, hold_expiry_grace_seconds=self.settings.hold_expiry_grace_seconds
         )

@@ -272,12 +272,19 @@ def serve(
     )
     if demo:
         from purse import demo as demo_data
+        from purse.demo import pages as demo_pages
 
         url = f"http://{settings.host}:{settings.port}"
+        shop = demo_pages.mount(application, purse, base_url=url)
         console.print(
             f"[bold]Demo:[/bold] open {url}/ and sign in as [bold]wang_wei[/bold] "
             f"(or [bold]li_na[/bold]) with the password [bold]{demo_data.DEMO_PASSWORD}[/bold]\n"
             f"      codes sent by SMS and email appear at {url}/dev/mailbox"
+            + (
+                f"\n      demo coffee shop: {url}/demo/shop (its test key: {shop.key_secret})"
+                if shop
+                else ""
+            )
         )
     server = uvicorn.Server(server_config(application, settings))
     settle_heap()

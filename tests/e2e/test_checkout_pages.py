@@ -158,3 +158,40 @@ def test_a_signed_in_customer_approves_on_the_desktop_page(
     expect(computer.locator(".scan")).to_have_count(0)
     screenshot(computer, f"checkout-desktop-approved-{locale}")
     context.close()
+
+
+def test_the_demo_shop_sells_a_coffee_and_hears_every_webhook(
+    page: Page, wallet_server: LiveServer, locale: str
+) -> None:
+    """The newcomer's journey: buy at the demo shop, pay at checkout, watch the webhooks."""
+    from purse.demo import pages as demo_pages
+
+    purse = assemble(wallet_server.database.settings, database=wallet_server.database)
+    app = wallet_server.server.config.app
+    shop = demo_pages.mount(app, purse, base_url=wallet_server.url)  # type: ignore[arg-type]
+    assert shop is not None and shop.key_secret.startswith("sk_test_")
+    page.goto(f"{wallet_server.url}/demo/shop")
+    screenshot(page, f"demo-shop-{locale}")
+    page.locator("button[data-item='latte']").click()
+    page.locator("#sign-in-to-pay").click()
+    sign_in_here(page, "li_na")
+    expect(page.locator(".test-mode")).to_be_visible()
+    page.locator("#approve").click()
+    expect(page.locator("#checkout")).to_have_attribute("data-status", "authorized")
+
+    def heard(kind: str) -> None:
+        for _ in range(40):  # the worker delivers within a second or two
+            page.goto(f"{wallet_server.url}/demo/shop")
+            if page.locator(f"#webhooks li[data-event='{kind}']").count():
+                return
+            page.wait_for_timeout(250)
+        raise AssertionError(f"no {kind} webhook")
+
+    heard("payment.authorized")
+    page.locator("#orders form[action$='/capture'] button").click()
+    heard("payment.captured")
+    page.locator("#orders form[action$='/refund'] button").click()
+    heard("payment.refunded")
+    expect(page.locator("#orders li")).to_have_attribute("data-status", "captured")
+    screenshot(page, f"demo-shop-webhooks-{locale}")
+    assert len(shop.received) == 3 and len(shop.seen) == 3

@@ -274,9 +274,11 @@ def test_the_demo_is_truthful_about_who_did_it(purse: Purse) -> None:
             write=False,
         )
     )
-    # Every transfer the demo made says the demo seeder made it, none claims a session.
+    # Every transfer the demo made says the demo seeder made it (or, for the shop's
+    # captures, the shop's own API key), none claims a session.
     assert ("user_session", "web_session") not in initiators
-    assert {kind for kind, _ in initiators} <= {"demo", "system"}
+    assert {kind for kind, _ in initiators} <= {"demo", "system", "merchant_key"}
+    assert ("merchant_key", "api_key") in initiators
     assert ("demo", "demo_seeder") in initiators
     operations = database.run(
         lambda s: set(s.scalars(select(Operation.initiator_id)).all()), write=False

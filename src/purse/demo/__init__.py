@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from purse.assembly import Purse
 from purse.audit.service import Actor
+from purse.demo import merchant
 from purse.funding import service as funding_service
 from purse.funding.provider import Answer, AnswerStatus, BankAccountDetails, CardDetails
 from purse.identity.models import User
@@ -60,12 +61,13 @@ def seed(purse: Purse, *, now: datetime | None = None) -> bool:
     """
     wallet = purse.wallet
     database = wallet.database
+    now = now or utc_now()
     if database.run(
         lambda session: session.scalar(select(User.id).where(User.handle == WANG.handle)),
         write=False,
     ):
-        return False
-    now = now or utc_now()
+        return _add_the_shop(purse, now=now)
+
     wang, li, shop = (_user(wallet, person) for person in (WANG, LI, SHOP))
     for (base, counter), rate in RATES.items():
         database.run(
@@ -101,13 +103,15 @@ def seed(purse: Purse, *, now: datetime | None = None) -> bool:
         (2, wang, "lucky_coffee", 3_600, "拿铁 latte"),
         (1, li, "wang_wei", 6_600, "movie"),
     ]
-    timeline: list[tuple[int, Callable[[], object]]] = [
+    lucky = merchant.open_shop(purse, owner=shop)
+    timeline: list[tuple[float, Callable[[], object]]] = [
         (150, partial(_top_up, wallet, wang, visa, "CNY", 800_000, at(150))),
         (140, partial(_top_up, wallet, li, master, "USD", 150_000, at(140))),
         (139, partial(_top_up, wallet, li, master, "CNY", 200_000, at(139))),
         (40, partial(_convert, wallet, wang, "CNY", "USD", 72_100, at(40))),
         (3, partial(_withdraw, wallet, shop, shop_bank, 10_000, at(3))),
     ]
+    timeline += merchant.history(purse, lucky, wang=wang, li=li, now=now)
     for days, sender, to, amount_minor, note in sends:
         send = partial(
             service.send,
@@ -283,3 +287,28 @@ def _withdraw(
         )
     )
     _settled(wallet, started.operation.id, when)
+
+
+def _add_the_shop(purse: Purse, *, now: datetime) -> bool:
+    """Demo data made before the shop took payments: add the shop and its history."""
+    database = purse.database
+    people = database.run(
+        lambda session: dict(
+            session.execute(
+                select(User.handle, User.id).where(
+                    User.handle.in_((WANG.handle, LI.handle, SHOP.handle))
+                )
+            ).all()
+        ),
+        write=False,
+    )
+    if len(people) < 3 or merchant.has_shop(purse, owner_id=people[SHOP.handle]):
+        return False
+    wang, li, shop = (Principal.demo(people[p.handle]) for p in (WANG, LI, SHOP))
+    lucky = merchant.open_shop(purse, owner=shop)
+    for _days, happen in sorted(
+        merchant.history(purse, lucky, wang=wang, li=li, now=now, unit=timedelta(minutes=1)),
+        key=lambda item: -item[0],
+    ):
+        happen()
+    return True
