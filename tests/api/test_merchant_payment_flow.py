@@ -61,6 +61,13 @@ class Shop:
         assert found.status_code == 200, found.text
         return dict(found.json())
 
+    def balance(self) -> dict[str, Any]:
+        """The shop's live settlement balance in CNY, as its server reads it."""
+        found = self.api.client.get("/v1/merchant/balance", headers=as_key(self.secret))
+        assert found.status_code == 200, found.text
+        [cny] = found.json()
+        return {key: cny[key] for key in ("available", "held_for_you")}
+
     def available(self) -> str:
         return str(self.api.balance(self.customer)["available"]["value"])
 
@@ -121,6 +128,7 @@ def test_approve_holds_capture_takes_part_and_refunds_come_back_at_once(shop: Sh
     assert held["initiator"]["kind"] == "user_session"
     authorized = shop.payment(reference)
     assert authorized["status"] == "authorized" and authorized["authorized_until"] is not None
+    assert shop.balance() == {"available": money("0.00"), "held_for_you": money("30.00")}
 
     again = shop.approve(reference)
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
@@ -134,6 +142,11 @@ def test_approve_holds_capture_takes_part_and_refunds_come_back_at_once(shop: Sh
     assert taken.status_code == 200, taken.text
     assert taken.json()["status"] == "captured" and taken.json()["captured"] == money("25.00")
     assert shop.available() == "75.00"  # the 5.00 not taken came back
+    assert shop.balance() == {"available": money("25.00"), "held_for_you": money("0.00")}
+    staff = shop.api.client.get(
+        f"/v1/merchants/{shop.merchant['id']}/balance", headers=shop.owner
+    ).json()
+    assert staff == [{"mode": "live", "available": money("25.00"), "held_for_you": money("0.00")}]
     [paid] = shop.activity()
     assert paid["status"] == "completed"
     assert paid["merchant_payment"]["captured"] == money("25.00")
@@ -162,6 +175,7 @@ def test_approve_holds_capture_takes_part_and_refunds_come_back_at_once(shop: Sh
     assert rest.status_code == 201 and rest.json()["amount"] == money("15.00")
     assert shop.available() == "100.00"
     check_problem(shop.step(reference, "refunds", {}), 422, "refund_exceeds_captured")
+    assert shop.balance() == {"available": money("0.00"), "held_for_you": money("0.00")}
 
     listed = shop.api.client.get(
         f"/v1/merchant/payments/{reference}/refunds", headers=as_key(shop.secret)

@@ -100,6 +100,8 @@ OPERATION_IDS = {
     "changeMerchant": "PATCH /v1/merchants/{merchant_id}",
     "getCheckout": "GET /v1/checkout/{reference}",
     "approvePayment": "POST /v1/checkout/{reference}/approve",
+    "getBalance": "GET /v1/merchant/balance",
+    "getMerchantBalance": "GET /v1/merchants/{merchant_id}/balance",
     "listWebhookEndpoints": "GET /v1/merchants/{merchant_id}/webhook-endpoints",
     "createWebhookEndpoint": "POST /v1/merchants/{merchant_id}/webhook-endpoints",
     "getWebhookEndpoint": "GET /v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}",
@@ -144,6 +146,7 @@ MERCHANT_KEY = {
     "voidPayment",
     "refundPayment",
     "listRefunds",
+    "getBalance",
 }
 
 MOVES_MONEY = {

@@ -119,6 +119,7 @@ USER_API = {
     ("PUT", "/v1/merchants/{merchant_id}/members/{user_id}"),
     ("DELETE", "/v1/merchants/{merchant_id}/members/{user_id}"),
     ("PATCH", "/v1/merchants/{merchant_id}"),
+    ("GET", "/v1/merchants/{merchant_id}/balance"),
     ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints"),
     ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints"),
     ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints/{endpoint_id}"),
@@ -140,6 +141,7 @@ MERCHANT_API = {
     ("POST", "/v1/merchant/payments/{reference}/void"),
     ("POST", "/v1/merchant/payments/{reference}/refunds"),
     ("GET", "/v1/merchant/payments/{reference}/refunds"),
+    ("GET", "/v1/merchant/balance"),
 }
 # Bodies that pass validation, for routes where an empty one would be refused before the
 # object is looked up: the answer to someone else's object must be "not found".

@@ -47,7 +47,7 @@ from purse.merchants.payments import (
     update_payment,
 )
 from purse.merchants.queries import MerchantRecord
-from purse.merchants.rules import CaptureMethod, KeyMode, PaymentStatus
+from purse.merchants.rules import CaptureMethod, KeyMode, PaymentStatus, settlement_owner
 from purse.operations import rules as operation_rules
 from purse.operations.accounts import account_id, system_account, user_owner
 from purse.operations.context import Operations
@@ -73,10 +73,6 @@ TEST_MONEY = "test_money"
 def payer_owner(mode: str, user_id: int) -> str:
     """The account map's owner of a customer's wallet in ``mode``: live or test money."""
     return user_owner(user_id) if mode == KeyMode.live else f"user_test:{user_id}"
-
-
-def settlement_owner(merchant_id: int, mode: str) -> str:
-    return f"merchant:{merchant_id}:{mode}"
 
 
 def settlement_account(session: Session, *, merchant_id: int, mode: str, asset: str) -> int:

@@ -13,9 +13,11 @@ from typing import cast
 from sqlalchemy import RowMapping, Table, select
 from sqlalchemy.orm import Session
 
+from purse.ledger import queries as ledger_queries
 from purse.merchants import errors
 from purse.merchants.models import Merchant, MerchantApiKey, MerchantMember
-from purse.merchants.rules import role_allows
+from purse.merchants.rules import role_allows, settlement_owner
+from purse.operations.models import OperationAccount
 
 _merchants = cast(Table, Merchant.__table__)
 _members = cast(Table, MerchantMember.__table__)
@@ -141,3 +143,32 @@ def api_key_record(row: RowMapping) -> ApiKeyRecord:
 
 def _merchant(row: RowMapping) -> MerchantRecord:
     return MerchantRecord(**{column.name: row[column.name] for column in _MERCHANT_COLUMNS})
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementBalance:
+    """A merchant's money in one currency and mode: what it has (captured, less refunds and
+    payouts), and what customers' approvals hold for it (not its money until captured)."""
+
+    asset: str
+    available_minor: int
+    held_for_you_minor: int
+
+
+def settlement_balances(
+    session: Session, *, merchant_id: int, mode: str
+) -> list[SettlementBalance]:
+    """The merchant's settlement accounts in ``mode``, one per currency it was paid in."""
+    owner = settlement_owner(merchant_id, mode)
+    rows = session.execute(
+        select(OperationAccount.account_id).where(OperationAccount.owner == owner)
+    ).scalars()
+    accounts = ledger_queries.get_accounts(session, account_ids=list(rows))
+    return [
+        SettlementBalance(
+            asset=account.asset,
+            available_minor=account.available_minor,
+            held_for_you_minor=account.credits_pending,
+        )
+        for account in sorted(accounts.values(), key=lambda found: found.asset)
+    ]

@@ -175,6 +175,11 @@ def shown_status(
     return status
 
 
+def settlement_owner(merchant_id: int, mode: str) -> str:
+    """The account map's owner of a merchant's settlement accounts in ``mode``."""
+    return f"merchant:{merchant_id}:{mode}"
+
+
 class RefundReason(StrEnum):
     requested_by_customer = "requested_by_customer"
     duplicate = "duplicate"

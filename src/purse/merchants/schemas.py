@@ -274,3 +274,13 @@ class WebhookDeliveryRead(BaseModel):
     last_status_code: int | None
     created_at: datetime
     log: list[WebhookAttemptRead]
+
+
+class BalanceRead(BaseModel):
+    """A merchant's settlement balance in one currency and mode."""
+
+    mode: KeyMode
+    available: Money = Field(description="Captured, less refunds and payouts: the merchant's")
+    held_for_you: Money = Field(
+        description="Approved by customers but not captured yet: held on their wallets"
+    )

@@ -29,8 +29,11 @@ from purse.deps import (
 from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated
 from purse.merchants import errors, queries, service
-from purse.merchants.rules import KeyScope
+from purse.merchants import schemas as s
+from purse.merchants.rules import KeyMode, KeyScope
 from purse.models import utc_now
+from purse.operations.context import Operations
+from purse.operations.schemas import Money
 from purse.web.openapi import MERCHANT_KEY_AUTH
 
 T = TypeVar("T")
@@ -99,3 +102,17 @@ def require_read(principal: Principal) -> None:
 def require_scope(principal: Principal, scope: KeyScope) -> None:
     if scope.value not in principal.scopes:
         raise errors.ApiKeyScopeMissing(scope=scope.value)
+
+
+def balance_reads(
+    balances: list[queries.SettlementBalance], mode: str, operations: Operations
+) -> list[s.BalanceRead]:
+    assets = operations.assets
+    return [
+        s.BalanceRead(
+            mode=KeyMode(mode),
+            available=Money.of(found.available_minor, found.asset, assets),
+            held_for_you=Money.of(found.held_for_you_minor, found.asset, assets),
+        )
+        for found in balances
+    ]

@@ -14,7 +14,12 @@ from purse.deps import (
 )
 from purse.merchants import capture, errors, payments, queries, refunds
 from purse.merchants import schemas as s
-from purse.merchants.api.common import KeyPrincipalDep, require_read, require_scope
+from purse.merchants.api.common import (
+    KeyPrincipalDep,
+    balance_reads,
+    require_read,
+    require_scope,
+)
 from purse.merchants.payments import PaymentRecord
 from purse.merchants.rules import CaptureMethod, KeyMode, KeyScope, PaymentStatus, RefundReason
 from purse.models import utc_now
@@ -313,3 +318,19 @@ def list_refunds(
         return refunds.refunds_of(session, payment=payment)
 
     return [_refund_read(refund, operations) for refund in database.run(read, write=False)]
+
+
+@router.get("/balance", response_model=list[s.BalanceRead])
+def get_balance(
+    principal: KeyPrincipalDep, database: DatabaseDep, operations: OperationsDep
+) -> list[s.BalanceRead]:
+    """The merchant's settlement balance in the key's mode, per currency (scope ``read`` or
+    ``payments``)."""
+    require_read(principal)
+    assert principal.merchant_id is not None and principal.mode is not None
+    merchant_id, mode = principal.merchant_id, principal.mode
+    found = database.run(
+        lambda session: queries.settlement_balances(session, merchant_id=merchant_id, mode=mode),
+        write=False,
+    )
+    return balance_reads(found, mode, operations)

@@ -12,12 +12,13 @@ from purse.deps import (
     DatabaseDep,
     IdentityDep,
     IdPath,
+    OperationsDep,
     user_actor,
 )
 from purse.identity.sessions import Authenticated
 from purse.merchants import members, queries, service
 from purse.merchants import schemas as s
-from purse.merchants.api.common import KEYS_STEP_UP, as_member
+from purse.merchants.api.common import KEYS_STEP_UP, as_member, balance_reads
 from purse.merchants.members import MemberRecord
 from purse.merchants.queries import ApiKeyRecord, Membership
 from purse.merchants.rules import KeyMode, KeyScope, MemberRole
@@ -315,3 +316,23 @@ def remove_member(
     )
     database.run(use_case)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{merchant_id}/balance", response_model=list[s.BalanceRead])
+def get_merchant_balance(
+    merchant_id: IdPath,
+    database: DatabaseDep,
+    current: CurrentDep,
+    operations: OperationsDep,
+    mode: KeyMode = KeyMode.live,
+) -> list[s.BalanceRead]:
+    """The merchant's settlement balance in ``mode``, per currency (the whole team)."""
+    use_case = as_member(
+        current,
+        merchant_id,
+        "merchant:read",
+        lambda session: queries.settlement_balances(
+            session, merchant_id=merchant_id, mode=mode.value
+        ),
+    )
+    return balance_reads(database.run(use_case, write=False), mode.value, operations)
