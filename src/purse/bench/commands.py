@@ -23,6 +23,7 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("http")(bench_http)
     bench_app.command("memory")(bench_memory)
     bench_app.command("compare")(bench_compare)
+    bench_app.command("payment")(bench_payment)
 
 
 def _levels(text: str) -> list[int]:
@@ -33,6 +34,60 @@ def _levels(text: str) -> list[int]:
     if not levels or any(level < 1 for level in levels):
         raise typer.BadParameter("client counts must be positive")
     return levels
+
+
+def bench_payment(
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Customers paying at once.")] = 4,
+    cycles: Annotated[int, typer.Option(min=1, help="Most cycles per side.")] = 2_000,
+    seconds: Annotated[float, typer.Option(help="Most seconds per side.")] = 20.0,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite or local PostgreSQL URL; a fresh database is made there per side.",
+            show_default="SQLite in a temporary folder",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path(
+        "results/bench/payment.json"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", show_default="off", help="Print the JSON instead of a table.")
+    ] = False,
+) -> None:
+    """The merchant cycle (create, approve, capture, refund) against the same calls without
+    the ledger, in one run."""
+    from purse.bench.payment import run_payment_bench
+    from purse.logs import configure_logging
+
+    configure_logging("warning")
+    report = run_payment_bench(
+        threads=threads, cycles=cycles, seconds_max=seconds, database_url=database_url
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    if as_json:
+        print(json.dumps(report, indent=2))  # noqa: T201 - the command's output
+        return
+    table = Table(
+        "side",
+        "cycles",
+        "cycles/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        title=(f"purse bench payment ({report['backend']}, {threads} customers at once)"),
+    )
+    for side, found in report["sides"].items():
+        table.add_row(
+            side,
+            str(found["cycles"]),
+            str(found["cycles_per_second"]),
+            str(found["p50_ms"]),
+            str(found["p99_ms"]),
+            str(found["errors"]),
+        )
+    console.print(table)
+    console.print(f"purse / no ledger: [bold]{report['ratio']}[/bold]; written to {out}")
 
 
 def bench_http(
