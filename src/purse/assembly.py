@@ -96,7 +96,7 @@ class Purse:
             funding_pages.router,
             *wallet_pages.routers,
             *merchants_api.routers,
-            merchants_pages.router,
+            *merchants_pages.routers,
         ]
 
     def body_caps(self) -> dict[str, int]:

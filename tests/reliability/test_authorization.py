@@ -179,6 +179,12 @@ USER_PAGES = {
     ("GET", "/statements/{statement_id}/download"),
     ("GET", "/top-up"),
     ("GET", "/withdraw"),
+    ("GET", "/merchant"),
+    ("GET", "/merchant/{merchant_id}"),
+    ("GET", "/merchant/{merchant_id}/payments/{reference}"),
+    ("GET", "/merchant/{merchant_id}/webhooks"),
+    ("GET", "/merchant/{merchant_id}/keys"),
+    ("GET", "/merchant/{merchant_id}/team"),
 }
 USER_FORMS = {
     ("POST", "/convert/confirm"),
@@ -202,6 +208,13 @@ USER_FORMS = {
     ("POST", "/top-up"),
     ("POST", "/withdraw"),
     ("POST", "/checkout/{reference}/approve"),
+    ("POST", "/merchant/{merchant_id}/payments/{reference}/capture"),
+    ("POST", "/merchant/{merchant_id}/payments/{reference}/void"),
+    ("POST", "/merchant/{merchant_id}/payments/{reference}/refund"),
+    ("POST", "/merchant/{merchant_id}/webhooks/deliveries/{delivery_id}/resend"),
+    ("POST", "/merchant/{merchant_id}/keys"),
+    ("POST", "/merchant/{merchant_id}/keys/{key_id}/roll"),
+    ("POST", "/merchant/{merchant_id}/keys/{key_id}/revoke"),
 }
 CLASSES: dict[str, set[tuple[str, str]]] = {
     "public_api": PUBLIC_API,

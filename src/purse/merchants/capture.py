@@ -56,7 +56,13 @@ from purse.models import utc_now
 from purse.money.amounts import format_amount
 from purse.operations import rules as operation_rules
 from purse.operations.context import Operations
-from purse.operations.service import add_event, lock_operation, notify_operation, post_for
+from purse.operations.service import (
+    add_event,
+    check_key,
+    lock_operation,
+    notify_operation,
+    post_for,
+)
 
 _payments = cast(Table, MerchantPayment.__table__)
 
@@ -90,6 +96,7 @@ def capture(
 ) -> tuple[PaymentRecord, bool]:
     """Take the held money, all of it or ``amount`` (currency, minor units); returns the
     payment and whether this was a replay."""
+    check_key(operations, idempotency_key)
     if fulfilment_reference is not None:
         cleaned = clean_name(fulfilment_reference, length_max=FULFILMENT_REFERENCE_LENGTH_MAX)
         if cleaned.value is None:
@@ -202,6 +209,7 @@ def void(
     now: datetime,
 ) -> tuple[PaymentRecord, bool]:
     """Release the held money; returns the payment and whether this was a replay."""
+    check_key(operations, idempotency_key)
     asked = operation_rules.fingerprint({"void": reference})
     earlier = event_for_key(
         session,

@@ -221,3 +221,9 @@ class WebhookEventTypesInvalid(MerchantError):
     code = "webhook_event_types_invalid"
     title = "Event types not valid"
     detail = "Choose one or more of {known}, each once."
+
+
+class RefundReasonInvalid(MerchantError):
+    code = "refund_reason_invalid"
+    title = "Reason not valid"
+    detail = "Choose one of requested_by_customer, duplicate, not_fulfilled, fraudulent and other."

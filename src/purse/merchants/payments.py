@@ -203,6 +203,7 @@ def payments_for_key(
     mode: str,
     status: PaymentStatus | None = None,
     order_reference: str | None = None,
+    reference: str | None = None,
     cursor: int | None = None,
     limit: int = 20,
     now: datetime | None = None,
@@ -210,7 +211,8 @@ def payments_for_key(
     """The merchant's payments in one mode, newest first, a page at a time.
 
     ``status`` is the status as shown (a payment past its approval window is expired,
-    written so or not); ``cursor`` is the last id of the page before.
+    written so or not); ``cursor`` is the last id of the page before. Given both
+    ``order_reference`` and ``reference`` (a search box), either may match.
     """
     now = now or utc_now()
     conditions = [_payments.c.merchant_id == merchant_id, _payments.c.mode == mode]
@@ -234,8 +236,14 @@ def payments_for_key(
         conditions += [_payments.c.status == status.value, _payments.c.authorized_until > now]
     elif status is not None:
         conditions.append(_payments.c.status == status.value)
-    if order_reference is not None:
+    if order_reference is not None and reference is not None:
+        conditions.append(
+            or_(_payments.c.order_reference == order_reference, _payments.c.reference == reference)
+        )
+    elif order_reference is not None:
         conditions.append(_payments.c.order_reference == order_reference)
+    elif reference is not None:
+        conditions.append(_payments.c.reference == reference)
     if cursor is not None:
         conditions.append(_payments.c.id < cursor)
     rows = session.execute(
@@ -274,6 +282,18 @@ def expire_unapproved(session: Session, *, now: datetime | None = None, limit: i
             .values(status=PaymentStatus.expired.value)
         )
     return len(due)
+
+
+def payment_of_merchant(session: Session, *, merchant_id: int, reference: str) -> PaymentRecord:
+    """One of the merchant's payments, in either mode (its staff's dashboard)."""
+    row = session.execute(
+        select(_payments).where(
+            _payments.c.reference == reference, _payments.c.merchant_id == merchant_id
+        )
+    ).first()
+    if row is None:
+        raise errors.PaymentNotFound()
+    return payment_record(row._mapping, utc_now())
 
 
 def payment_for_key(

@@ -43,6 +43,7 @@ from purse.operations import rules as operation_rules
 from purse.operations.context import Operations
 from purse.operations.service import (
     add_event,
+    check_key,
     lock_operation,
     new_operation,
     notify_operation,
@@ -78,6 +79,7 @@ def refund(
     """Give back ``amount`` (currency, minor units; by default all that is left) of a
     captured payment; returns the refund, the payment after it, and whether this was a
     replay."""
+    check_key(operations, idempotency_key)
     asked = operation_rules.fingerprint(
         {"refund": reference, "amount": amount, "reason": reason.value}
     )

@@ -276,7 +276,7 @@ class WebhookDeliveryRead(BaseModel):
     log: list[WebhookAttemptRead]
 
 
-class BalanceRead(BaseModel):
+class SettlementBalanceRead(BaseModel):
     """A merchant's settlement balance in one currency and mode."""
 
     mode: KeyMode

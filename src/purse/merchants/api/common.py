@@ -106,10 +106,10 @@ def require_scope(principal: Principal, scope: KeyScope) -> None:
 
 def balance_reads(
     balances: list[queries.SettlementBalance], mode: str, operations: Operations
-) -> list[s.BalanceRead]:
+) -> list[s.SettlementBalanceRead]:
     assets = operations.assets
     return [
-        s.BalanceRead(
+        s.SettlementBalanceRead(
             mode=KeyMode(mode),
             available=Money.of(found.available_minor, found.asset, assets),
             held_for_you=Money.of(found.held_for_you_minor, found.asset, assets),

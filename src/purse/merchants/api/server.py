@@ -320,10 +320,10 @@ def list_refunds(
     return [_refund_read(refund, operations) for refund in database.run(read, write=False)]
 
 
-@router.get("/balance", response_model=list[s.BalanceRead])
+@router.get("/balance", response_model=list[s.SettlementBalanceRead])
 def get_balance(
     principal: KeyPrincipalDep, database: DatabaseDep, operations: OperationsDep
-) -> list[s.BalanceRead]:
+) -> list[s.SettlementBalanceRead]:
     """The merchant's settlement balance in the key's mode, per currency (scope ``read`` or
     ``payments``)."""
     require_read(principal)

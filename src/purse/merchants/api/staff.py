@@ -318,14 +318,14 @@ def remove_member(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{merchant_id}/balance", response_model=list[s.BalanceRead])
+@router.get("/{merchant_id}/balance", response_model=list[s.SettlementBalanceRead])
 def get_merchant_balance(
     merchant_id: IdPath,
     database: DatabaseDep,
     current: CurrentDep,
     operations: OperationsDep,
     mode: KeyMode = KeyMode.live,
-) -> list[s.BalanceRead]:
+) -> list[s.SettlementBalanceRead]:
     """The merchant's settlement balance in ``mode``, per currency (the whole team)."""
     use_case = as_member(
         current,
