@@ -368,3 +368,30 @@ def test_test_mode_moves_test_money_only(shop: Shop, api: Api, wang: dict[str, s
     assert refund.status_code == 201
     assert shop.available() == "100.00" and shop.activity() == []
     assert told(api, "payment_captured") == 0 and told(api, "refund_received") == 0
+
+
+def test_refund_abuse_twice_above_the_capture_or_to_someone_else_is_refused(
+    shop: Shop, api: Api
+) -> None:
+    payment = shop.approved(amount=money("20.00"))
+    reference = payment["reference"]
+    assert shop.step(reference, "capture", {}).status_code == 200
+    assert shop.available() == "80.00"
+    first = shop.step(reference, "refunds", {"amount": money("15.00")}, key="refund-1")
+    assert first.status_code == 201
+    # The same request again (a retry): the same refund, no second one.
+    again = shop.step(reference, "refunds", {"amount": money("15.00")}, key="refund-1")
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    check_problem(
+        shop.step(reference, "refunds", {"amount": money("5.01")}), 422, "refund_exceeds_captured"
+    )
+    # A refund goes back to the wallet the money came from: no field names another.
+    for field, value in (("to", "wang_wei"), ("destination", "user:1"), ("account_id", 1)):
+        body = {"amount": money("1.00"), field: value}
+        check_problem(shop.step(reference, "refunds", body), 422, "validation_failed")
+    assert shop.available() == "95.00"  # the one refund, once
+    listed = api.client.get(
+        f"/v1/merchant/payments/{reference}/refunds", headers=as_key(shop.secret)
+    ).json()
+    assert [item["amount"]["value"] for item in listed] == ["15.00"]

@@ -27,7 +27,7 @@ class MerchantSettings(BaseModel):
     )
     merchant_authorization_seconds: int = Field(
         7 * 24 * 60 * 60,
-        ge=60,
+        ge=1,
         description="How long a merchant payment's hold lasts uncaptured before it is "
         "released (the authorization window); at most PURSE_HOLD_TIMEOUT_SECONDS_MAX.",
     )
