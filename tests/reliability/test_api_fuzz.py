@@ -74,7 +74,7 @@ def schemathesis(url: str, report: Path, headers: dict[str, str]) -> dict[str, o
     return loaded
 
 
-@pytest.mark.parametrize("role", ["anonymous", "user", "admin"])
+@pytest.mark.parametrize("role", ["anonymous", "user", "admin", "merchant_key"])
 def test_api_fuzz(
     database_url: str, database_kind: str, seeded: Callable[..., None], role: str
 ) -> None:
@@ -89,6 +89,8 @@ def test_api_fuzz(
                 timeout=30,
             ).json()["access_token"]
             headers["Authorization"] = f"Bearer {token}"
+        if role == "merchant_key":  # the user's shop's live key: every route, as its server
+            headers["Authorization"] = f"Bearer {merchant_key(server.url, headers)}"
         report = schemathesis(server.url, RESULTS / f"fuzz-{role}-{database_kind}", headers)
         log = server.log_text()
     failures = report["failures"]
@@ -121,6 +123,24 @@ def test_api_fuzz(
     bad = {name: where[name] for name in by_check if name in MUST_BE_ZERO}
     assert not bad, (bad, record)
     assert verify["ok"], verify["problems"]
+
+
+def merchant_key(url: str, as_user: dict[str, str]) -> str:
+    """A shop of the user's, and a live secret key of it with every scope."""
+    shop = httpx.post(
+        f"{url}/v1/merchants",
+        json={"name_en": "Fuzz Shop", "name_zh": "模糊测试店"},
+        headers=as_user,
+        timeout=30,
+    ).json()["id"]
+    return str(
+        httpx.post(
+            f"{url}/v1/merchants/{shop}/api-keys",
+            json={"name": "fuzz", "mode": "live", "scopes": ["payments", "refunds", "read"]},
+            headers=as_user,
+            timeout=30,
+        ).json()["secret"]
+    )
 
 
 # schemathesis' failure types, by the check that finds them.
