@@ -12,8 +12,8 @@ from api_support import Api
 from purse.assembly import Purse
 from purse.audit.service import Actor
 from purse.identity.principal import Principal
-from purse.merchants import checkout, payments, service
-from purse.merchants.rules import CaptureMethod, KeyMode
+from purse.merchants import capture, checkout, payments, refunds, service
+from purse.merchants.rules import CaptureMethod, KeyMode, RefundReason
 from purse.models import utc_now
 from purse.operations.context import Operations
 from wallet_support import make_user, top_up
@@ -158,3 +158,51 @@ class Setup:
                 now=utc_now(),
             )
         )[0]
+
+    def capture(
+        self,
+        reference: str,
+        *,
+        amount_minor: int | None = None,
+        fulfilment: str | None = None,
+        key: str = "capture",
+    ) -> payments.PaymentRecord:
+        """The shop's server takes the held money (all, or ``amount_minor``)."""
+        return self.database.run(
+            lambda s: capture.capture(
+                s,
+                operations=self.operations,
+                principal=self.key,
+                merchant_id=self.shop,
+                mode="live",
+                reference=reference,
+                amount=("CNY", amount_minor) if amount_minor is not None else None,
+                fulfilment_reference=fulfilment,
+                idempotency_key=key,
+                now=utc_now(),
+            )
+        )[0]
+
+    def refund(
+        self,
+        reference: str,
+        *,
+        amount_minor: int,
+        reason: RefundReason = RefundReason.requested_by_customer,
+        key: str = "refund",
+    ) -> object:
+        """The shop's server gives ``amount_minor`` back."""
+        return self.database.run(
+            lambda s: refunds.refund(
+                s,
+                operations=self.operations,
+                principal=self.key,
+                merchant_id=self.shop,
+                mode="live",
+                reference=reference,
+                amount=("CNY", amount_minor),
+                reason=reason,
+                idempotency_key=key,
+                now=utc_now(),
+            )
+        )

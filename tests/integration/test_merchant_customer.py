@@ -11,7 +11,6 @@ import pytest
 from merchant_support import Setup
 from purse.assembly import Purse
 from purse.identity.errors import StepUpRequired
-from purse.merchants import capture, refunds
 from purse.merchants.rules import RefundReason
 from purse.models import utc_now
 from purse.wallet.statements.lines import statement_data
@@ -35,36 +34,10 @@ def test_a_large_payment_needs_a_fresh_password_and_then_goes_through(setup: Set
 
 
 def test_a_payment_and_its_refund_are_on_the_customers_statement(setup: Setup) -> None:
-    database, operations = setup.database, setup.operations
+    database = setup.database
     reference = setup.approved("order-7")
-    database.run(
-        lambda s: capture.capture(
-            s,
-            operations=operations,
-            principal=setup.key,
-            merchant_id=setup.shop,
-            mode="live",
-            reference=reference,
-            amount=("CNY", 800),
-            fulfilment_reference="SHIP-7",
-            idempotency_key="capture",
-            now=utc_now(),
-        )
-    )
-    database.run(
-        lambda s: refunds.refund(
-            s,
-            operations=operations,
-            principal=setup.key,
-            merchant_id=setup.shop,
-            mode="live",
-            reference=reference,
-            amount=("CNY", 300),
-            reason=RefundReason.duplicate,
-            idempotency_key="refund",
-            now=utc_now(),
-        )
-    )
+    setup.capture(reference, amount_minor=800, fulfilment="SHIP-7")
+    setup.refund(reference, amount_minor=300, reason=RefundReason.duplicate)
     month = utc_now().strftime("%Y-%m")
     customer = setup.customer.user_id or 0
     data = database.run(

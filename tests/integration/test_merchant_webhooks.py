@@ -26,7 +26,7 @@ from purse.assembly import Purse, assemble
 from purse.audit.service import Actor
 from purse.db import Database
 from purse.errors import PurseError
-from purse.merchants import capture, delivery, errors, refunds, webhooks
+from purse.merchants import delivery, errors, webhooks
 from purse.merchants.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from purse.merchants.rules import RefundReason
 from purse.models import utc_now
@@ -79,20 +79,7 @@ def deliver(setup: Setup) -> int:
 
 
 def take(setup: Setup, reference: str, key: str = "capture") -> None:
-    setup.database.run(
-        lambda s: capture.capture(
-            s,
-            operations=setup.operations,
-            principal=setup.key,
-            merchant_id=setup.shop,
-            mode="live",
-            reference=reference,
-            amount=None,
-            fulfilment_reference=None,
-            idempotency_key=key,
-            now=utc_now(),
-        )
-    )
+    setup.capture(reference, key=key)
 
 
 def test_events_arrive_signed_once_each_and_only_after_they_commit(setup: Setup) -> None:
@@ -104,20 +91,7 @@ def test_events_arrive_signed_once_each_and_only_after_they_commit(setup: Setup)
         with pytest.raises(PurseError):
             take(setup, reference, key="again")
         assert shop.received == []  # nothing leaves inside the transaction that made it
-        setup.database.run(
-            lambda s: refunds.refund(
-                s,
-                operations=setup.operations,
-                principal=setup.key,
-                merchant_id=setup.shop,
-                mode="live",
-                reference=reference,
-                amount=("CNY", 250),
-                reason=RefundReason.duplicate,
-                idempotency_key="refund",
-                now=utc_now(),
-            )
-        )
+        setup.refund(reference, amount_minor=250, reason=RefundReason.duplicate)
         assert deliver(setup) == 3
         assert deliver(setup) == 0  # all answered 200: nothing is due
     events = shop.events

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 from harness import Client, Server, Summary, admitted, ledger_verify, minor, size, track
@@ -103,7 +104,7 @@ def test_payment_holds_race(
             list(pool.map(race, range(intents)))
 
         # Bounded wait until no payment is still authorized (the expiry job's share).
-        final: dict[str, dict[str, object]] = {}
+        final: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             final = {
@@ -116,11 +117,11 @@ def test_payment_holds_race(
         balance = customer.call("GET", "/v1/wallet/balances").body
 
     statuses = Counter(str(view.get("status")) for view in final.values())
-    taken = sum(minor(str(view["captured"]["value"])) for view in final.values())  # type: ignore[index]
+    taken = sum(minor(str(view["captured"]["value"])) for view in final.values())
     over = [
         reference
         for reference, view in final.items()
-        if minor(str(view["captured"]["value"])) > 100  # type: ignore[index]
+        if minor(str(view["captured"]["value"])) > 100
     ]
     cny = next(item for item in balance["items"] if item["currency"] == "CNY")
     verify = ledger_verify(database_url)

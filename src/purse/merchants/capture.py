@@ -38,12 +38,11 @@ from purse.merchants.models import MerchantPayment
 from purse.merchants.payments import (
     PaymentRecord,
     actor_of,
-    event_for_key,
     in_currency_of,
-    lock_payment,
     payment_by_id,
     payment_record,
     record_event,
+    step_on,
     update_payment,
 )
 from purse.merchants.queries import MerchantRecord
@@ -113,18 +112,17 @@ def capture(
             "fulfilment_reference": fulfilment_reference,
         }
     )
-    earlier = event_for_key(
+    payment, earlier = step_on(
         session,
         merchant_id=merchant_id,
         mode=mode,
+        reference=reference,
         idempotency_key=idempotency_key,
         fingerprint=asked,
+        now=now,
     )
     if earlier is not None:
-        return payment_by_id(session, earlier["payment_id"], now), True
-    payment = lock_payment(
-        session, merchant_id=merchant_id, mode=mode, reference=reference, now=now
-    )
+        return payment, True
     _authorized(payment)
     taken = in_currency_of(payment, amount, default=payment.amount_minor)
     if taken > payment.amount_minor:
@@ -211,18 +209,17 @@ def void(
     """Release the held money; returns the payment and whether this was a replay."""
     check_key(operations, idempotency_key)
     asked = operation_rules.fingerprint({"void": reference})
-    earlier = event_for_key(
+    payment, earlier = step_on(
         session,
         merchant_id=merchant_id,
         mode=mode,
+        reference=reference,
         idempotency_key=idempotency_key,
         fingerprint=asked,
+        now=now,
     )
     if earlier is not None:
-        return payment_by_id(session, earlier["payment_id"], now), True
-    payment = lock_payment(
-        session, merchant_id=merchant_id, mode=mode, reference=reference, now=now
-    )
+        return payment, True
     _authorized(payment)
     assert payment.hold_transfer_id is not None
     try:

@@ -511,6 +511,33 @@ def event_for_key(
     return row._mapping
 
 
+def step_on(
+    session: Session,
+    *,
+    merchant_id: int,
+    mode: str,
+    reference: str,
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime,
+) -> tuple[PaymentRecord, RowMapping | None]:
+    """The payment a merchant's request acts on, and the step this key made already if it is
+    a retry (then the payment as it stands); for a new request, the payment's row locked."""
+    earlier = event_for_key(
+        session,
+        merchant_id=merchant_id,
+        mode=mode,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    if earlier is not None:
+        return payment_by_id(session, earlier["payment_id"], now), earlier
+    locked_payment = lock_payment(
+        session, merchant_id=merchant_id, mode=mode, reference=reference, now=now
+    )
+    return locked_payment, None
+
+
 def payment_by_id(session: Session, payment_id: int, now: datetime) -> PaymentRecord:
     return payment_record(
         session.execute(select(_payments).where(_payments.c.id == payment_id)).one()._mapping, now

@@ -31,11 +31,10 @@ from purse.merchants.models import MerchantPaymentEvent
 from purse.merchants.payments import (
     PaymentRecord,
     actor_of,
-    event_for_key,
     in_currency_of,
-    lock_payment,
     payment_by_id,
     record_event,
+    step_on,
     update_payment,
 )
 from purse.merchants.rules import PaymentStatus, RefundReason, new_refund_reference
@@ -83,19 +82,17 @@ def refund(
     asked = operation_rules.fingerprint(
         {"refund": reference, "amount": amount, "reason": reason.value}
     )
-    earlier = event_for_key(
+    payment, earlier = step_on(
         session,
         merchant_id=merchant_id,
         mode=mode,
+        reference=reference,
         idempotency_key=idempotency_key,
         fingerprint=asked,
+        now=now,
     )
     if earlier is not None:
-        payment = payment_by_id(session, earlier["payment_id"], now)
         return _refund(earlier, payment), payment, True
-    payment = lock_payment(
-        session, merchant_id=merchant_id, mode=mode, reference=reference, now=now
-    )
     if payment.status != PaymentStatus.captured:
         raise errors.PaymentNotCaptured()
     assert payment.charge_transfer_id is not None and payment.customer_user_id is not None

@@ -7,6 +7,7 @@ Every change is audited by the same use cases the API runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -17,6 +18,8 @@ from purse.audit.service import Actor
 from purse.db import Database
 from purse.deps import DatabaseDep, IdentityDep, IdPath, actor_of, user_actor
 from purse.errors import PurseError
+from purse.identity.context import Identity
+from purse.identity.principal import Principal
 from purse.identity.sessions import Authenticated
 from purse.merchants import members, queries, service, webhooks
 from purse.merchants.pages.dashboard import member_of, staff_page
@@ -128,6 +131,45 @@ def _keys_page(
     return response
 
 
+def _new_secret(
+    request: Request,
+    database: Database,
+    identity: Identity,
+    *,
+    merchant_id: int,
+    action: str,
+    fields: dict[str, str],
+    csrf_token: str,
+    password: str,
+    second_factor: str,
+    make: Callable[[Session, Authenticated], tuple[Any, str]],
+) -> Response:
+    """A form that makes a secret key (a new one, or a roll): the role, a fresh password
+    (asked for, then the same form runs again), and the secret shown on the page once."""
+
+    def run(principal: Principal) -> str:
+        current = require_signed_in(request, database)
+        member_of(database, current, merchant_id, "keys:manage")
+        principal.require_step_up("manage_api_keys", settings=database.settings, now=utc_now())
+        _key, secret = database.run(lambda session: make(session, current))
+        return secret
+
+    return with_step_up(
+        request,
+        database,
+        identity,
+        csrf_token=csrf_token,
+        password=password,
+        second_factor=second_factor,
+        action=action,
+        fields=fields,
+        nav="merchant",
+        run=run,
+        then=lambda secret: _keys_page(merchant_id, request, database, secret=secret),
+        again=lambda error: _keys_page(merchant_id, request, database, error=error),
+    )
+
+
 @router.post("/merchant/{merchant_id}/keys", response_class=HTMLResponse)
 def create_key(
     merchant_id: IdPath,
@@ -138,43 +180,36 @@ def create_key(
     name: Annotated[str, Form(max_length=256)] = "",
     mode: Annotated[str, Form(max_length=8)] = "test",
     scopes: Annotated[list[str] | None, Form()] = None,
+    scope_list: Annotated[str, Form(max_length=64)] = "",
     password: Field = "",
     second_factor: Field = "",
 ) -> Response:
-    """Make a key (after a fresh password); its secret is on the next page only."""
-    chosen = [scope for scope in (scopes or []) if scope in {s.value for s in KeyScope}]
+    """Make a key (after a fresh password); its secret is on the next page only.
 
-    def make(principal: Any) -> str:
-        current = require_signed_in(request, database)
-        member_of(database, current, merchant_id, "keys:manage")
-        principal.require_step_up("manage_api_keys", settings=database.settings, now=utc_now())
-        _key, secret = database.run(
-            lambda session: service.create_api_key(
-                session,
-                cipher=identity.cipher,
-                merchant_id=merchant_id,
-                user_id=current.user_id,
-                mode=KeyMode.live if mode == "live" else KeyMode.test,
-                name=name,
-                scopes=chosen or ["read"],
-                actor=_actor(request, current),
-            )
-        )
-        return secret
-
-    return with_step_up(
+    The scopes come as checkboxes, or (the same form again after the password) as
+    ``scope_list``, space-separated.
+    """
+    chosen = scopes if scopes is not None else scope_list.split()
+    return _new_secret(
         request,
         database,
         identity,
+        merchant_id=merchant_id,
+        action=f"/merchant/{merchant_id}/keys",
+        fields={"name": name, "mode": mode, "scope_list": " ".join(chosen)},
         csrf_token=csrf_token,
         password=password,
         second_factor=second_factor,
-        action=f"/merchant/{merchant_id}/keys",
-        fields={"name": name, "mode": mode},
-        nav="merchant",
-        run=make,
-        then=lambda secret: _keys_page(merchant_id, request, database, secret=secret),
-        again=lambda error: _keys_page(merchant_id, request, database, error=error),
+        make=lambda session, current: service.create_api_key(
+            session,
+            cipher=identity.cipher,
+            merchant_id=merchant_id,
+            user_id=current.user_id,
+            mode=KeyMode.live if mode == "live" else KeyMode.test,
+            name=name,
+            scopes=chosen,
+            actor=_actor(request, current),
+        ),
     )
 
 
@@ -191,37 +226,25 @@ def roll_key(
     second_factor: Field = "",
 ) -> Response:
     """Replace a key (after a fresh password); the old one works on for the overlap."""
-
-    def roll(principal: Any) -> str:
-        current = require_signed_in(request, database)
-        member_of(database, current, merchant_id, "keys:manage")
-        principal.require_step_up("manage_api_keys", settings=database.settings, now=utc_now())
-        _key, secret = database.run(
-            lambda session: service.roll_api_key(
-                session,
-                cipher=identity.cipher,
-                merchant_id=merchant_id,
-                key_id=key_id,
-                user_id=current.user_id,
-                overlap_seconds=overlap_hours * 3600,
-                actor=_actor(request, current),
-            )
-        )
-        return secret
-
-    return with_step_up(
+    return _new_secret(
         request,
         database,
         identity,
+        merchant_id=merchant_id,
+        action=f"/merchant/{merchant_id}/keys/{key_id}/roll",
+        fields={"overlap_hours": str(overlap_hours)},
         csrf_token=csrf_token,
         password=password,
         second_factor=second_factor,
-        action=f"/merchant/{merchant_id}/keys/{key_id}/roll",
-        fields={"overlap_hours": str(overlap_hours)},
-        nav="merchant",
-        run=roll,
-        then=lambda secret: _keys_page(merchant_id, request, database, secret=secret),
-        again=lambda error: _keys_page(merchant_id, request, database, error=error),
+        make=lambda session, current: service.roll_api_key(
+            session,
+            cipher=identity.cipher,
+            merchant_id=merchant_id,
+            key_id=key_id,
+            user_id=current.user_id,
+            overlap_seconds=overlap_hours * 3600,
+            actor=_actor(request, current),
+        ),
     )
 
 
