@@ -146,5 +146,7 @@ def test_payment_holds_race(
     # Capture and void both won for no payment: one of each pair was refused.
     wins = answers["capture:200:ok"] + answers["void:200:ok"]
     assert wins == statuses["captured"] + statuses["voided"], record
-    assert answers["capture:422:capture_exceeds_authorization"] > 0, record
+    # How many captures asked above the hold in time to be refused for it depends on the
+    # machine's speed (after the window they are refused as expired first): a figure, not
+    # a condition. That none took more than its hold is the condition, above.
     assert verify["ok"], verify["problems"]
