@@ -55,7 +55,7 @@ def live_key(server: LiveServer) -> str:
 
 def shop_call(server: LiveServer, secret: str, path: str, body: Any = None) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": str(uuid.uuid4())}
-    response = httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=10)
+    response = httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=30)
     assert response.status_code in (200, 201), response.text
     return dict(response.json())
 
@@ -96,7 +96,7 @@ def test_scan_on_a_computer_approve_on_a_phone_then_capture_and_refund(
     expect(computer.locator(".merchant-name")).to_have_text(
         "莲花咖啡" if locale == "zh-CN" else "Lotus Coffee"
     )
-    qr = httpx.get(f"{link}/qr.svg", timeout=10)
+    qr = httpx.get(f"{link}/qr.svg", timeout=30)
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
     screenshot(computer, f"checkout-desktop-scan-{locale}")
 
@@ -114,7 +114,7 @@ def test_scan_on_a_computer_approve_on_a_phone_then_capture_and_refund(
     screenshot(page, f"checkout-phone-approved-{locale}")
 
     # The computer's page updates by itself, and shows nothing of the payment now.
-    expect(computer.locator("#checkout")).to_have_attribute("data-status", "done", timeout=15_000)
+    expect(computer.locator("#checkout")).to_have_attribute("data-status", "done", timeout=30_000)
     expect(computer.locator(".big-amount")).to_have_count(0)
     screenshot(computer, f"checkout-desktop-done-{locale}")
     desktop.close()

@@ -66,7 +66,7 @@ class Storefront:
         if key is not None:
             headers["Idempotency-Key"] = key
         response = httpx.request(
-            method, f"{self.base_url}{path}", json=body, headers=headers, timeout=10
+            method, f"{self.base_url}{path}", json=body, headers=headers, timeout=30
         )
         return response
 
