@@ -39,7 +39,6 @@ from purse.merchants.payments import (
     PaymentRecord,
     actor_of,
     in_currency_of,
-    payment_by_id,
     payment_record,
     record_event,
     step_on,
@@ -155,9 +154,10 @@ def capture(
     except (ledger_errors.PendingTransferExpired, ledger_errors.PendingTransferAlreadyExpired):
         raise errors.PaymentAuthorizationExpired() from None
     charge = posted.transfers[0]
-    update_payment(
+    payment = update_payment(
         session,
         payment,
+        now=now,
         status=PaymentStatus.captured.value,
         captured_minor=taken,
         captured_at=now,
@@ -192,7 +192,7 @@ def capture(
             amount=_amount(session, operations, payment, taken),
             **_merchant_names(merchant),
         )
-    return payment_by_id(session, payment.id, now), False
+    return payment, False
 
 
 def void(
@@ -241,7 +241,7 @@ def void(
         )
     except (ledger_errors.PendingTransferExpired, ledger_errors.PendingTransferAlreadyExpired):
         raise errors.PaymentAuthorizationExpired() from None
-    _released(
+    voided = _released(
         session,
         operations=operations,
         payment=payment,
@@ -252,7 +252,7 @@ def void(
         idempotency_key=idempotency_key,
         fingerprint=asked,
     )
-    return payment_by_id(session, payment.id, now), False
+    return voided, False
 
 
 def expire_authorizations(
@@ -312,12 +312,13 @@ def _released(
     now: datetime,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
-) -> None:
-    """The hold is gone, nothing was taken: the payment, its timeline, the customer told."""
-    update_payment(session, payment, status=status.value, released_at=now)
+) -> PaymentRecord:
+    """The hold is gone, nothing was taken: the payment, its timeline, the customer told.
+    Returns the payment as it now stands."""
+    released = update_payment(session, payment, now=now, status=status.value, released_at=now)
     record_event(
         session,
-        payment,
+        released,
         status.value,
         actor=actor,
         now=now,
@@ -327,7 +328,7 @@ def _released(
         fingerprint=fingerprint,
     )
     if payment.operation_id is None:
-        return
+        return released
     operation = lock_operation(session, payment.operation_id)
     operation.status = "failed"
     operation.failure_code = failure_code
@@ -343,6 +344,7 @@ def _released(
         now=now,
         **_merchant_names(merchant),
     )
+    return released
 
 
 def _merchant_names(merchant: MerchantRecord) -> dict[str, str]:

@@ -232,11 +232,11 @@ def approve(
             hold_transfer_id=taken.id,
             authorized_until=taken.expires_at,
         )
-    update_payment(session, payment, **values)
+    approved = update_payment(session, payment, now=now, **values)
     actor = actor_of(principal)
     record_event(
         session,
-        payment,
+        approved,
         "authorized",
         actor=actor,
         now=now,
@@ -246,7 +246,7 @@ def approve(
     if automatic:
         record_event(
             session,
-            payment,
+            approved,
             "captured",
             actor=actor,
             now=now,
@@ -266,9 +266,6 @@ def approve(
             hold_expires_at=taken.expires_at,
             now=now,
         )
-    approved = payment_record(
-        session.execute(select(_payments).where(_payments.c.id == payment.id)).one()._mapping, now
-    )
     return Checkout(approved, found.merchant), False
 
 

@@ -377,8 +377,17 @@ def lock_payment(
     return payment_record(row._mapping, now)
 
 
-def update_payment(session: Session, payment: PaymentRecord, **values: object) -> None:
-    session.execute(update(_payments).where(_payments.c.id == payment.id).values(**values))
+def update_payment(
+    session: Session, payment: PaymentRecord, *, now: datetime, **values: object
+) -> PaymentRecord:
+    """Change the payment's row; returns the payment as now written (read back by RETURNING)."""
+    row = session.execute(
+        update(_payments)
+        .where(_payments.c.id == payment.id)
+        .values(**values)
+        .returning(*_payments.c)
+    ).one()
+    return payment_record(row._mapping, now)
 
 
 def in_currency_of(payment: PaymentRecord, amount: tuple[str, int] | None, *, default: int) -> int:
@@ -421,8 +430,9 @@ def record_event(
     **fields: Any,
 ) -> None:
     """Add a step to the payment's timeline (``fields``: the event's other columns), and
-    tell the merchant's webhook endpoints, in the same transaction (after the payment's
-    row was updated: the event carries the payment as the step left it)."""
+    tell the merchant's webhook endpoints, in the same transaction. ``payment`` is the
+    payment as the step left it (what :func:`update_payment` returned): the event
+    carries it."""
     session.execute(
         insert(_events).values(
             payment_id=payment.id,
@@ -439,7 +449,7 @@ def record_event(
     if event_type is None:
         return
     assert assets is not None, "a step the merchant hears about needs the asset registry"
-    data = payment_data(payment_by_id(session, payment.id, now), assets)
+    data = payment_data(payment, assets)
     if event == "refunded":
         asset = assets.get(payment.asset)
         data["refund"] = {

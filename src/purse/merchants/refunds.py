@@ -32,7 +32,6 @@ from purse.merchants.payments import (
     PaymentRecord,
     actor_of,
     in_currency_of,
-    payment_by_id,
     record_event,
     step_on,
     update_payment,
@@ -123,7 +122,9 @@ def refund(
     except ledger_errors.InsufficientFunds:
         raise errors.RefundExceedsBalance() from None
     transfer = posted.transfers[0]
-    update_payment(session, payment, refunded_minor=payment.refunded_minor + given)
+    payment = update_payment(
+        session, payment, now=now, refunded_minor=payment.refunded_minor + given
+    )
     operation_id = None
     if payment.operation_id is not None:
         operation_id = _tell_customer(
@@ -161,7 +162,7 @@ def refund(
         reason=reason.value,
         created_at=now,
     )
-    return refunded, payment_by_id(session, payment.id, now), False
+    return refunded, payment, False
 
 
 def _tell_customer(
